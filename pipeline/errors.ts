@@ -1,0 +1,41 @@
+/**
+ * The one table of blindear error codes. A stage throws `BlindearError`; the runtime retries the
+ * retriable ones and routes the others to the source topic's dead-letter topic with the code as reason.
+ * Every code is documented in README.md ("Error codes"); a test checks the two stay in step.
+ */
+export const ERROR_CODES = {
+  BLINDEAR_ERR_CONFIG_INVALID: { retriable: false, message: 'configuration is invalid' },
+  BLINDEAR_ERR_INPUT_NOT_FOUND: { retriable: false, message: 'input file or URL not found' },
+  BLINDEAR_ERR_AUDIO_DECODE: { retriable: false, message: 'ffmpeg could not decode the audio' },
+  BLINDEAR_ERR_AUDIO_TOO_SHORT: { retriable: false, message: 'audio is too short to make one window' },
+  BLINDEAR_ERR_STREAM_DROPPED: { retriable: true, message: 'the audio source stopped sending' },
+  BLINDEAR_ERR_CATALOG_INVALID: { retriable: false, message: 'catalogue files are missing or malformed' },
+  BLINDEAR_ERR_CATALOG_EMPTY: { retriable: false, message: 'no decodable audio to enrol' },
+  BLINDEAR_ERR_MSG_SCHEMA: { retriable: false, message: 'message does not match its topic schema' },
+  BLINDEAR_ERR_MSG_TOO_LARGE: { retriable: false, message: 'message exceeds the size limit' },
+  BLINDEAR_ERR_HE_PARAMS_MISMATCH: { retriable: false, message: 'ciphertext was made for other encryption parameters' },
+  BLINDEAR_ERR_HE_CIPHERTEXT_INVALID: { retriable: false, message: 'ciphertext failed validation' },
+  BLINDEAR_ERR_HE_KEYS_INVALID: { retriable: false, message: 'evaluation keys failed validation' },
+  BLINDEAR_ERR_SESSION_UNKNOWN: { retriable: true, message: 'no evaluation keys for this session yet' },
+  BLINDEAR_ERR_MODEL_MISMATCH: { retriable: false, message: 'query was made for another catalogue model' },
+  BLINDEAR_ERR_SINK_DELIVERY: { retriable: true, message: 'a delivery sink did not accept the record' },
+  BLINDEAR_ERR_BROKER_UNAVAILABLE: { retriable: true, message: 'the Kafka broker cannot be reached' },
+} as const satisfies Record<string, { retriable: boolean; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class BlindearError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ? `${ERROR_CODES[code].message}: ${detail}` : ERROR_CODES[code].message, options);
+    this.name = 'BlindearError';
+    this.code = code;
+    this.retriable = ERROR_CODES[code].retriable;
+  }
+}
+
+export function isBlindearError(err: unknown): err is BlindearError {
+  return err instanceof BlindearError;
+}
