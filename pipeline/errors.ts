@@ -28,11 +28,12 @@ export class BlindearError extends Error {
   readonly code: ErrorCode;
   readonly retriable: boolean;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  /** `retriable` overrides the table for one occurrence (a webhook's 4xx is final, its 5xx is not). */
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; retriable?: boolean }) {
     super(detail ? `${ERROR_CODES[code].message}: ${detail}` : ERROR_CODES[code].message, options);
     this.name = 'BlindearError';
     this.code = code;
-    this.retriable = ERROR_CODES[code].retriable;
+    this.retriable = options?.retriable ?? ERROR_CODES[code].retriable;
   }
 }
 

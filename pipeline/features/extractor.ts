@@ -1,0 +1,15 @@
+import type { FeatureWindows } from './types.js';
+
+/** A feature kind bound to a catalogue's parameters: what the client computes from PCM, in clear. */
+export interface FeatureExtractor {
+  kind: 'mfcc-sum' | 'landmark';
+  dim: number;
+  /** Rate of the PCM the extractor takes (the pipeline decodes everything to this rate). */
+  sampleRate: number;
+  windowSeconds: number;
+  hopSeconds: number;
+  /** Audio needed on each side of a window for its features to equal the whole-clip ones. */
+  contextSeconds: number;
+  /** Windows on the grid k * hopSeconds from the clip start. */
+  windows(pcm: Float32Array): FeatureWindows;
+}

@@ -1,0 +1,97 @@
+/**
+ * The "landmark" feature kind: landmark counts per 0.5 s block, summed over windows on a fixed grid from
+ * the clip start (window k starts at k·hopSeconds), x = sqrt(counts)·idf, L2-normalised.
+ * The idf comes from the catalogue (enrolment), so a query is always windowed like its catalogue.
+ */
+import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
+import { extractLandmarks, makeBucketer, type Bucketer, type Landmarks } from '../dsp/landmarks.js';
+import { resample22050To11025 } from '../dsp/resample.js';
+import { PEAK_SAMPLE_RATE, STFT_HOP } from '../dsp/spectral-peaks.js';
+import type { FeatureWindows } from './types.js';
+
+export const LANDMARK_INPUT_SAMPLE_RATE = 22050;
+const FRAME_SECONDS = STFT_HOP / PEAK_SAMPLE_RATE;
+
+/** Landmarks of a clip plus its length: what the client keeps between extraction and windowing. */
+export interface ClipLandmarks {
+  landmarks: Landmarks;
+  durationSeconds: number;
+}
+
+/** Query-side extraction (one STFT framing) from 22050 Hz mono PCM. */
+export function queryLandmarks(pcm22050: Float32Array, params: LandmarkParams): ClipLandmarks {
+  const pcm = resample22050To11025(pcm22050);
+  return { landmarks: extractLandmarks(pcm, params), durationSeconds: pcm22050.length / LANDMARK_INPUT_SAMPLE_RATE };
+}
+
+/** Blocks in a clip: a trailing partial block counts as one. */
+export function blockCount(durationSeconds: number): number {
+  return Math.max(1, Math.ceil(durationSeconds / LANDMARK_BLOCK_SECONDS - 1e-6));
+}
+
+/** Dense counts, blocks × d (row-major): landmark anchors falling in each 0.5 s block, per bucket. */
+export function blockCounts(clip: ClipLandmarks, d: number, bucket: Bucketer): { blocks: number; counts: Float32Array } {
+  const blocks = blockCount(clip.durationSeconds);
+  const counts = new Float32Array(blocks * d);
+  const { time, code } = clip.landmarks;
+  for (let i = 0; i < code.length; i++) {
+    const b = Math.min(blocks - 1, Math.max(0, Math.floor((time[i] * FRAME_SECONDS) / LANDMARK_BLOCK_SECONDS)));
+    counts[b * d + bucket(code[i])] += 1;
+  }
+  return { blocks, counts };
+}
+
+/** sqrt(counts)·idf, L2-normalised, in place. */
+export function weightAndNormalise(v: Float32Array, idf: Float32Array): Float32Array {
+  let ss = 0;
+  for (let k = 0; k < v.length; k++) {
+    const x = Math.sqrt(v[k]) * idf[k];
+    v[k] = x;
+    ss += x * x;
+  }
+  const inv = 1 / (Math.sqrt(ss) + 1e-9);
+  for (let k = 0; k < v.length; k++) v[k] *= inv;
+  return v;
+}
+
+/** Window starts (in blocks) of a clip of `blocks` blocks; one (possibly partial) window at least. */
+export function windowStartBlocks(blocks: number, params: Pick<LandmarkParams, 'windowSeconds' | 'hopSeconds'>): number[] {
+  const wb = Math.round(params.windowSeconds / LANDMARK_BLOCK_SECONDS);
+  const hb = Math.round(params.hopSeconds / LANDMARK_BLOCK_SECONDS);
+  if (blocks <= wb) return [0];
+  const n = Math.floor((blocks - wb) / hb) + 1;
+  return Array.from({ length: n }, (_, k) => k * hb);
+}
+
+/** Windows of already-extracted landmarks (the bench re-windows cached landmarks with this). */
+export function windowsFromLandmarks(
+  clip: ClipLandmarks, params: LandmarkParams, idf: Float32Array, bucket: Bucketer = makeBucketer(params),
+): FeatureWindows {
+  const d = params.d;
+  if (idf.length !== d) throw new RangeError(`idf has length ${idf.length}, expected d=${d}`);
+  const { blocks, counts } = blockCounts(clip, d, bucket);
+  const wb = Math.round(params.windowSeconds / LANDMARK_BLOCK_SECONDS);
+  const vectors: Float32Array[] = [];
+  const startSeconds: number[] = [];
+  for (const s of windowStartBlocks(blocks, params)) {
+    const v = new Float32Array(d);
+    const e = Math.min(blocks, s + wb);
+    for (let b = s; b < e; b++) {
+      const row = b * d;
+      for (let k = 0; k < d; k++) v[k] += counts[row + k];
+    }
+    vectors.push(weightAndNormalise(v, idf));
+    startSeconds.push(s * LANDMARK_BLOCK_SECONDS);
+  }
+  return { dim: d, vectors, startSeconds };
+}
+
+/** The kind's entry point for queries: 22050 Hz mono PCM → feature windows for the catalogue's idf. */
+export function landmarkWindows(pcm22050: Float32Array, params: LandmarkParams, idf: Float32Array): FeatureWindows {
+  return windowsFromLandmarks(queryLandmarks(pcm22050, params), params, idf);
+}
+
+/** Seconds of audio each window actually covers (the last ones may be cut by the clip's end). */
+export function windowLengths(windows: FeatureWindows, durationSeconds: number, windowSeconds: number): number[] {
+  return windows.startSeconds.map((s) => Math.max(LANDMARK_BLOCK_SECONDS, Math.min(windowSeconds, durationSeconds - s)));
+}

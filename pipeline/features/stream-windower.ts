@@ -1,0 +1,83 @@
+/**
+ * Cuts an unbounded PCM stream into the same feature windows a whole-clip extraction would give,
+ * holding only a bounded tail of audio: each batch of windows is computed from a slice that starts on
+ * the window grid `contextHops` hops before the first new window and reaches `context` past the last.
+ */
+import type { FeatureExtractor } from './extractor.js';
+
+export interface StreamWindow {
+  seq: number;
+  startSeconds: number;
+  vector: Float32Array;
+}
+
+export class StreamWindower {
+  private buffer = new Float32Array(0);
+  /** Absolute sample index of buffer[0]. */
+  private bufferStart = 0;
+  private nextSeq = 0;
+  private readonly hop: number;
+  private readonly win: number;
+  private readonly contextHops: number;
+
+  constructor(private readonly extractor: FeatureExtractor) {
+    this.hop = Math.round(extractor.hopSeconds * extractor.sampleRate);
+    this.win = Math.round(extractor.windowSeconds * extractor.sampleRate);
+    this.contextHops = Math.ceil(extractor.contextSeconds / extractor.hopSeconds);
+  }
+
+  /** Samples received so far. */
+  get samplesSeen(): number {
+    return this.bufferStart + this.buffer.length;
+  }
+
+  /**
+   * Appends `pcm` (which must start at sample `startSample`; a gap is filled with silence, an overlap is
+   * dropped) and returns the windows now complete. With `final`, flushes every window that starts in the audio.
+   */
+  push(pcm: Float32Array, startSample: number, final: boolean): StreamWindow[] {
+    this.append(pcm, startSample);
+    const end = this.samplesSeen;
+    const ctx = this.contextHops * this.hop;
+    // Last window whose end plus context is available (or, when final, that starts before the end).
+    const lastReady = final
+      ? Math.ceil(end / this.hop) - 1
+      : Math.floor((end - this.win - ctx) / this.hop);
+    if (lastReady < this.nextSeq) return [];
+    const firstSeq = this.nextSeq;
+    const sliceStartSeq = Math.max(0, firstSeq - this.contextHops);
+    const sliceStart = sliceStartSeq * this.hop;
+    const sliceEnd = Math.min(end, lastReady * this.hop + this.win + ctx);
+    const slice = this.buffer.subarray(sliceStart - this.bufferStart, sliceEnd - this.bufferStart);
+    const fw = this.extractor.windows(slice);
+    const out: StreamWindow[] = [];
+    for (let j = 0; j < fw.vectors.length; j++) {
+      const seq = sliceStartSeq + j;
+      if (seq < firstSeq || seq > lastReady) continue;
+      out.push({ seq, startSeconds: (seq * this.hop) / this.extractor.sampleRate, vector: fw.vectors[j] });
+    }
+    this.nextSeq = lastReady + 1;
+    this.trim();
+    return out;
+  }
+
+  private append(pcm: Float32Array, startSample: number): void {
+    const end = this.samplesSeen;
+    let data = pcm;
+    if (startSample < end) data = pcm.subarray(Math.min(pcm.length, end - startSample));
+    const gap = Math.max(0, startSample - end);
+    const next = new Float32Array(this.buffer.length + gap + data.length);
+    next.set(this.buffer, 0);
+    next.set(data, this.buffer.length + gap);
+    this.buffer = next;
+  }
+
+  /** Keeps only what the next batch's slice can start from. */
+  private trim(): void {
+    const keepFrom = Math.max(0, this.nextSeq - this.contextHops) * this.hop;
+    if (keepFrom > this.bufferStart) {
+      this.buffer = this.buffer.slice(keepFrom - this.bufferStart);
+      this.bufferStart = keepFrom;
+    }
+  }
+}

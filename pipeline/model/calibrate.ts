@@ -1,0 +1,113 @@
+/**
+ * Threshold calibration at enrolment (landmark kind). Excerpts are cut from the catalogue's own tracks
+ * (random offsets, some with white noise); each is decided with its own track masked out, which makes it
+ * an impostor: a song the catalogue does not hold. The threshold is the (1 − targetFalseAccept) quantile
+ * of those impostor confidences. Negatives (never-enrolled songs) are for evaluation only, never here.
+ */
+import type { LandmarkParams } from '../../schemas/feature-landmark.js';
+import { decideLandmarkVote } from './landmark-vote.js';
+import type { Segment } from './segment-templates.js';
+
+/** A calibration excerpt after scoring: per-window scores and window starts, and the true track. */
+export interface ScoredExcerpt {
+  scores: ArrayLike<number>[];
+  windowStartSeconds: number[];
+  clipSeconds: number;
+  track: number;
+}
+
+export interface Calibration {
+  threshold: number;
+  targetFalseAccept: number;
+  impostor: { n: number; mean: number; p50: number; p95: number; max: number };
+  /** Unmasked decisions on the same excerpts: how many find their track, how many pass the threshold. */
+  genuine: { n: number; correct: number; acceptedCorrect: number };
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i];
+}
+
+export function calibrateThreshold(
+  excerpts: ScoredExcerpt[],
+  segments: Segment[],
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept'>,
+): Calibration {
+  const p = { ...params, threshold: -Infinity };
+  const imp: number[] = [];
+  const gen: { conf: number; ok: boolean }[] = [];
+  for (const e of excerpts) {
+    const opts = { clipSeconds: e.clipSeconds };
+    const g = decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, opts);
+    gen.push({ conf: g.confidence, ok: g.bestTrack === e.track });
+    imp.push(decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, { ...opts, maskTrack: e.track }).confidence);
+  }
+  const sorted = [...imp].sort((a, b) => a - b);
+  const threshold = quantile(sorted, 1 - params.targetFalseAccept);
+  const mean = imp.reduce((a, v) => a + v, 0) / Math.max(1, imp.length);
+  return {
+    threshold,
+    targetFalseAccept: params.targetFalseAccept,
+    impostor: { n: imp.length, mean, p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), max: sorted[sorted.length - 1] ?? 0 },
+    genuine: {
+      n: gen.length,
+      correct: gen.filter((g) => g.ok).length,
+      acceptedCorrect: gen.filter((g) => g.ok && g.conf >= threshold).length,
+    },
+  };
+}
+
+/** Small seeded PRNG (mulberry32): excerpts and noise are repeatable from a seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Level in dBFS of the RMS of x. */
+export function rmsDbfs(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return 10 * Math.log10(s / Math.max(1, x.length) + 1e-20);
+}
+
+/**
+ * A random excerpt of `seconds` from pcm (any offset), redrawn while its RMS is below minDbfs (silence is
+ * not a query). Returns null when the track is too short or no loud excerpt was found in `tries`.
+ */
+export function drawExcerpt(
+  pcm: Float32Array, sampleRate: number, seconds: number, rand: () => number, minDbfs = -45, tries = 30,
+): { pcm: Float32Array; startSeconds: number } | null {
+  const n = Math.round(seconds * sampleRate);
+  if (pcm.length < n) return null;
+  for (let i = 0; i < tries; i++) {
+    const off = Math.floor(rand() * (pcm.length - n + 1));
+    const x = pcm.subarray(off, off + n);
+    if (rmsDbfs(x) >= minDbfs) return { pcm: Float32Array.from(x), startSeconds: off / sampleRate };
+  }
+  return null;
+}
+
+/** Adds white Gaussian noise at the given SNR (dB, relative to the excerpt's own power). */
+export function addWhiteNoise(x: Float32Array, snrDb: number, rand: () => number): Float32Array {
+  let p = 0;
+  for (let i = 0; i < x.length; i++) p += x[i] * x[i];
+  p = p / Math.max(1, x.length) || 1e-9;
+  const sigma = Math.sqrt(p / 10 ** (snrDb / 10));
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i += 2) {
+    const u = Math.max(rand(), 1e-12);
+    const v = rand();
+    const r = sigma * Math.sqrt(-2 * Math.log(u));
+    out[i] = x[i] + r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < x.length) out[i + 1] = x[i + 1] + r * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}

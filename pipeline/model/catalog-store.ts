@@ -1,0 +1,71 @@
+/** Reads and writes a catalogue folder: the validated manifest and the binary linear model. */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CATALOG_MANIFEST, CATALOG_MODEL, CatalogManifest } from '../../schemas/catalog.js';
+import { BlindearError } from '../errors.js';
+import type { LinearModel } from '../features/types.js';
+
+export type ManifestDraft = Omit<CatalogManifest, 'modelId' | 'createdAt' | 'format' | 'version'>;
+
+function modelBytes(model: LinearModel): Buffer {
+  const out = Buffer.alloc((model.weights.length + model.bias.length) * 4);
+  Buffer.from(model.weights.buffer, model.weights.byteOffset, model.weights.byteLength).copy(out, 0);
+  Buffer.from(model.bias.buffer, model.bias.byteOffset, model.bias.byteLength).copy(out, model.weights.byteLength);
+  return out;
+}
+
+export async function saveCatalog(dir: string, draft: ManifestDraft, model: LinearModel): Promise<CatalogManifest> {
+  if (model.classes !== draft.classes.track.length || model.dim !== draft.dim) {
+    throw new RangeError(`model is ${model.classes}×${model.dim}, manifest says ${draft.classes.track.length}×${draft.dim}`);
+  }
+  const bytes = modelBytes(model);
+  const modelId = createHash('sha256').update(bytes).update(JSON.stringify(draft.feature)).update(JSON.stringify(draft.he)).digest('hex').slice(0, 16);
+  const manifest = CatalogManifest.parse({ ...draft, format: 'blindear-catalog', version: 1, modelId, createdAt: new Date().toISOString() });
+  await mkdir(dir, { recursive: true });
+  // Write-then-rename: a reader never sees a half-written catalogue.
+  await writeFile(join(dir, `${CATALOG_MODEL}.tmp`), bytes);
+  await writeFile(join(dir, `${CATALOG_MANIFEST}.tmp`), JSON.stringify(manifest));
+  await rename(join(dir, `${CATALOG_MODEL}.tmp`), join(dir, CATALOG_MODEL));
+  await rename(join(dir, `${CATALOG_MANIFEST}.tmp`), join(dir, CATALOG_MANIFEST));
+  return manifest;
+}
+
+/** The client's part: everything but the weights. */
+export async function loadManifest(dir: string): Promise<CatalogManifest> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, CATALOG_MANIFEST), 'utf8');
+  } catch {
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `no ${CATALOG_MANIFEST} in ${dir} (run \`blindear enroll\` first)`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MANIFEST} is not JSON`);
+  }
+  const parsed = CatalogManifest.safeParse(json);
+  if (!parsed.success) {
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  return parsed.data;
+}
+
+/** The server's part: the linear model, checked against the manifest's shape. */
+export async function loadModel(dir: string, manifest: CatalogManifest): Promise<LinearModel> {
+  const C = manifest.classes.track.length;
+  const d = manifest.dim;
+  let buf: Buffer;
+  try {
+    buf = await readFile(join(dir, CATALOG_MODEL));
+  } catch {
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `no ${CATALOG_MODEL} in ${dir}`);
+  }
+  if (buf.length !== (C * d + C) * 4) {
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MODEL} has ${buf.length} bytes, expected ${(C * d + C) * 4}`);
+  }
+  const all = new Float32Array(buf.length / 4);
+  new Uint8Array(all.buffer).set(buf);
+  return { classes: C, dim: d, weights: all.subarray(0, C * d), bias: all.subarray(C * d) };
+}

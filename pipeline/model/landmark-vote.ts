@@ -1,0 +1,142 @@
+/**
+ * The client's decision after decryption (landmark kind). Per window: z-normalise the C segment scores;
+ * the top K segments vote, weight max(z − zMin, 0), for the interval of query start offsets at which the
+ * window best overlaps the segment; votes add across windows (time consistency, as Shazam's offset
+ * histogram). Answer = best (track, offset) bin; confidence = its vote minus the best vote of any other
+ * track, per √windows; unknown below the threshold. A looping track may win at any of its repeats: the
+ * margin is only over other tracks.
+ */
+import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
+import type { Decision } from '../features/types.js';
+import type { Segment } from './segment-templates.js';
+
+export interface VoteOptions {
+  /** Clip length: windows cut short by the clip's end overlap less of a segment. */
+  clipSeconds?: number;
+  /** Scores of this track's segments are ignored (impostor trials at calibration). */
+  maskTrack?: number;
+}
+
+const BLOCK = LANDMARK_BLOCK_SECONDS;
+
+export function decideLandmarkVote(
+  scores: ArrayLike<number>[],
+  windowStartSeconds: number[],
+  segments: Segment[],
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'threshold' | 'windowSeconds'>,
+  opts: VoteOptions = {},
+): Decision {
+  const C = segments.length;
+  if (scores.length !== windowStartSeconds.length) throw new RangeError('one start time per score vector expected');
+  let tracks = 0;
+  const durations: number[] = [];
+  for (const s of segments) {
+    tracks = Math.max(tracks, s.track + 1);
+    durations[s.track] = Math.max(durations[s.track] ?? 0, s.endSeconds);
+  }
+  const winLen = windowStartSeconds.map((q) =>
+    opts.clipSeconds === undefined ? params.windowSeconds : Math.max(BLOCK, Math.min(params.windowSeconds, opts.clipSeconds - q)));
+  const pad = Math.max(...winLen, params.windowSeconds) + BLOCK;
+  const base: number[] = [];
+  const nbins: number[] = [];
+  let total = 0;
+  for (let t = 0; t < tracks; t++) {
+    base.push(total);
+    const n = Math.ceil(((durations[t] ?? 0) + 2 * pad) / BLOCK) + 2;
+    nbins.push(n);
+    total += n;
+  }
+  const acc = new Float64Array(total + 1);
+  const K = Math.min(params.topK, C);
+  const topIdx = new Int32Array(K);
+  const topVal = new Float64Array(K);
+
+  scores.forEach((s, j) => {
+    if (s.length !== C) throw new RangeError(`window ${j} has ${s.length} scores, catalogue has ${C} segments`);
+    let n = 0;
+    let sum = 0;
+    let sum2 = 0;
+    for (let c = 0; c < C; c++) {
+      if (segments[c].track === opts.maskTrack) continue;
+      const v = s[c];
+      sum += v;
+      sum2 += v * v;
+      n++;
+    }
+    if (n < 2) return;
+    const mu = sum / n;
+    const sd = Math.sqrt(Math.max(0, sum2 / n - mu * mu)) + 1e-9;
+    // top K by score (insertion into a small sorted buffer)
+    let filled = 0;
+    for (let c = 0; c < C; c++) {
+      if (segments[c].track === opts.maskTrack) continue;
+      const v = s[c];
+      if (filled === K && v <= topVal[K - 1]) continue;
+      let p = filled < K ? filled++ : K - 1;
+      while (p > 0 && topVal[p - 1] < v) {
+        topVal[p] = topVal[p - 1];
+        topIdx[p] = topIdx[p - 1];
+        p--;
+      }
+      topVal[p] = v;
+      topIdx[p] = c;
+    }
+    const q = windowStartSeconds[j];
+    const w = winLen[j];
+    for (let i = 0; i < filled; i++) {
+      const wgt = (topVal[i] - mu) / sd - params.zMin;
+      if (!(wgt > 0)) break;
+      const seg = segments[topIdx[i]];
+      const L = seg.endSeconds - seg.startSeconds;
+      const lo = seg.startSeconds - q + Math.min(0, L - w);
+      const hi = Math.max(seg.startSeconds - q + Math.max(0, L - w), lo + BLOCK);
+      const b0 = Math.max(0, Math.floor((lo + pad) / BLOCK + 1e-9));
+      const b1 = Math.min(nbins[seg.track], Math.ceil((hi + pad) / BLOCK - 1e-9));
+      if (b1 <= b0) continue;
+      acc[base[seg.track] + b0] += wgt;
+      acc[base[seg.track] + b1] -= wgt;
+    }
+  });
+
+  // prefix sums per track (the difference array never crosses a track's range)
+  const trackBest = new Float64Array(tracks);
+  const trackArg = new Int32Array(tracks);
+  for (let t = 0; t < tracks; t++) {
+    let run = 0;
+    let best = -1;
+    for (let b = 0; b < nbins[t]; b++) {
+      run += acc[base[t] + b];
+      acc[base[t] + b] = run;
+      if (run > best + 1e-12) {
+        best = run;
+        trackArg[t] = b;
+      }
+    }
+    trackBest[t] = Math.max(0, best);
+  }
+  const order = Array.from({ length: tracks }, (_, t) => t).sort((a, b) => trackBest[b] - trackBest[a]);
+  const top = order[0] ?? 0;
+  const best = trackBest[top] ?? 0;
+  const other = order.length > 1 ? trackBest[order[1]] : 0;
+  const confidence = (best - other) / Math.sqrt(Math.max(1, scores.length));
+  // offset: centre of the plateau around the best bin
+  let offsetSeconds = 0;
+  if (best > 0) {
+    const b = trackArg[top];
+    const row = acc.subarray(base[top], base[top] + nbins[top]);
+    let b0 = b;
+    let b1 = b;
+    while (b0 > 0 && row[b0 - 1] >= best - 1e-9) b0--;
+    while (b1 + 1 < row.length && row[b1 + 1] >= best - 1e-9) b1++;
+    offsetSeconds = ((b0 + b1 + 1) / 2) * BLOCK - pad;
+    offsetSeconds = Math.min(Math.max(0, offsetSeconds), durations[top] ?? 0);
+  }
+  const ranking = order.slice(0, 5).filter((t) => trackBest[t] > 0).map((t) => ({ track: t, vote: trackBest[t] }));
+  return {
+    track: best > 0 && confidence >= params.threshold ? top : null,
+    bestTrack: top,
+    confidence,
+    offsetSeconds,
+    ranking,
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * The Kafka client factory. pipeline/runtime/ is the only code that imports kafkajs; kafkajs' own logs
+ * are routed into ours so one process writes one log stream.
+ */
+import kafkajs from 'kafkajs';
+import type { Kafka as KafkaClient, logCreator as LogCreator } from 'kafkajs';
+import type { Logger } from './logger.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+export type { KafkaClient };
+
+function logCreatorFor(logger: Logger): LogCreator {
+  return () => ({ namespace, level, log }) => {
+    const { message, ...extra } = log;
+    const entry = { kafkajs: namespace, ...extra };
+    // The coordinator-loading chatter of a fresh broker is retried by kafkajs itself: keep it at debug.
+    if (level === logLevel.ERROR) logger.warn(entry, String(message));
+    else if (level === logLevel.WARN) logger.debug(entry, String(message));
+    else logger.trace(entry, String(message));
+  };
+}
+
+export function createKafka(opts: { brokers: readonly string[]; clientId: string; logger: Logger }): KafkaClient {
+  return new Kafka({
+    clientId: opts.clientId,
+    brokers: [...opts.brokers],
+    logLevel: logLevel.WARN,
+    logCreator: logCreatorFor(opts.logger.child({ component: 'kafkajs' })),
+    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+  });
+}

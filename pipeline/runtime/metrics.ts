@@ -1,0 +1,54 @@
+/**
+ * Prometheus metrics: one Registry per process (never prom-client's global one), closed label sets
+ * (stage, outcome, code), base units in names. Session ids and track ids are never labels.
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  messages: Counter<'stage' | 'outcome'>;
+  deadLetters: Counter<'stage' | 'code'>;
+  stageSeconds: Histogram<'stage'>;
+  ciphertextBytes: Counter<'stage' | 'direction'>;
+  predictions: Counter<'outcome'>;
+  predictionLatencySeconds: Histogram;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    messages: new Counter({ name: 'blindear_messages_total', help: 'Messages handled per stage and outcome', labelNames: ['stage', 'outcome'] as const, registers: [registry] }),
+    deadLetters: new Counter({ name: 'blindear_dead_letters_total', help: 'Messages routed to a dead-letter topic', labelNames: ['stage', 'code'] as const, registers: [registry] }),
+    stageSeconds: new Histogram({
+      name: 'blindear_stage_duration_seconds',
+      help: 'Time a stage spends on one message',
+      labelNames: ['stage'] as const,
+      // From 0.5 ms (windowing) to seconds (large encrypted models).
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    ciphertextBytes: new Counter({ name: 'blindear_ciphertext_bytes_total', help: 'Ciphertext and key bytes in and out', labelNames: ['stage', 'direction'] as const, registers: [registry] }),
+    predictions: new Counter({ name: 'blindear_predictions_total', help: 'Decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
+    predictionLatencySeconds: new Histogram({
+      name: 'blindear_prediction_latency_seconds',
+      help: 'From the capture of a window\'s audio to its decrypted prediction',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Serves GET /metrics on loopback-or-any host; resolves with the bound port. */
+export async function serveMetrics(registry: Registry, port: number, host = '0.0.0.0'): Promise<{ server: Server; port: number }> {
+  const server = createServer(async (req, res) => {
+    if (req.url !== '/metrics') { res.statusCode = 404; res.end(); return; }
+    res.setHeader('content-type', registry.contentType);
+    res.end(await registry.metrics());
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  const addr = server.address();
+  return { server, port: typeof addr === 'object' && addr ? addr.port : port };
+}

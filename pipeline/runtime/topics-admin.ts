@@ -1,0 +1,32 @@
+/** Creates every topic of schemas/topics.ts (and its dead-letter twin) with an explicit partition count. */
+import { TOPICS, dlqName } from '../../schemas/topics.js';
+import type { KafkaClient } from './kafka.js';
+
+export async function ensureTopics(kafka: KafkaClient, partitions: number): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const wanted = Object.values(TOPICS).flatMap((t) => [
+      {
+        topic: t.name,
+        numPartitions: partitions,
+        configEntries: [
+          { name: 'cleanup.policy', value: t.compacted ? 'compact' : 'delete' },
+          { name: 'max.message.bytes', value: String(t.maxMessageBytes) },
+        ],
+      },
+      {
+        // Dead letters keep the original bytes plus a few headers: same size limit, never compacted.
+        topic: dlqName(t.name),
+        numPartitions: partitions,
+        configEntries: [{ name: 'max.message.bytes', value: String(t.maxMessageBytes + 65536) }],
+      },
+    ]);
+    const missing = wanted.filter((t) => !existing.has(t.topic));
+    if (missing.length) await admin.createTopics({ topics: missing, waitForLeaders: true });
+    return missing.map((t) => t.topic);
+  } finally {
+    await admin.disconnect();
+  }
+}

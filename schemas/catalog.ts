@@ -1,0 +1,55 @@
+/**
+ * The catalogue on disk: `catalog.json` (this schema) beside `model.bin` (float32 LE weights C×d
+ * row-major, then the C biases). The manifest records the feature kind and parameters the catalogue was
+ * enrolled with, so a query is always windowed the way its catalogue was, and the encryption parameters
+ * its scores are computed under.
+ */
+import { z } from 'zod';
+import { LandmarkParams } from './feature-landmark.js';
+import { MfccSumParams } from './feature-mfcc.js';
+import { HeParams } from './he.js';
+
+export const CATALOG_MANIFEST = 'catalog.json';
+export const CATALOG_MODEL = 'model.bin';
+
+export const CatalogTrack = z.object({
+  /** Path as given at enrolment, relative to the enrolled folder. */
+  path: z.string().min(1),
+  title: z.string(),
+  durationSeconds: z.number().positive(),
+});
+export type CatalogTrack = z.infer<typeof CatalogTrack>;
+
+export const FeatureSpec = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('mfcc-sum'), params: MfccSumParams }),
+  z.object({
+    kind: z.literal('landmark'),
+    params: LandmarkParams,
+    /** Inverse document frequency per bucket: the client weights its query vectors with it. */
+    idf: z.array(z.number()),
+  }),
+]);
+export type FeatureSpec = z.infer<typeof FeatureSpec>;
+
+export const CatalogManifest = z
+  .object({
+    format: z.literal('blindear-catalog'),
+    version: z.literal(1),
+    /** Hash of the model bytes and the feature spec: queries name it, workers check it. */
+    modelId: z.string().regex(/^[0-9a-f]{16}$/),
+    createdAt: z.string(),
+    feature: FeatureSpec,
+    he: HeParams,
+    tracks: z.array(CatalogTrack).min(1),
+    /** One entry per model row: which track, and where in it the class's audio starts. */
+    classes: z.object({ track: z.array(z.number().int().nonnegative()), startSeconds: z.array(z.number().nonnegative()) }),
+    dim: z.number().int().positive(),
+    /** Files that could not be enrolled, with the reason. */
+    skipped: z.array(z.object({ path: z.string(), reason: z.string() })).default([]),
+    enrolment: z.record(z.string(), z.unknown()).default({}),
+  })
+  .superRefine((m, ctx) => {
+    if (m.classes.track.length !== m.classes.startSeconds.length) ctx.addIssue({ code: 'custom', message: 'classes arrays differ in length', path: ['classes'] });
+    if (m.classes.track.some((t) => t >= m.tracks.length)) ctx.addIssue({ code: 'custom', message: 'class refers to a missing track', path: ['classes'] });
+  });
+export type CatalogManifest = z.infer<typeof CatalogManifest>;

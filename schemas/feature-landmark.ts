@@ -1,0 +1,84 @@
+/**
+ * Parameters of the "landmark" feature kind (spectral-peak pairs counted per window, scored against
+ * per-segment catalogue templates). A catalogue records the parameters it was enrolled with; queries are
+ * always windowed with the catalogue's parameters. Defaults are the operating point measured best under
+ * the server-cost budget C·d·(windows per second) ≲ 3e5 (see bench/landmark-tune.ts and README).
+ */
+import { z } from 'zod';
+
+/** Landmark block: counts are kept per 0.5 s block; windows and segments are whole numbers of blocks. */
+export const LANDMARK_BLOCK_SECONDS = 0.5;
+
+const blockMultiple = (what: string) =>
+  z.number().positive().refine((v) => Math.abs(v / LANDMARK_BLOCK_SECONDS - Math.round(v / LANDMARK_BLOCK_SECONDS)) < 1e-9, {
+    message: `${what} must be a multiple of ${LANDMARK_BLOCK_SECONDS} s`,
+  });
+
+/** 2-D peak picking on the log-magnitude STFT (11025 Hz, 512-point frames, hop 256). */
+export const LandmarkPeakParams = z.object({
+  /** Local-maximum neighbourhood, in STFT frames (odd). */
+  maxFrames: z.number().int().positive().refine((v) => v % 2 === 1, 'must be odd').default(15),
+  /** Local-maximum neighbourhood, in frequency bins (odd). */
+  maxBins: z.number().int().positive().refine((v) => v % 2 === 1, 'must be odd').default(31),
+  /** Local-mean neighbourhood (square, odd), frames and bins. */
+  meanSize: z.number().int().positive().refine((v) => v % 2 === 1, 'must be odd').default(31),
+  /** A peak must stand this many nats above the local mean of the log magnitude. */
+  deltaNats: z.number().positive().default(1.5),
+});
+export type LandmarkPeakParams = z.infer<typeof LandmarkPeakParams>;
+
+/** Pairing peaks into landmarks (f1, df, dt). */
+export const LandmarkPairParams = z.object({
+  /** Each anchor pairs with at most this many following peaks. */
+  fanout: z.number().int().min(1).max(16).default(3),
+  /** Look at most this many peaks ahead (in time order) for partners. */
+  lookAhead: z.number().int().min(1).max(64).default(20),
+  maxDtFrames: z.number().int().min(1).max(31).default(31),
+  maxDfBins: z.number().int().min(1).max(63).default(63),
+});
+export type LandmarkPairParams = z.infer<typeof LandmarkPairParams>;
+
+export const LandmarkParams = z
+  .object({
+    /** Feature dimension (buckets). */
+    d: z.number().int().min(8).max(65536).default(512),
+    /**
+     * 'hash': landmark (f1/2, df/2, dt/2) hashed into d buckets; 'grid': quantised (f1, df, dt) cells
+     * (grid = [f1 bands, df bands, dt bands], d = their product), no collisions between distant landmarks.
+     */
+    bucketMode: z.enum(['hash', 'grid']).default('hash'),
+    grid: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
+    /** Right shift applied to f1, df, dt before hashing (1 = half resolution, more robust). */
+    codeShift: z.number().int().min(0).max(3).default(1),
+    /** Query window length and hop (the client may sum a long span into one window). */
+    windowSeconds: blockMultiple('windowSeconds').default(10),
+    hopSeconds: blockMultiple('hopSeconds').default(10),
+    /** Catalogue segment (one class per segment) length and hop. */
+    segmentSeconds: blockMultiple('segmentSeconds').default(20),
+    segmentHopSeconds: blockMultiple('segmentHopSeconds').default(10),
+    /** Cap on the number of classes; the segment hop grows (keeping length − hop) to stay under it. */
+    maxClasses: z.number().int().positive().default(4096),
+    /** Catalogue side: union of landmarks over this many STFT frame shifts (hop/shifts samples apart). */
+    catalogueShifts: z.number().int().min(1).max(8).default(4),
+    peaks: LandmarkPeakParams.prefault({}),
+    pairing: LandmarkPairParams.prefault({}),
+    /** Client vote: the top K segments of each window vote, weighted by max(z − zMin, 0). */
+    topK: z.number().int().positive().default(30),
+    zMin: z.number().default(2),
+    /** Unknown when confidence (margin over the best other track per √windows) is below this. */
+    threshold: z.number().default(0),
+    /** False-accept rate the threshold is calibrated for at enrolment. */
+    targetFalseAccept: z.number().gt(0).lt(1).default(0.02),
+  })
+  .superRefine((p, ctx) => {
+    if (p.bucketMode === 'grid') {
+      if (!p.grid) ctx.addIssue({ code: 'custom', message: "bucketMode 'grid' needs grid", path: ['grid'] });
+      else if (p.grid[0] * p.grid[1] * p.grid[2] !== p.d)
+        ctx.addIssue({ code: 'custom', message: 'grid cells must multiply to d', path: ['grid'] });
+    }
+    if (p.hopSeconds > p.windowSeconds) ctx.addIssue({ code: 'custom', message: 'hopSeconds > windowSeconds leaves gaps', path: ['hopSeconds'] });
+    if (p.segmentHopSeconds > p.segmentSeconds)
+      ctx.addIssue({ code: 'custom', message: 'segmentHopSeconds > segmentSeconds leaves gaps', path: ['segmentHopSeconds'] });
+  });
+export type LandmarkParams = z.infer<typeof LandmarkParams>;
+export type LandmarkParamsInput = z.input<typeof LandmarkParams>;

@@ -1,0 +1,91 @@
+/**
+ * Parameters of the "mfcc-sum" feature kind (the seed's method, DESIGN.md §3). A catalogue records them at
+ * enrolment, so every query is windowed exactly as its catalogue was. Parameters are validated, never
+ * clamped: a value out of range is an error, not a silent substitute.
+ */
+import { z } from 'zod';
+
+const isPowerOfTwo = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
+/** The MFCC front end, librosa.feature.mfcc's defaults. */
+const mfccShape = {
+  sampleRate: z.number().int().min(1000).max(192_000).default(22050),
+  nFft: z.number().int().min(16).max(65_536).refine(isPowerOfTwo, 'nFft must be a power of two').default(2048),
+  /** STFT hop in samples. */
+  hop: z.number().int().positive().default(512),
+  nMels: z.number().int().min(1).max(512).default(128),
+  nMfcc: z.number().int().min(1).max(512).default(20),
+  fMin: z.number().nonnegative().default(0),
+  /** Upper edge of the mel filterbank in Hz; absent = sampleRate / 2 (librosa's fmax=None). */
+  fMax: z.number().positive().optional(),
+  /** Floor of the log-mel spectrogram below the clip's maximum, in dB (librosa's power_to_db top_db). */
+  topDb: z.number().positive().default(80),
+};
+
+type MfccShape = z.infer<z.ZodObject<typeof mfccShape>>;
+
+function checkMfcc(p: MfccShape, ctx: z.RefinementCtx): void {
+  if (p.nMfcc > p.nMels) {
+    ctx.addIssue({ code: 'custom', path: ['nMfcc'], message: `nMfcc (${p.nMfcc}) must not exceed nMels (${p.nMels})` });
+  }
+  if (p.hop > p.nFft) {
+    ctx.addIssue({ code: 'custom', path: ['hop'], message: `hop (${p.hop}) must not exceed nFft (${p.nFft})` });
+  }
+  const fMax = p.fMax ?? p.sampleRate / 2;
+  if (fMax > p.sampleRate / 2) {
+    ctx.addIssue({ code: 'custom', path: ['fMax'], message: `fMax (${fMax}) must not exceed sampleRate / 2` });
+  }
+  if (p.fMin >= fMax) {
+    ctx.addIssue({ code: 'custom', path: ['fMin'], message: `fMin (${p.fMin}) must be below fMax (${fMax})` });
+  }
+}
+
+export const MfccParams = z.object(mfccShape).superRefine(checkMfcc);
+export type MfccParams = z.infer<typeof MfccParams>;
+
+/**
+ * How a window's MFCC frames become its feature vector.
+ * - `sum`: the seed's vector, the sum of the frames' coefficients (d = nMfcc).
+ * - `mean-std`: per-coefficient mean and standard deviation over the window's frames (d = 2·nMfcc).
+ * - `mean-std-delta`: `mean-std` plus mean and standard deviation of the first difference between
+ *   consecutive frames (d = 4·nMfcc).
+ * All are computed by the client in clear; the server still scores one linear model per window.
+ */
+export const MfccSummary = z.enum(['sum', 'mean-std', 'mean-std-delta']);
+export type MfccSummary = z.infer<typeof MfccSummary>;
+
+export const MfccSumParams = z
+  .object({
+    kind: z.literal('mfcc-sum').default('mfcc-sum'),
+    ...mfccShape,
+    /** Window length and hop on the fixed grid from the clip start. Non-overlapping by default, as the seed. */
+    windowSeconds: z.number().positive().max(60).default(0.5),
+    hopSeconds: z.number().positive().max(60).default(0.5),
+    summary: MfccSummary.default('mean-std-delta'),
+    /** L2 penalty of the logistic regression on standardised features (per window, loss averaged over windows). */
+    l2: z.number().nonnegative().default(1e-4),
+    /**
+     * The client answers "unknown" when the best track's share of the window votes is below this. A share,
+     * not a count, so queries of any length use one threshold (the seed's 5 of 30 windows is 0.167).
+     */
+    minVoteShare: z.number().min(0).max(1).default(0.2),
+  })
+  .superRefine((p, ctx) => {
+    checkMfcc(p, ctx);
+    if (p.windowSeconds * p.sampleRate < p.hop) {
+      ctx.addIssue({ code: 'custom', path: ['windowSeconds'], message: 'a window must span at least one STFT hop' });
+    }
+  });
+export type MfccSumParams = z.infer<typeof MfccSumParams>;
+
+/** Feature dimension d of a window vector for these parameters. */
+export function mfccSumDim(p: Pick<MfccSumParams, 'nMfcc' | 'summary'>): number {
+  switch (p.summary) {
+    case 'sum':
+      return p.nMfcc;
+    case 'mean-std':
+      return 2 * p.nMfcc;
+    case 'mean-std-delta':
+      return 4 * p.nMfcc;
+  }
+}

@@ -1,0 +1,126 @@
+// A real Kafka broker for tests: started through infra/kafka.sh on a free loopback port, never a mock.
+// test/global-setup.ts starts one per test run and publishes its address; test files call testBrokers().
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root: infra/kafka.sh resolves its cache and defaults from there. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const KAFKA_SH = join(ROOT, 'infra', 'kafka.sh');
+
+/** Environment variables through which global setup hands the broker to test files. */
+export const TEST_BROKERS_ENV = 'BLINDEAR_TEST_BROKERS';
+export const TEST_KAFKA_DIR_ENV = 'BLINDEAR_TEST_KAFKA_DIR';
+
+export interface TestBroker {
+  /** Bootstrap addresses, e.g. ['127.0.0.1:40123']. */
+  brokers: string[];
+  port: number;
+  /** Data dir holding server.properties, broker.log and kafka.pid; removed by stop(). */
+  dir: string;
+  /** Stops the broker (SIGTERM, then SIGKILL after 20 s) and removes its data dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runKafkaSh(args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [KAFKA_SH, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A port nothing listens on right now (the OS picks it); kafka.sh takes the next one or another for its controller. */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error(`unexpected server address ${String(address)}`));
+      });
+    });
+  });
+}
+
+const START_ATTEMPTS = 3;
+
+/**
+ * Starts a fresh single-node KRaft broker (`bash infra/kafka.sh start`) on a free loopback port, in a new
+ * temporary data dir. Installs the jars on first use (Maven). Rejects with the script's stderr, which
+ * includes the tail of the broker log, when the broker does not come up.
+ */
+export async function startBroker(): Promise<TestBroker> {
+  let lastError = '';
+  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+    const port = await freeLoopbackPort();
+    const dir = await mkdtemp(join(tmpdir(), 'blindear-kafka-'));
+    const started = await runKafkaSh(['start', '--port', String(port), '--dir', dir]);
+    if (started.code === 0) {
+      const address = started.stdout.trim();
+      let stopped: Promise<void> | undefined;
+      return {
+        brokers: [address],
+        port,
+        dir,
+        stop() {
+          stopped ??= stopBroker(port, dir);
+          return stopped;
+        },
+      };
+    }
+    lastError = `kafka.sh start exited with ${started.code}:\n${started.stderr}`;
+    await rm(dir, { recursive: true, force: true });
+    // Another process may have taken the port between our probe and the broker's bind: try another one.
+    if (!/already in use/.test(started.stderr)) break;
+  }
+  throw new Error(`could not start a Kafka broker for the tests. ${lastError}`);
+}
+
+async function stopBroker(port: number, dir: string): Promise<void> {
+  const stopped = await runKafkaSh(['stop', '--port', String(port), '--dir', dir]);
+  if (stopped.code !== 0) {
+    throw new Error(`kafka.sh stop exited with ${stopped.code} (data dir ${dir} kept):\n${stopped.stderr}`);
+  }
+  await rm(dir, { recursive: true, force: true });
+}
+
+function requireEnv(name: string): string {
+  const value = process.env[name]?.trim();
+  if (!value) {
+    throw new Error(
+      `${name} is not set: the Kafka broker comes from test/global-setup.ts, so run tests through vitest ` +
+        `with the repo's vitest.config.ts (npx vitest run), or set ${TEST_BROKERS_ENV}=host:port to use a broker you started ` +
+        `(bash infra/kafka.sh start --port P).`,
+    );
+  }
+  return value;
+}
+
+/** Bootstrap addresses of the broker shared by this test run. Throws a clear error when there is none. */
+export function testBrokers(): string[] {
+  return requireEnv(TEST_BROKERS_ENV)
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b.length > 0);
+}
+
+/** Data dir of the shared broker, or undefined when the run uses a broker started outside the tests. */
+export function testBrokerDir(): string | undefined {
+  return process.env[TEST_KAFKA_DIR_ENV]?.trim() || undefined;
+}
