@@ -7,7 +7,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 180_000,
-    // The test run starts its own broker, unless BLINDEAR_TEST_BROKERS names one already running.
-    globalSetup: process.env.BLINDEAR_TEST_BROKERS ? [] : ['test/global-setup.ts'],
+    // One real broker for the run (test/global-setup.ts), unless BLINDEAR_TEST_BROKERS names a running one.
+    globalSetup: ['test/global-setup.ts'],
   },
 });

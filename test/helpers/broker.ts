@@ -6,14 +6,26 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 /** Repository root: infra/kafka.sh resolves its cache and defaults from there. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const KAFKA_SH = join(ROOT, 'infra', 'kafka.sh');
 
-/** Environment variables through which global setup hands the broker to test files. */
+/**
+ * Global setup hands the broker to test files twice: in process.env (inherited by the test workers vitest
+ * starts after global setup; verified with vitest 4.1 forks) and through vitest's provide/inject, which
+ * also survives pool settings whose workers do not see the env. testBrokers() reads either.
+ */
 export const TEST_BROKERS_ENV = 'BLINDEAR_TEST_BROKERS';
 export const TEST_KAFKA_DIR_ENV = 'BLINDEAR_TEST_KAFKA_DIR';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    [TEST_BROKERS_ENV]: string;
+    [TEST_KAFKA_DIR_ENV]: string;
+  }
+}
 
 export interface TestBroker {
   /** Bootstrap addresses, e.g. ['127.0.0.1:40123']. */
@@ -100,8 +112,19 @@ async function stopBroker(port: number, dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-function requireEnv(name: string): string {
-  const value = process.env[name]?.trim();
+/** The value global setup published under `name`, from the env or else from vitest's inject(). */
+function published(name: typeof TEST_BROKERS_ENV | typeof TEST_KAFKA_DIR_ENV): string | undefined {
+  const fromEnv = process.env[name]?.trim();
+  if (fromEnv) return fromEnv;
+  try {
+    return inject(name)?.trim() || undefined;
+  } catch {
+    return undefined; // not inside a vitest worker
+  }
+}
+
+function required(name: typeof TEST_BROKERS_ENV): string {
+  const value = published(name);
   if (!value) {
     throw new Error(
       `${name} is not set: the Kafka broker comes from test/global-setup.ts, so run tests through vitest ` +
@@ -114,7 +137,7 @@ function requireEnv(name: string): string {
 
 /** Bootstrap addresses of the broker shared by this test run. Throws a clear error when there is none. */
 export function testBrokers(): string[] {
-  return requireEnv(TEST_BROKERS_ENV)
+  return required(TEST_BROKERS_ENV)
     .split(',')
     .map((b) => b.trim())
     .filter((b) => b.length > 0);
@@ -122,5 +145,5 @@ export function testBrokers(): string[] {
 
 /** Data dir of the shared broker, or undefined when the run uses a broker started outside the tests. */
 export function testBrokerDir(): string | undefined {
-  return process.env[TEST_KAFKA_DIR_ENV]?.trim() || undefined;
+  return published(TEST_KAFKA_DIR_ENV);
 }
