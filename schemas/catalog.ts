@@ -41,15 +41,19 @@ export const CatalogManifest = z
     feature: FeatureSpec,
     he: HeParams,
     tracks: z.array(CatalogTrack).min(1),
-    /** One entry per model row: which track, and where in it the class's audio starts. */
-    classes: z.object({ track: z.array(z.number().int().nonnegative()), startSeconds: z.array(z.number().nonnegative()) }),
+    /** One entry per model row: which track, and which stretch of it the class covers. */
+    classes: z.object({
+      track: z.array(z.number().int().nonnegative()),
+      startSeconds: z.array(z.number().nonnegative()),
+      endSeconds: z.array(z.number().nonnegative()),
+    }),
     dim: z.number().int().positive(),
     /** Files that could not be enrolled, with the reason. */
     skipped: z.array(z.object({ path: z.string(), reason: z.string() })).default([]),
     enrolment: z.record(z.string(), z.unknown()).default({}),
   })
   .superRefine((m, ctx) => {
-    if (m.classes.track.length !== m.classes.startSeconds.length) ctx.addIssue({ code: 'custom', message: 'classes arrays differ in length', path: ['classes'] });
+    if (m.classes.track.length !== m.classes.startSeconds.length || m.classes.track.length !== m.classes.endSeconds.length) ctx.addIssue({ code: 'custom', message: 'classes arrays differ in length', path: ['classes'] });
     if (m.classes.track.some((t) => t >= m.tracks.length)) ctx.addIssue({ code: 'custom', message: 'class refers to a missing track', path: ['classes'] });
   });
 export type CatalogManifest = z.infer<typeof CatalogManifest>;

@@ -30,7 +30,7 @@ export type LandmarkPeakParams = z.infer<typeof LandmarkPeakParams>;
 /** Pairing peaks into landmarks (f1, df, dt). */
 export const LandmarkPairParams = z.object({
   /** Each anchor pairs with at most this many following peaks. */
-  fanout: z.number().int().min(1).max(16).default(3),
+  fanout: z.number().int().min(1).max(16).default(1),
   /** Look at most this many peaks ahead (in time order) for partners. */
   lookAhead: z.number().int().min(1).max(64).default(20),
   maxDtFrames: z.number().int().min(1).max(31).default(31),
@@ -50,6 +50,12 @@ export const LandmarkParams = z
     grid: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
     /** Right shift applied to f1, df, dt before hashing (1 = half resolution, more robust). */
     codeShift: z.number().int().min(0).max(3).default(1),
+    /**
+     * Feature weighting. 'idf': sqrt(counts)·idf. 'centred': (sqrt(counts / total) − catalogue mean)·idf,
+     * 'standardised': (sqrt(counts / total) − mean) / std over the catalogue's segments. Long windows fill
+     * most buckets, and uncentred vectors then all look alike (cosine ≈ 0.66 everywhere).
+     */
+    featureNorm: z.enum(['idf', 'centred', 'standardised']).default('idf'),
     /** Query window length and hop (the client may sum a long span into one window). */
     windowSeconds: blockMultiple('windowSeconds').default(10),
     hopSeconds: blockMultiple('hopSeconds').default(10),
@@ -65,6 +71,10 @@ export const LandmarkParams = z
     /** Client vote: the top K segments of each window vote, weighted by max(z − zMin, 0). */
     topK: z.number().int().positive().default(30),
     zMin: z.number().default(2),
+    /** Client divides each segment's score by its typical level against other tracks (hubness). */
+    hubness: z.boolean().default(false),
+    /** How a segment's vote spreads over query offsets: 'box' (maximal-overlap interval) or 'overlap'. */
+    voteKernel: z.enum(['box', 'overlap']).default('overlap'),
     /** Unknown when confidence (margin over the best other track per √windows) is below this. */
     threshold: z.number().default(0),
     /** False-accept rate the threshold is calibrated for at enrolment. */

@@ -61,7 +61,7 @@ export const MfccSumParams = z
     /** Window length and hop on the fixed grid from the clip start. Non-overlapping by default, as the seed. */
     windowSeconds: z.number().positive().max(60).default(0.5),
     hopSeconds: z.number().positive().max(60).default(0.5),
-    summary: MfccSummary.default('mean-std-delta'),
+    summary: MfccSummary.default('mean-std'),
     /** L2 penalty of the logistic regression on standardised features (per window, loss averaged over windows). */
     l2: z.number().nonnegative().default(1e-4),
     /**

@@ -84,6 +84,8 @@ export const Prediction = z.object({
   audioEndSeconds: z.number().nonnegative(),
   outcome: z.enum(['match', 'unknown']),
   match: Match.nullable(),
+  /** The session's last decision: its audio has ended. */
+  final: z.boolean().default(false),
   /** Milliseconds from the capture of the newest window's audio to this decision. */
   latencyMs: z.number().nonnegative(),
   decidedAtMs: z.number().nonnegative(),

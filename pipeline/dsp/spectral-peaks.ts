@@ -121,6 +121,8 @@ export function uniformFilter2d(a: Float32Array, rows: number, cols: number, siz
 export interface Peaks {
   frame: Int32Array;
   bin: Int32Array;
+  /** How far each peak stands above the local mean, in nats (> deltaNats). */
+  prominence: Float32Array;
   /** STFT frames analysed. */
   frames: number;
 }
@@ -143,11 +145,25 @@ export function findPeaks(pcm11025: Float32Array, params: LandmarkPeakParams, of
   const mx = maxFilter2d(L, frames, bins, params.maxFrames, params.maxBins);
   const fr: number[] = [];
   const bn: number[] = [];
+  const pr: number[] = [];
   for (let i = 0; i < L.length; i++) {
     if (L[i] === mx[i] && L[i] - base[i] > params.deltaNats) {
       fr.push(Math.floor(i / bins));
       bn.push(i % bins);
+      pr.push(L[i] - base[i]);
     }
   }
-  return { frame: Int32Array.from(fr), bin: Int32Array.from(bn), frames };
+  return { frame: Int32Array.from(fr), bin: Int32Array.from(bn), prominence: Float32Array.from(pr), frames };
+}
+
+/** The peaks standing more than `deltaNats` above their local mean (same as finding them with that delta). */
+export function strongerPeaks(peaks: Peaks, deltaNats: number): Peaks {
+  const keep: number[] = [];
+  for (let i = 0; i < peaks.frame.length; i++) if (peaks.prominence[i] > deltaNats) keep.push(i);
+  return {
+    frame: Int32Array.from(keep, (i) => peaks.frame[i]),
+    bin: Int32Array.from(keep, (i) => peaks.bin[i]),
+    prominence: Float32Array.from(keep, (i) => peaks.prominence[i]),
+    frames: peaks.frames,
+  };
 }

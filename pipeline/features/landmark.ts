@@ -41,11 +41,17 @@ export function blockCounts(clip: ClipLandmarks, d: number, bucket: Bucketer): {
   return { blocks, counts };
 }
 
-/** sqrt(counts)·idf, L2-normalised, in place. */
-export function weightAndNormalise(v: Float32Array, idf: Float32Array): Float32Array {
+/**
+ * In place: sqrt(counts)·scale ('idf' norm, no mean given) or (sqrt(counts / total) − mean)·scale, then
+ * L2-normalised. `scale` and `mean` come from the catalogue (see segment-templates.ts).
+ */
+export function weightAndNormalise(v: Float32Array, scale: Float32Array, mean?: Float32Array): Float32Array {
+  let total = 0;
+  if (mean) for (let k = 0; k < v.length; k++) total += v[k];
+  const inv0 = mean ? 1 / Math.max(total, 1e-9) : 1;
   let ss = 0;
   for (let k = 0; k < v.length; k++) {
-    const x = Math.sqrt(v[k]) * idf[k];
+    const x = (Math.sqrt(v[k] * inv0) - (mean ? mean[k] : 0)) * scale[k];
     v[k] = x;
     ss += x * x;
   }
@@ -65,8 +71,9 @@ export function windowStartBlocks(blocks: number, params: Pick<LandmarkParams, '
 
 /** Windows of already-extracted landmarks (the bench re-windows cached landmarks with this). */
 export function windowsFromLandmarks(
-  clip: ClipLandmarks, params: LandmarkParams, idf: Float32Array, bucket: Bucketer = makeBucketer(params),
+  clip: ClipLandmarks, params: LandmarkParams, idf: Float32Array, mean?: Float32Array, bucket: Bucketer = makeBucketer(params),
 ): FeatureWindows {
+  if (params.featureNorm !== 'idf' && !mean) throw new RangeError(`featureNorm '${params.featureNorm}' needs the catalogue mean`);
   const d = params.d;
   if (idf.length !== d) throw new RangeError(`idf has length ${idf.length}, expected d=${d}`);
   const { blocks, counts } = blockCounts(clip, d, bucket);
@@ -80,15 +87,18 @@ export function windowsFromLandmarks(
       const row = b * d;
       for (let k = 0; k < d; k++) v[k] += counts[row + k];
     }
-    vectors.push(weightAndNormalise(v, idf));
+    vectors.push(weightAndNormalise(v, idf, params.featureNorm === 'idf' ? undefined : mean));
     startSeconds.push(s * LANDMARK_BLOCK_SECONDS);
   }
   return { dim: d, vectors, startSeconds };
 }
 
-/** The kind's entry point for queries: 22050 Hz mono PCM → feature windows for the catalogue's idf. */
-export function landmarkWindows(pcm22050: Float32Array, params: LandmarkParams, idf: Float32Array): FeatureWindows {
-  return windowsFromLandmarks(queryLandmarks(pcm22050, params), params, idf);
+/**
+ * The kind's entry point for queries: 22050 Hz mono PCM → feature windows, weighted with the catalogue's
+ * idf (per-feature scale) and, unless featureNorm is 'idf', centred on the catalogue's mean.
+ */
+export function landmarkWindows(pcm22050: Float32Array, params: LandmarkParams, idf: Float32Array, mean?: Float32Array): FeatureWindows {
+  return windowsFromLandmarks(queryLandmarks(pcm22050, params), params, idf, mean);
 }
 
 /** Seconds of audio each window actually covers (the last ones may be cut by the clip's end). */

@@ -53,16 +53,26 @@ function summarise(m: MfccFrames, t0: number, t1: number, summary: MfccSumParams
  * tables across many clips; it must have been built from the same parameters.
  */
 export function mfccSumWindows(pcm: Float32Array, params: MfccSumParams, mfcc: Mfcc = new Mfcc(params)): FeatureWindows {
+  return windowsFromFrames(mfcc.compute(pcm), pcm.length, params);
+}
+
+/**
+ * The windows of a clip of `samples` samples whose MFCC frames are already computed (lets one MFCC pass
+ * serve several summaries, e.g. when comparing them on the same audio).
+ */
+export function windowsFromFrames(frames: MfccFrames, samples: number, params: MfccSumParams): FeatureWindows {
+  if (frames.sampleRate !== params.sampleRate || frames.nMfcc !== params.nMfcc) {
+    throw new RangeError('MFCC frames were made with other parameters than the windows ask for');
+  }
   const dim = mfccSumDim(params);
-  const frames = mfcc.compute(pcm);
   const win = Math.round(params.windowSeconds * params.sampleRate);
   const hop = Math.round(params.hopSeconds * params.sampleRate);
   const vectors: Float32Array[] = [];
   const startSeconds: number[] = [];
-  for (let k = 0; k * hop + win <= pcm.length; k++) {
+  for (let k = 0; k * hop + win <= samples; k++) {
     const start = k * hop;
-    const t0 = firstFrameAtOrAfter(start, params.hop);
-    const t1 = Math.min(frames.frames, firstFrameAtOrAfter(start + win, params.hop));
+    const t0 = firstFrameAtOrAfter(start, frames.hop);
+    const t1 = Math.min(frames.frames, firstFrameAtOrAfter(start + win, frames.hop));
     const v = new Float32Array(dim);
     summarise(frames, t0, t1, params.summary, v);
     vectors.push(v);

@@ -2,10 +2,11 @@
  * Threshold calibration at enrolment (landmark kind). Excerpts are cut from the catalogue's own tracks
  * (random offsets, some with white noise); each is decided with its own track masked out, which makes it
  * an impostor: a song the catalogue does not hold. The threshold is the (1 − targetFalseAccept) quantile
- * of those impostor confidences. Negatives (never-enrolled songs) are for evaluation only, never here.
+ * of those impostor confidences. Game packages hold near-duplicate tracks (renamed copies, variants);
+ * a track voting nearly as much as the excerpt's own track is masked with it. Negatives (never-enrolled songs) are for evaluation only, never here.
  */
 import type { LandmarkParams } from '../../schemas/feature-landmark.js';
-import { decideLandmarkVote } from './landmark-vote.js';
+import { decideLandmarkVote, type SegmentHubStats } from './landmark-vote.js';
 import type { Segment } from './segment-templates.js';
 
 /** A calibration excerpt after scoring: per-window scores and window starts, and the true track. */
@@ -22,7 +23,12 @@ export interface Calibration {
   impostor: { n: number; mean: number; p50: number; p95: number; max: number };
   /** Unmasked decisions on the same excerpts: how many find their track, how many pass the threshold. */
   genuine: { n: number; correct: number; acceptedCorrect: number };
+  /** The highest impostor trials: which track the masked excerpt was mistaken for (diagnostics). */
+  worstImpostors: { excerpt: number; track: number; mistakenFor: number; confidence: number }[];
 }
+
+/** Another track voting at least this fraction of the own track's vote on an excerpt is a near-duplicate. */
+export const DUPLICATE_VOTE_RATIO = 0.5;
 
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
@@ -33,16 +39,27 @@ function quantile(sorted: number[], q: number): number {
 export function calibrateThreshold(
   excerpts: ScoredExcerpt[],
   segments: Segment[],
-  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept'>,
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept' | 'voteKernel'>,
+  hub?: SegmentHubStats,
 ): Calibration {
   const p = { ...params, threshold: -Infinity };
   const imp: number[] = [];
+  const trials: { excerpt: number; track: number; mistakenFor: number; confidence: number }[] = [];
   const gen: { conf: number; ok: boolean }[] = [];
-  for (const e of excerpts) {
-    const opts = { clipSeconds: e.clipSeconds };
+  for (const [k, e] of excerpts.entries()) {
+    const opts = { clipSeconds: e.clipSeconds, hub };
     const g = decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, opts);
     gen.push({ conf: g.confidence, ok: g.bestTrack === e.track });
-    imp.push(decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, { ...opts, maskTrack: e.track }).confidence);
+    // near-duplicates of the excerpt's track (another track voting at least DUPLICATE_VOTE_RATIO of the
+    // own track's vote) are masked with it: a catalogue holding a copy of the song does hold the song.
+    const mask = [e.track];
+    if (g.bestTrack === e.track && g.ranking.length > 0) {
+      const own = g.ranking[0].vote;
+      for (const r of g.ranking.slice(1)) if (r.vote >= DUPLICATE_VOTE_RATIO * own) mask.push(r.track);
+    }
+    const i = decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, { ...opts, maskTracks: mask });
+    imp.push(i.confidence);
+    trials.push({ excerpt: k, track: e.track, mistakenFor: i.bestTrack, confidence: i.confidence });
   }
   const sorted = [...imp].sort((a, b) => a - b);
   const threshold = quantile(sorted, 1 - params.targetFalseAccept);
@@ -56,6 +73,7 @@ export function calibrateThreshold(
       correct: gen.filter((g) => g.ok).length,
       acceptedCorrect: gen.filter((g) => g.ok && g.conf >= threshold).length,
     },
+    worstImpostors: trials.sort((a, b) => b.confidence - a.confidence).slice(0, 10),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * The client's decision after decryption (landmark kind). Per window: z-normalise the C segment scores;
- * the top K segments vote, weight max(z − zMin, 0), for the interval of query start offsets at which the
- * window best overlaps the segment; votes add across windows (time consistency, as Shazam's offset
+ * the top K segments vote, weight max(z − zMin, 0), for the query start offsets at which the window
+ * overlaps the segment (kernel 'box': only where the overlap is maximal; 'overlap': weighted by
+ * sqrt(overlap fraction), which locates the offset inside segments longer than the window); votes add across windows (time consistency, as Shazam's offset
  * histogram). Answer = best (track, offset) bin; confidence = its vote minus the best vote of any other
  * track, per √windows; unknown below the threshold. A looping track may win at any of its repeats: the
  * margin is only over other tracks.
@@ -13,17 +14,29 @@ import type { Segment } from './segment-templates.js';
 export interface VoteOptions {
   /** Clip length: windows cut short by the clip's end overlap less of a segment. */
   clipSeconds?: number;
-  /** Scores of this track's segments are ignored (impostor trials at calibration). */
-  maskTrack?: number;
+  /** Scores of these tracks' segments are ignored (impostor trials at calibration). */
+  maskTracks?: readonly number[];
+  /**
+   * Per-segment mean and std of scores over query-like windows of other tracks (hubness): scores become
+   * (s − mean) / std before the per-window z-scores, so segments that match everything stop voting.
+   */
+  hub?: SegmentHubStats;
+}
+
+export interface SegmentHubStats {
+  mean: Float32Array;
+  std: Float32Array;
 }
 
 const BLOCK = LANDMARK_BLOCK_SECONDS;
+/** The offset is the vote-weighted centroid of the bins within this fraction of the best vote. */
+const OFFSET_TOP = 0.15;
 
 export function decideLandmarkVote(
   scores: ArrayLike<number>[],
   windowStartSeconds: number[],
   segments: Segment[],
-  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'threshold' | 'windowSeconds'>,
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'threshold' | 'windowSeconds' | 'voteKernel'>,
   opts: VoteOptions = {},
 ): Decision {
   const C = segments.length;
@@ -47,17 +60,32 @@ export function decideLandmarkVote(
     total += n;
   }
   const acc = new Float64Array(total + 1);
+  /** Votes added bin by bin (overlap kernel), as opposed to `acc`, a difference array (box kernel). */
+  const dense = new Float64Array(total + 1);
   const K = Math.min(params.topK, C);
   const topIdx = new Int32Array(K);
   const topVal = new Float64Array(K);
 
-  scores.forEach((s, j) => {
-    if (s.length !== C) throw new RangeError(`window ${j} has ${s.length} scores, catalogue has ${C} segments`);
+  const hub = opts.hub;
+  const masked = new Uint8Array(C);
+  if (opts.maskTracks?.length) {
+    const m = new Set(opts.maskTracks);
+    for (let c = 0; c < C; c++) if (m.has(segments[c].track)) masked[c] = 1;
+  }
+  if (hub && (hub.mean.length !== C || hub.std.length !== C)) throw new RangeError('hub statistics do not match the catalogue');
+  scores.forEach((raw, j) => {
+    if (raw.length !== C) throw new RangeError(`window ${j} has ${raw.length} scores, catalogue has ${C} segments`);
+    let s: ArrayLike<number> = raw;
+    if (hub) {
+      const h = new Float64Array(C);
+      for (let c = 0; c < C; c++) h[c] = (raw[c] - hub.mean[c]) / hub.std[c];
+      s = h;
+    }
     let n = 0;
     let sum = 0;
     let sum2 = 0;
     for (let c = 0; c < C; c++) {
-      if (segments[c].track === opts.maskTrack) continue;
+      if (masked[c]) continue;
       const v = s[c];
       sum += v;
       sum2 += v * v;
@@ -69,7 +97,7 @@ export function decideLandmarkVote(
     // top K by score (insertion into a small sorted buffer)
     let filled = 0;
     for (let c = 0; c < C; c++) {
-      if (segments[c].track === opts.maskTrack) continue;
+      if (masked[c]) continue;
       const v = s[c];
       if (filled === K && v <= topVal[K - 1]) continue;
       let p = filled < K ? filled++ : K - 1;
@@ -90,11 +118,26 @@ export function decideLandmarkVote(
       const L = seg.endSeconds - seg.startSeconds;
       const lo = seg.startSeconds - q + Math.min(0, L - w);
       const hi = Math.max(seg.startSeconds - q + Math.max(0, L - w), lo + BLOCK);
-      const b0 = Math.max(0, Math.floor((lo + pad) / BLOCK + 1e-9));
-      const b1 = Math.min(nbins[seg.track], Math.ceil((hi + pad) / BLOCK - 1e-9));
-      if (b1 <= b0) continue;
-      acc[base[seg.track] + b0] += wgt;
-      acc[base[seg.track] + b1] -= wgt;
+      if (params.voteKernel === 'box') {
+        const b0 = Math.max(0, Math.floor((lo + pad) / BLOCK + 1e-9));
+        const b1 = Math.min(nbins[seg.track], Math.ceil((hi + pad) / BLOCK - 1e-9));
+        if (b1 <= b0) continue;
+        acc[base[seg.track] + b0] += wgt;
+        acc[base[seg.track] + b1] -= wgt;
+      } else {
+        // weight × sqrt(overlap of window and segment / the shorter of the two), at each bin's offset:
+        // neighbouring segments' partial overlaps then locate the offset inside a long segment.
+        const from = seg.startSeconds - q - w;
+        const to = seg.endSeconds - q;
+        const b0 = Math.max(0, Math.floor((from + pad) / BLOCK));
+        const b1 = Math.min(nbins[seg.track] - 1, Math.ceil((to + pad) / BLOCK));
+        const norm = Math.max(BLOCK, Math.min(w, L));
+        for (let b = b0; b < b1; b++) {
+          const o = b * BLOCK - pad + q;
+          const ov = Math.min(o + w, seg.endSeconds) - Math.max(o, seg.startSeconds);
+          if (ov > 0) dense[base[seg.track] + b] += wgt * Math.sqrt(Math.min(1, ov / norm));
+        }
+      }
     }
   });
 
@@ -106,9 +149,10 @@ export function decideLandmarkVote(
     let best = -1;
     for (let b = 0; b < nbins[t]; b++) {
       run += acc[base[t] + b];
-      acc[base[t] + b] = run;
-      if (run > best + 1e-12) {
-        best = run;
+      const v = run + dense[base[t] + b];
+      acc[base[t] + b] = v;
+      if (v > best + 1e-12) {
+        best = v;
         trackArg[t] = b;
       }
     }
@@ -119,17 +163,24 @@ export function decideLandmarkVote(
   const best = trackBest[top] ?? 0;
   const other = order.length > 1 ? trackBest[order[1]] : 0;
   const confidence = (best - other) / Math.sqrt(Math.max(1, scores.length));
-  // offset: centre of the plateau around the best bin
+  // offset: centroid of the vote curve's top around the best bin (bins within OFFSET_TOP of the best)
   let offsetSeconds = 0;
   if (best > 0) {
     const b = trackArg[top];
     const row = acc.subarray(base[top], base[top] + nbins[top]);
+    const floor = best * (1 - OFFSET_TOP) - 1e-9;
     let b0 = b;
     let b1 = b;
-    while (b0 > 0 && row[b0 - 1] >= best - 1e-9) b0--;
-    while (b1 + 1 < row.length && row[b1 + 1] >= best - 1e-9) b1++;
-    offsetSeconds = ((b0 + b1 + 1) / 2) * BLOCK - pad;
-    offsetSeconds = Math.min(Math.max(0, offsetSeconds), durations[top] ?? 0);
+    while (b0 > 0 && row[b0 - 1] >= floor) b0--;
+    while (b1 + 1 < row.length && row[b1 + 1] >= floor) b1++;
+    let wsum = 0;
+    let osum = 0;
+    for (let i = b0; i <= b1; i++) {
+      const wgt = row[i] - floor + 1e-9;
+      wsum += wgt;
+      osum += wgt * (i * BLOCK - pad);
+    }
+    offsetSeconds = Math.min(Math.max(0, osum / wsum), durations[top] ?? 0);
   }
   const ranking = order.slice(0, 5).filter((t) => trackBest[t] > 0).map((t) => ({ track: t, vote: trackBest[t] }));
   return {

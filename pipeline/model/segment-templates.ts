@@ -1,15 +1,17 @@
 /**
  * Catalogue model of the landmark kind: one class per track segment (segmentSeconds long, a new one every
- * segmentHopSeconds), row = sqrt(summed landmark counts)·idf, L2-normalised, bias 0. The counts come from
+ * segmentHopSeconds), row = the segment's summed landmark counts weighted like a query window
+ * (featureNorm: sqrt(counts)·idf, or sqrt(counts / total) centred on the catalogue mean), L2-normalised, bias 0. The counts come from
  * the union of several STFT framings (catalogueShifts). idf = log((1 + C) / (1 + df)) + 1, document =
  * segment. When the catalogue would exceed maxClasses, the segment hop grows by 0.5 s steps (keeping the
  * overlap segmentSeconds − segmentHopSeconds) until it fits.
  */
 import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
-import { extractLandmarksShifted, makeBucketer } from '../dsp/landmarks.js';
+import { extractLandmarks, extractLandmarksShifted, makeBucketer, type Landmarks } from '../dsp/landmarks.js';
 import { resample22050To11025 } from '../dsp/resample.js';
-import { blockCounts, LANDMARK_INPUT_SAMPLE_RATE, type ClipLandmarks } from '../features/landmark.js';
+import { blockCounts, LANDMARK_INPUT_SAMPLE_RATE, windowsFromLandmarks, type ClipLandmarks } from '../features/landmark.js';
 import type { FeatureWindows, LinearModel } from '../features/types.js';
+import type { SegmentHubStats } from './landmark-vote.js';
 
 export interface Segment {
   track: number;
@@ -21,19 +23,34 @@ export interface Segment {
 export interface SegmentTemplates {
   model: LinearModel;
   segments: Segment[];
+  /** Per-feature scale: idf, or 1/std for 'standardised'. */
   idf: Float32Array;
+  /** Per-feature mean of sqrt(counts / total) over the segments (zeros for featureNorm 'idf'). */
+  mean: Float32Array;
   /** Segment length and hop actually used (the hop may have grown to respect maxClasses). */
   segmentSeconds: number;
   segmentHopSeconds: number;
   trackDurations: number[];
+  /** Hubness statistics, when params.hubness and the tracks carried a single-framing extraction. */
+  hub?: SegmentHubStats;
 }
 
+/** A catalogue track's landmarks: the union over framings, plus the first framing alone (query-like). */
+export interface CatalogueTrackLandmarks extends ClipLandmarks {
+  singleFraming?: Landmarks;
+}
+
+/** Hub statistics sample query-like windows of the catalogue every this many seconds. */
+const HUB_WINDOW_HOP_SECONDS = 10;
+
 /** Catalogue-side landmarks of one track (22050 Hz mono PCM), union over the catalogue shifts. */
-export function catalogueLandmarks(pcm22050: Float32Array, params: LandmarkParams): ClipLandmarks {
+export function catalogueLandmarks(pcm22050: Float32Array, params: LandmarkParams): CatalogueTrackLandmarks {
   const pcm = resample22050To11025(pcm22050);
+  const landmarks = extractLandmarksShifted(pcm, params, params.catalogueShifts);
   return {
-    landmarks: extractLandmarksShifted(pcm, params, params.catalogueShifts),
+    landmarks,
     durationSeconds: pcm22050.length / LANDMARK_INPUT_SAMPLE_RATE,
+    singleFraming: params.hubness ? extractLandmarks(pcm, params) : undefined,
   };
 }
 
@@ -52,7 +69,7 @@ export function segmentLayout(durations: number[], params: LandmarkParams): { se
 }
 
 /** Builds the templates from catalogue-side landmarks (what enrolment caches). */
-export function buildSegmentTemplatesFromLandmarks(tracks: ClipLandmarks[], params: LandmarkParams): SegmentTemplates {
+export function buildSegmentTemplatesFromLandmarks(tracks: CatalogueTrackLandmarks[], params: LandmarkParams): SegmentTemplates {
   const d = params.d;
   const durations = tracks.map((t) => t.durationSeconds);
   const layout = segmentLayout(durations, params);
@@ -84,24 +101,84 @@ export function buildSegmentTemplatesFromLandmarks(tracks: ClipLandmarks[], para
   for (let c = 0; c < C; c++) for (let j = 0; j < d; j++) if (weights[c * d + j] > 0) df[j]++;
   const idf = new Float32Array(d);
   for (let j = 0; j < d; j++) idf[j] = Math.log((1 + C) / (1 + df[j])) + 1;
+  const mean = new Float32Array(d);
+  if (params.featureNorm !== 'idf') {
+    // rows → sqrt(counts / total); mean (and std) per feature over the segments
+    const sum = new Float64Array(d);
+    const sum2 = new Float64Array(d);
+    for (let c = 0; c < C; c++) {
+      const row = weights.subarray(c * d, (c + 1) * d);
+      let total = 0;
+      for (let j = 0; j < d; j++) total += row[j];
+      const inv = 1 / Math.max(total, 1e-9);
+      for (let j = 0; j < d; j++) {
+        const h = Math.sqrt(row[j] * inv);
+        row[j] = h;
+        sum[j] += h;
+        sum2[j] += h * h;
+      }
+    }
+    for (let j = 0; j < d; j++) {
+      mean[j] = sum[j] / C;
+      if (params.featureNorm === 'standardised') {
+        const sd = Math.sqrt(Math.max(0, sum2[j] / C - mean[j] * mean[j]));
+        idf[j] = 1 / (sd + 1e-3);
+      }
+    }
+  }
   for (let c = 0; c < C; c++) {
     const row = weights.subarray(c * d, (c + 1) * d);
     let ss = 0;
     for (let j = 0; j < d; j++) {
-      const x = Math.sqrt(row[j]) * idf[j];
+      const x = params.featureNorm === 'idf' ? Math.sqrt(row[j]) * idf[j] : (row[j] - mean[j]) * idf[j];
       row[j] = x;
       ss += x * x;
     }
     const inv = 1 / (Math.sqrt(ss) + 1e-9);
     for (let j = 0; j < d; j++) row[j] *= inv;
   }
-  return {
-    model: { classes: C, dim: d, weights, bias: new Float32Array(C) },
-    segments,
-    idf,
-    ...layout,
-    trackDurations: durations,
-  };
+  const model: LinearModel = { classes: C, dim: d, weights, bias: new Float32Array(C) };
+  let hub: SegmentHubStats | undefined;
+  if (params.hubness && tracks.every((t) => t.singleFraming)) {
+    const hubParams = { ...params, hopSeconds: Math.max(params.hopSeconds, HUB_WINDOW_HOP_SECONDS) };
+    hub = segmentHubStats(model, segments, tracks.map((t, ti) => ({
+      track: ti,
+      windows: windowsFromLandmarks({ landmarks: t.singleFraming!, durationSeconds: t.durationSeconds }, hubParams, idf, mean, bucket),
+    })));
+  }
+  return { model, segments, idf, mean, ...layout, trackDurations: durations, hub };
+}
+
+/**
+ * Hubness statistics: per segment, mean and std of its scores over query-like windows (single STFT
+ * framing, e.g. shift 0 of the catalogue's own tracks) from *other* tracks. Some segments (dense, broad
+ * spectra) score high against everything; the client divides them out after decryption.
+ */
+export function segmentHubStats(
+  model: LinearModel, segments: Segment[], windows: { track: number; windows: FeatureWindows }[],
+): SegmentHubStats {
+  const C = model.classes;
+  const sum = new Float64Array(C);
+  const sum2 = new Float64Array(C);
+  const n = new Float64Array(C);
+  for (const w of windows) {
+    for (const s of scoreInClear(model, w.windows)) {
+      for (let c = 0; c < C; c++) {
+        if (segments[c].track === w.track) continue;
+        sum[c] += s[c];
+        sum2[c] += s[c] * s[c];
+        n[c]++;
+      }
+    }
+  }
+  const mean = new Float32Array(C);
+  const std = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    const m = n[c] ? sum[c] / n[c] : 0;
+    mean[c] = m;
+    std[c] = Math.sqrt(Math.max(0, (n[c] ? sum2[c] / n[c] : 0) - m * m)) + 1e-3;
+  }
+  return { mean, std };
 }
 
 /** Enrolment entry point: whole tracks as 22050 Hz mono PCM. */

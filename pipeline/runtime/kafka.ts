@@ -15,7 +15,8 @@ function logCreatorFor(logger: Logger): LogCreator {
     const { message, ...extra } = log;
     const entry = { kafkajs: namespace, ...extra };
     // The coordinator-loading chatter of a fresh broker is retried by kafkajs itself: keep it at debug.
-    if (level === logLevel.ERROR) logger.warn(entry, String(message));
+    const transient = /coordinator is (loading|not available)|not the correct coordinator|rebalanc/i.test(`${String(extra.error ?? '')} ${String(message)}`);
+    if (level === logLevel.ERROR && !transient) logger.warn(entry, String(message));
     else if (level === logLevel.WARN) logger.debug(entry, String(message));
     else logger.trace(entry, String(message));
   };

@@ -3,7 +3,7 @@
  * (stage, outcome, code), base units in names. Session ids and track ids are never labels.
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -11,6 +11,9 @@ export interface Metrics {
   deadLetters: Counter<'stage' | 'code'>;
   stageSeconds: Histogram<'stage'>;
   ciphertextBytes: Counter<'stage' | 'direction'>;
+  audioSeconds: Counter<'stage'>;
+  activeSessions: Gauge<'stage'>;
+  fheSeconds: Histogram;
   predictions: Counter<'outcome'>;
   predictionLatencySeconds: Histogram;
 }
@@ -31,6 +34,14 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     ciphertextBytes: new Counter({ name: 'blindear_ciphertext_bytes_total', help: 'Ciphertext and key bytes in and out', labelNames: ['stage', 'direction'] as const, registers: [registry] }),
+    fheSeconds: new Histogram({
+      name: 'blindear_fhe_evaluation_seconds',
+      help: 'Encrypted scoring time of one query ciphertext',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    audioSeconds: new Counter({ name: 'blindear_audio_seconds_total', help: 'Seconds of audio processed', labelNames: ['stage'] as const, registers: [registry] }),
+    activeSessions: new Gauge({ name: 'blindear_active_sessions', help: 'Sessions a stage currently holds state or keys for', labelNames: ['stage'] as const, registers: [registry] }),
     predictions: new Counter({ name: 'blindear_predictions_total', help: 'Decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
     predictionLatencySeconds: new Histogram({
       name: 'blindear_prediction_latency_seconds',

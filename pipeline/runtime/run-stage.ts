@@ -23,12 +23,19 @@ export interface RunStageOptions<K extends TopicKey> {
   metrics: Metrics;
   retry: RetryPolicy;
   fromBeginning?: boolean;
+  /**
+   * Start at the input topic's end as it is now (not at the group's committed offset): for the
+   * per-session consumer groups of a client, which only want records produced after they started.
+   */
+  startAtCurrentEnd?: boolean;
   /** Partitions processed concurrently by this consumer (order is kept within a partition). */
   partitionsConsumedConcurrently?: number;
 }
 
 export interface RunningStage {
   consumer: Consumer;
+  /** Resolves once the consumer has joined its group and owns partitions. */
+  joined: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +58,13 @@ export async function sendOutputs(producer: Producer, outputs: readonly Outbound
     topicMessages: [...byTopic].map(([topic, messages]) => ({ topic: TOPICS[topic].name, messages })),
   });
 }
+
+/** A null value under `key`: on a compacted topic, compaction then drops the key's records. */
+export async function sendTombstone(producer: Producer, topic: TopicKey, key: string): Promise<void> {
+  await producer.send({ topic: TOPICS[topic].name, acks: -1, messages: [{ key, value: null }] });
+}
+
+export type { Producer };
 
 export async function sendDeadLetter(
   producer: Producer,
@@ -93,6 +107,13 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   let stopping = false;
   const ctx: StageContext = { logger: log, metrics, now: () => Date.now() };
 
+  let ends: { partition: number; offset: string }[] = [];
+  if (opts.startAtCurrentEnd) {
+    const admin = kafka.admin();
+    await admin.connect();
+    try { ends = await admin.fetchTopicOffsets(spec.name); } finally { await admin.disconnect(); }
+  }
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: opts.fromBeginning ?? true });
   await consumer.run({
@@ -123,9 +144,11 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
       }
     },
   });
+  for (const e of ends) consumer.seek({ topic: spec.name, partition: e.partition, offset: e.offset });
   log.info({ topic: spec.name, groupId: opts.groupId }, 'stage running');
   return {
     consumer,
+    joined,
     async stop() {
       stopping = true;
       await consumer.disconnect();

@@ -1,0 +1,103 @@
+/**
+ * `blindear identify`: for each file, extract features and encrypt them here, have the catalogue scored
+ * on the ciphertexts (by an in-process engine, or by Kafka scoring workers with --brokers), decrypt
+ * here and decide. One session (one fresh key) per invocation.
+ */
+import { randomUUID } from 'node:crypto';
+import { decodeFile } from '../../connectors/ffmpeg.js';
+import { loadConfig } from '../../schemas/config.js';
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import type { Match } from '../../schemas/messages.js';
+import { BlindearError, isBlindearError } from '../errors.js';
+import { ClientSession } from '../he/client/index.js';
+import { ScoringEngine } from '../he/server/index.js';
+import { createDecider, createExtractor } from '../features/registry.js';
+import { loadManifest, loadModel } from '../model/catalog-store.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
+import { KafkaScoring } from './kafka-scoring.js';
+
+/** Scores one file's query ciphertexts: returns, per ciphertext, its result ciphertexts. */
+export type RemoteScorer = (ciphertexts: Uint8Array[], windowsPerCiphertext: number[]) => Promise<Uint8Array[][]>;
+
+export interface IdentifyAnswer {
+  input: string;
+  match: Match | null;
+  error?: string;
+}
+
+export async function identifyOne(
+  file: string, manifest: CatalogManifest, client: ClientSession, score: RemoteScorer,
+): Promise<Match | null> {
+  const extractor = createExtractor(manifest);
+  const decide = createDecider(manifest);
+  const pcm = await decodeFile(file, { sampleRate: extractor.sampleRate });
+  const windows = extractor.windows(pcm);
+  if (windows.vectors.length === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', file);
+  const enc = client.encryptWindows(windows.vectors);
+  const results = await score(enc.ciphertexts, enc.windowsPerCiphertext);
+  const scores = await client.decryptScores(results, windows.vectors.length);
+  const d = decide(scores, windows.startSeconds, pcm.length / extractor.sampleRate);
+  if (d.track === null) return null;
+  const t = manifest.tracks[d.track];
+  return { path: t.path, title: t.title, confidence: Number(d.confidence.toFixed(4)), offsetSeconds: Number(d.offsetSeconds.toFixed(2)) };
+}
+
+export async function runIdentify(
+  files: string[],
+  opts: { catalog: string; json?: boolean; brokers?: string; timeoutMs: number; logLevel: string },
+): Promise<void> {
+  const logger = createLogger(opts.logLevel, { command: 'identify' });
+  const manifest = await loadManifest(opts.catalog);
+  const client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
+  const scorer = opts.brokers ? await remoteScorer(opts, manifest, client, logger) : await embeddedScorer(opts.catalog, manifest, client);
+  let failures = 0;
+  try {
+    for (const input of files) {
+      const answer: IdentifyAnswer = { input, match: null };
+      try {
+        answer.match = await identifyOne(input, manifest, client, scorer.score);
+      } catch (err) {
+        if (!isBlindearError(err)) throw err;
+        failures++;
+        answer.error = err.message;
+        process.stderr.write(`blindear: ${input}: ${err.message} (${err.code})\n`);
+      }
+      process.stdout.write(opts.json ? `${JSON.stringify(answer)}\n` : `${input}: ${describe(answer)}\n`);
+    }
+  } finally {
+    await scorer.close();
+    client.dispose();
+  }
+  if (failures > 0) {
+    process.stderr.write(`blindear: ${failures} of ${files.length} inputs could not be identified\n`);
+    process.exitCode = 1;
+  }
+}
+
+function describe(a: IdentifyAnswer): string {
+  if (a.error) return `error: ${a.error}`;
+  if (!a.match) return 'unknown';
+  return `${a.match.title} (${a.match.path}) at ${a.match.offsetSeconds.toFixed(1)} s, confidence ${a.match.confidence.toFixed(2)}`;
+}
+
+async function embeddedScorer(catalog: string, manifest: CatalogManifest, client: ClientSession): Promise<{ score: RemoteScorer; close(): Promise<void> }> {
+  const engine = await ScoringEngine.create(manifest.he, await loadModel(catalog, manifest));
+  // The embedded engine still only ever sees the public material and ciphertexts, as a worker would.
+  const keys = await engine.loadSessionKeys(client.publicMaterial());
+  return {
+    score: async (cts) => {
+      const out: Uint8Array[][] = [];
+      for (const ct of cts) out.push(await engine.score(keys, ct));
+      return out;
+    },
+    close: async () => { keys.dispose(); engine.dispose(); },
+  };
+}
+
+async function remoteScorer(
+  opts: { brokers?: string; timeoutMs: number; logLevel: string }, manifest: CatalogManifest, client: ClientSession, logger: Logger,
+): Promise<{ score: RemoteScorer; close(): Promise<void> }> {
+  const config = loadConfig(process.env, { brokers: opts.brokers, logLevel: opts.logLevel });
+  const kafka = await KafkaScoring.start({ config, logger, session: `identify-${randomUUID()}`, manifest, client });
+  return { score: (cts, counts) => kafka.score(cts, counts, opts.timeoutMs), close: () => kafka.close() };
+}

@@ -1,0 +1,49 @@
+/** `blindear worker scorer`: one server-zone scoring worker in the `blindear-scorer` consumer group. */
+import { loadConfig } from '../../schemas/config.js';
+import { ScoringEngine } from '../he/server/index.js';
+import { loadManifest, loadModel } from '../model/catalog-store.js';
+import { createKafka } from '../runtime/kafka.js';
+import { createLogger } from '../runtime/logger.js';
+import { createMetrics, serveMetrics } from '../runtime/metrics.js';
+import { createProducer, runStage } from '../runtime/run-stage.js';
+import { shutdownSignal } from '../runtime/shutdown.js';
+import { materializeTable } from '../runtime/table.js';
+import { ensureTopics } from '../runtime/topics-admin.js';
+import { createScorerStage } from '../stages/scorer.js';
+import { SessionKeyStore } from '../stages/session-key-store.js';
+
+export const SCORER_GROUP = 'blindear-scorer';
+
+export async function runWorker(stage: 'scorer', opts: { brokers: string; catalog: string; metricsPort?: number; logLevel: string }): Promise<void> {
+  const config = loadConfig(process.env, { brokers: opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
+  const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
+  const manifest = await loadManifest(opts.catalog);
+  const model = await loadModel(opts.catalog, manifest);
+  const engine = await ScoringEngine.create(manifest.he, model);
+  const metrics = createMetrics();
+  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
+  const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger });
+  await ensureTopics(kafka, config.partitions);
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const keys = new SessionKeyStore(engine);
+  const table = await materializeTable({
+    kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys',
+    onRecord: (session, entry) => { keys.put(session, entry); metrics.activeSessions.set({ stage: 'scorer' }, keys.size); },
+  });
+  const running = await runStage({
+    kafka, producer, logger, metrics, retry: config.retry, groupId: SCORER_GROUP, fromBeginning: true,
+    stage: createScorerStage({ engine, modelId: manifest.modelId, keys }),
+  });
+  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, metricsPort: metricsServer?.port }, 'scorer ready');
+  const signal = shutdownSignal();
+  const why = await signal.promise;
+  logger.info({ signal: why }, 'stopping');
+  await running.stop();
+  await table.stop();
+  await producer.disconnect();
+  metricsServer?.server.close();
+  keys.dispose();
+  engine.dispose();
+  signal.dispose();
+}

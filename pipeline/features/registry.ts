@@ -1,0 +1,65 @@
+/**
+ * Binds a catalogue's feature spec to the client's two jobs: turning PCM into windows (the extractor)
+ * and turning decrypted scores into an answer (the decider). A query is always windowed and decided the
+ * way its catalogue was enrolled.
+ */
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import { mfccSumDim } from '../../schemas/feature-mfcc.js';
+import { decideLandmarkVote } from '../model/landmark-vote.js';
+import { decideMfccVote } from '../model/mfcc-vote.js';
+import type { Segment } from '../model/segment-templates.js';
+import { Mfcc } from '../dsp/mfcc.js';
+import type { FeatureExtractor } from './extractor.js';
+import { LANDMARK_INPUT_SAMPLE_RATE, landmarkWindows } from './landmark.js';
+import { mfccSumWindows } from './mfcc-sum.js';
+import type { Decision } from './types.js';
+
+/** The sample rate every ingest connector decodes to. */
+export const PIPELINE_SAMPLE_RATE = 22050;
+
+export function createExtractor(manifest: CatalogManifest): FeatureExtractor {
+  const spec = manifest.feature;
+  if (spec.kind === 'landmark') {
+    const idf = Float32Array.from(spec.idf);
+    const p = spec.params;
+    return {
+      kind: 'landmark',
+      dim: p.d,
+      sampleRate: LANDMARK_INPUT_SAMPLE_RATE,
+      windowSeconds: p.windowSeconds,
+      hopSeconds: p.hopSeconds,
+      // Peaks look ±15 STFT frames around, pairs up to 31 frames ahead (256/11025 s each): 1.5 s covers both.
+      contextSeconds: 1.5,
+      windows: (pcm) => landmarkWindows(pcm, p, idf),
+    };
+  }
+  const p = spec.params;
+  const mfcc = new Mfcc(p);
+  return {
+    kind: 'mfcc-sum',
+    dim: mfccSumDim(p),
+    sampleRate: p.sampleRate,
+    windowSeconds: p.windowSeconds,
+    hopSeconds: p.hopSeconds,
+    // Centred STFT frames reach nFft/2 samples outside the window.
+    contextSeconds: p.nFft / 2 / p.sampleRate,
+    windows: (pcm) => mfccSumWindows(pcm, p, mfcc),
+  };
+}
+
+export type Decider = (scores: Float64Array[], windowStartSeconds: number[], clipSeconds: number) => Decision;
+
+export function segmentsOf(manifest: CatalogManifest): Segment[] {
+  const { track, startSeconds, endSeconds } = manifest.classes;
+  return track.map((t, i) => ({ track: t, startSeconds: startSeconds[i], endSeconds: endSeconds[i] }));
+}
+
+export function createDecider(manifest: CatalogManifest): Decider {
+  const spec = manifest.feature;
+  if (spec.kind === 'landmark') {
+    const segments = segmentsOf(manifest);
+    return (scores, starts, clipSeconds) => decideLandmarkVote(scores, starts, segments, spec.params, { clipSeconds });
+  }
+  // One class per track, in track order: a class index is a track index.
+  return (scores) => decideMfccVote(scores, spec.params);
+}

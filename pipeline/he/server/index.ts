@@ -1,0 +1,3 @@
+/** Server zone of the encrypted scoring: evaluation only. Never imports pipeline/he/client/. */
+export { ScoringEngine, type ScoringEngineOptions } from './engine.js';
+export { SessionKeys } from './session-keys.js';

@@ -1,0 +1,216 @@
+/**
+ * Enrolment: decode every track of the inputs, extract the catalogue's features, build the linear model
+ * (segment templates for landmarks, logistic regression for MFCC windows), calibrate the client's
+ * "unknown" threshold, and write the catalogue. Undecodable files are reported and skipped.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { basename, extname, join, relative } from 'node:path';
+import { decodeFile } from '../../connectors/ffmpeg.js';
+import { LandmarkParams } from '../../schemas/feature-landmark.js';
+import { MfccSumParams } from '../../schemas/feature-mfcc.js';
+import { HeParams } from '../../schemas/he.js';
+import type { CatalogManifest, CatalogTrack } from '../../schemas/catalog.js';
+import { BlindearError, isBlindearError } from '../errors.js';
+import { windowsFromLandmarks, queryLandmarks, type ClipLandmarks } from '../features/landmark.js';
+import { mfccSumWindows } from '../features/mfcc-sum.js';
+import { PIPELINE_SAMPLE_RATE } from '../features/registry.js';
+import { Mfcc } from '../dsp/mfcc.js';
+import type { Logger } from '../runtime/logger.js';
+import { calibrateThreshold, drawExcerpt, seededRandom, addWhiteNoise, type ScoredExcerpt } from './calibrate.js';
+import { saveCatalog } from './catalog-store.js';
+import { trainLogisticRegression } from './logistic-regression.js';
+import { buildSegmentTemplatesFromLandmarks, catalogueLandmarks, scoreInClear } from './segment-templates.js';
+
+export const AUDIO_EXTENSIONS = ['.ogg', '.mp3', '.flac', '.wav', '.opus', '.m4a', '.aac'];
+
+export interface AudioInput {
+  /** Absolute or cwd-relative path to read. */
+  file: string;
+  /** Path recorded in the catalogue: relative to the enrolled folder, or the file name. */
+  path: string;
+}
+
+/** Audio files under folders (recursively, following symlinks) and files given directly, sorted. */
+export async function listAudioInputs(inputs: readonly string[]): Promise<AudioInput[]> {
+  const out: AudioInput[] = [];
+  for (const input of inputs) {
+    let st;
+    try {
+      st = await stat(input);
+    } catch {
+      throw new BlindearError('BLINDEAR_ERR_INPUT_NOT_FOUND', input);
+    }
+    if (st.isDirectory()) {
+      const walk = async (dir: string): Promise<void> => {
+        for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+          const full = join(dir, e.name);
+          const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(full).catch(() => null))?.isDirectory());
+          if (isDir) await walk(full);
+          else if (AUDIO_EXTENSIONS.includes(extname(e.name).toLowerCase())) out.push({ file: full, path: relative(input, full) });
+        }
+      };
+      await walk(input);
+    } else {
+      out.push({ file: input, path: basename(input) });
+    }
+  }
+  return out;
+}
+
+export type FeatureKindName = 'landmark' | 'mfcc-sum';
+
+export interface EnrollOptions {
+  inputs: readonly string[];
+  catalogDir: string;
+  kind: FeatureKindName;
+  /** Overrides of the kind's defaults (validated by the kind's schema). */
+  params?: Record<string, unknown>;
+  he?: Partial<HeParams>;
+  logger: Logger;
+  seed?: number;
+  concurrency?: number;
+}
+
+interface DecodedTrack {
+  input: AudioInput;
+  durationSeconds: number;
+}
+
+/** Decodes inputs with bounded concurrency, handing each track's PCM to `use` and then dropping it. */
+async function forEachDecoded(
+  inputs: AudioInput[], concurrency: number, logger: Logger,
+  use: (track: DecodedTrack, pcm: Float32Array, index: number) => void,
+): Promise<{ ok: DecodedTrack[]; skipped: { path: string; reason: string }[] }> {
+  const results: (DecodedTrack | { path: string; reason: string })[] = new Array(inputs.length);
+  const pcms = new Map<number, Float32Array>();
+  let next = 0;
+  let handed = 0;
+  // Decoding runs ahead in parallel (ffmpeg processes); features are extracted in input order.
+  const flush = (): void => {
+    while (pcms.has(handed) || (results[handed] && 'reason' in results[handed])) {
+      const pcm = pcms.get(handed);
+      if (pcm) { use(results[handed] as DecodedTrack, pcm, handed); pcms.delete(handed); }
+      handed++;
+    }
+  };
+  const worker = async (): Promise<void> => {
+    while (next < inputs.length) {
+      const i = next++;
+      const input = inputs[i];
+      try {
+        const pcm = await decodeFile(input.file, { sampleRate: PIPELINE_SAMPLE_RATE });
+        if (pcm.length < PIPELINE_SAMPLE_RATE) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `${input.path}: ${pcm.length} samples`);
+        results[i] = { input, durationSeconds: pcm.length / PIPELINE_SAMPLE_RATE };
+        pcms.set(i, pcm);
+      } catch (err) {
+        if (!isBlindearError(err)) throw err;
+        logger.warn({ path: input.path, code: err.code }, `skipped: ${err.message}`);
+        results[i] = { path: input.path, reason: err.message };
+      }
+      flush();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  flush();
+  return {
+    ok: results.filter((r): r is DecodedTrack => !('reason' in r)),
+    skipped: results.filter((r): r is { path: string; reason: string } => 'reason' in r),
+  };
+}
+
+function trackEntry(t: DecodedTrack): CatalogTrack {
+  return { path: t.input.path, title: basename(t.input.path, extname(t.input.path)), durationSeconds: t.durationSeconds };
+}
+
+export async function enrollCatalog(opts: EnrollOptions): Promise<CatalogManifest> {
+  const inputs = await listAudioInputs(opts.inputs);
+  if (inputs.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', `no audio files (${AUDIO_EXTENSIONS.join(' ')}) in ${opts.inputs.join(', ')}`);
+  const he = HeParams.parse(opts.he ?? {});
+  const started = Date.now();
+  const log = opts.logger;
+  const progress = (i: number): void => {
+    if ((i + 1) % 10 === 0 || i + 1 === inputs.length) log.info({ done: i + 1, of: inputs.length }, 'enrolling');
+  };
+  const manifest = opts.kind === 'landmark'
+    ? await enrollLandmarks(inputs, LandmarkParams.parse(opts.params ?? {}), he, opts, progress)
+    : await enrollMfcc(inputs, MfccSumParams.parse(opts.params ?? {}), he, opts, progress);
+  log.info({ tracks: manifest.tracks.length, classes: manifest.classes.track.length, dim: manifest.dim, seconds: (Date.now() - started) / 1000 }, 'catalogue written');
+  return manifest;
+}
+
+async function enrollLandmarks(
+  inputs: AudioInput[], params: LandmarkParams, he: HeParams, opts: EnrollOptions, progress: (i: number) => void,
+): Promise<CatalogManifest> {
+  const rand = seededRandom(opts.seed ?? 7);
+  const landmarks: ClipLandmarks[] = [];
+  // Calibration excerpts (query-side landmarks of a 10 s and a 5 s excerpt, some with noise), drawn
+  // while each track is in memory so the catalogue never holds all PCM at once.
+  const probes: { trackIndex: number; clip: ClipLandmarks }[] = [];
+  const { ok, skipped } = await forEachDecoded(inputs, opts.concurrency ?? 2, opts.logger, (_t, pcm, i) => {
+    const trackIndex = landmarks.length;
+    landmarks.push(catalogueLandmarks(pcm, params));
+    for (const seconds of [10, 5]) {
+      const ex = drawExcerpt(pcm, PIPELINE_SAMPLE_RATE, seconds, rand);
+      if (!ex) continue;
+      const snr = [null, 20, 10, 0][Math.floor(rand() * 4)];
+      const q = snr === null ? ex.pcm : addWhiteNoise(ex.pcm, snr, rand);
+      probes.push({ trackIndex, clip: queryLandmarks(q, params) });
+    }
+    progress(i);
+  });
+  if (ok.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', 'no input could be decoded');
+  const templates = buildSegmentTemplatesFromLandmarks(landmarks, params);
+  const excerpts: ScoredExcerpt[] = probes.map((p) => {
+    const w = windowsFromLandmarks(p.clip, params, templates.idf);
+    return { scores: scoreInClear(templates.model, w), windowStartSeconds: w.startSeconds, clipSeconds: p.clip.durationSeconds, track: p.trackIndex };
+  });
+  const calibration = ok.length > 1
+    ? calibrateThreshold(excerpts, templates.segments, params)
+    : undefined;
+  const finalParams = LandmarkParams.parse({
+    ...params,
+    segmentSeconds: templates.segmentSeconds,
+    segmentHopSeconds: templates.segmentHopSeconds,
+    threshold: calibration?.threshold ?? params.threshold,
+  });
+  return saveCatalog(opts.catalogDir, {
+    feature: { kind: 'landmark', params: finalParams, idf: Array.from(templates.idf) },
+    he,
+    tracks: ok.map(trackEntry),
+    classes: {
+      track: templates.segments.map((s) => s.track),
+      startSeconds: templates.segments.map((s) => s.startSeconds),
+      endSeconds: templates.segments.map((s) => s.endSeconds),
+    },
+    dim: params.d,
+    skipped,
+    enrolment: { seed: opts.seed ?? 7, calibration: calibration ?? null },
+  }, templates.model);
+}
+
+async function enrollMfcc(
+  inputs: AudioInput[], params: MfccSumParams, he: HeParams, opts: EnrollOptions, progress: (i: number) => void,
+): Promise<CatalogManifest> {
+  const mfcc = new Mfcc(params);
+  const X: Float32Array[] = [];
+  const y: number[] = [];
+  let trackIndex = 0;
+  const { ok, skipped } = await forEachDecoded(inputs, opts.concurrency ?? 2, opts.logger, (_t, pcm, i) => {
+    // Every window of the whole track trains the model (the seed used only the first 15 s).
+    const w = mfccSumWindows(pcm, params, mfcc);
+    for (const v of w.vectors) { X.push(v); y.push(trackIndex); }
+    trackIndex++;
+    progress(i);
+  });
+  if (ok.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', 'no input could be decoded');
+  const model = trainLogisticRegression(X, y, ok.length, { l2: params.l2 });
+  return saveCatalog(opts.catalogDir, {
+    feature: { kind: 'mfcc-sum', params },
+    he,
+    tracks: ok.map(trackEntry),
+    classes: { track: ok.map((_, i) => i), startSeconds: ok.map(() => 0), endSeconds: ok.map((t) => t.durationSeconds) },
+    dim: model.dim,
+    skipped,
+    enrolment: { seed: opts.seed ?? 7, windows: X.length },
+  }, model);
+}
