@@ -291,10 +291,10 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
     name, lmPerSecond, C, d: p.d, segHop: tpl.segmentHopSeconds, wps, cost: C * p.d * wps, windows10,
     top1_10clean: pct(c10.correct, c10.n), top1_10dB: pct(n10.correct, n10.n), top1_5s0dB: pct(n5.correct, n5.n),
     raw_10clean: pct(c10.raw, c10.n), raw_10dB: pct(n10.raw, n10.n), raw_5s0dB: pct(n5.raw, n5.n),
-    wrong: c10.wrong + n10.wrong + n5.wrong,
+    wrong: `${c10.wrong}/${n10.wrong}/${n5.wrong}`,
     negRejected: neg ? pct(neg.unknown, neg.n) : NaN, falseReject: pct(c10.unknown, c10.n),
     offset2s: pct(c10.offsetOk, c10.correct), offset2s_10dB: pct(n10.offsetOk, n10.correct),
-    threshold: cal.threshold, calib: cal,
+    threshold: cal.threshold, calib: { ...cal, worstImpostors: cal.worstImpostors.slice(0, 3) },
     genuineConf: [...confs].map(([k, v]) => {
       const a = v.sort((x, y) => x - y);
       const q = (f: number) => a[Math.floor(f * (a.length - 1))].toFixed(1);
@@ -386,7 +386,7 @@ async function main() {
   console.log(`# music=${music} packages=${packages?.join(',') ?? 'all'} query-packages=${queryPackages?.join(',') ?? 'all'} seed=${seed}`);
   console.log(`# tracks=${catalogue.length} (${(audio / 3600).toFixed(2)} h) queries=${queries.length} negatives=${negatives.length} calib=${calib.length} failed=${failed.size} extraction wall ${(extractWall / 1000).toFixed(1)} s`);
   if (catMs > 0) console.log(`# catalogue peaks (4 framings) ${(audio / (catMs / 1000)).toFixed(0)}x RT per core, decode ${(audio / (decodeMs / 1000)).toFixed(0)}x RT; query peaks ${qMs > 0 ? (qAudioGenuine / (qMs / 1000)).toFixed(0) : '?'}x RT (incl. noise)`);
-  const head = ['config', 'lm/s cat', 'C', 'd', 'segHop', 'win/s', 'C·d·win/s', 'win/10s', '10s clean', '10s@10dB', '5s@0dB', 'wrong', 'neg rej', 'false rej', 'off±2s', 'thr', 'raw top1 (c/10dB/0dB)'];
+  const head = ['config', 'lm/s cat', 'C', 'd', 'segHop', 'win/s', 'C·d·win/s', 'win/10s', '10s clean', '10s@10dB', '5s@0dB', 'wrong (c/10dB/0dB)', 'neg rej', 'false rej', 'off±2s', 'thr', 'raw top1 (c/10dB/0dB)'];
   console.log(head.join(' | '));
   for (const [name, cfg] of configs) {
     const r = evaluate(name, cfg, catalogue, calib, queries, negatives);

@@ -41,7 +41,7 @@ export type LandmarkPairParams = z.infer<typeof LandmarkPairParams>;
 export const LandmarkParams = z
   .object({
     /** Feature dimension (buckets). */
-    d: z.number().int().min(8).max(65536).default(512),
+    d: z.number().int().min(8).max(65536).default(1024),
     /**
      * 'hash': landmark (f1/2, df/2, dt/2) hashed into d buckets; 'grid': quantised (f1, df, dt) cells
      * (grid = [f1 bands, df bands, dt bands], d = their product), no collisions between distant landmarks.
@@ -57,8 +57,8 @@ export const LandmarkParams = z
      */
     featureNorm: z.enum(['idf', 'centred', 'standardised']).default('idf'),
     /** Query window length and hop (the client may sum a long span into one window). */
-    windowSeconds: blockMultiple('windowSeconds').default(10),
-    hopSeconds: blockMultiple('hopSeconds').default(10),
+    windowSeconds: blockMultiple('windowSeconds').default(15),
+    hopSeconds: blockMultiple('hopSeconds').default(15),
     /** Catalogue segment (one class per segment) length and hop. */
     segmentSeconds: blockMultiple('segmentSeconds').default(20),
     segmentHopSeconds: blockMultiple('segmentHopSeconds').default(10),
@@ -71,14 +71,22 @@ export const LandmarkParams = z
     /** Client vote: the top K segments of each window vote, weighted by max(z − zMin, 0). */
     topK: z.number().int().positive().default(30),
     zMin: z.number().default(2),
-    /** Client divides each segment's score by its typical level against other tracks (hubness). */
-    hubness: z.boolean().default(false),
+    /**
+     * Hubness correction after decryption: 'mean' subtracts each segment's typical score against other
+     * tracks' query-like windows, 'zscore' also divides by its spread; 'off' leaves scores as they are.
+     */
+    hubness: z.enum(['off', 'mean', 'zscore']).default('off'),
     /** How a segment's vote spreads over query offsets: 'box' (maximal-overlap interval) or 'overlap'. */
     voteKernel: z.enum(['box', 'overlap']).default('overlap'),
     /** Unknown when confidence (margin over the best other track per √windows) is below this. */
     threshold: z.number().default(0),
     /** False-accept rate the threshold is calibrated for at enrolment. */
     targetFalseAccept: z.number().gt(0).lt(1).default(0.02),
+    /**
+     * 'tail': exponential tail fitted to the impostor confidences between their median and 90th
+     * percentile (robust to near-duplicate tracks in the catalogue); 'empirical': their plain quantile.
+     */
+    thresholdMethod: z.enum(['tail', 'empirical']).default('tail'),
   })
   .superRefine((p, ctx) => {
     if (p.bucketMode === 'grid') {

@@ -50,6 +50,8 @@ export type MfccParams = z.infer<typeof MfccParams>;
  * - `mean-std-delta`: `mean-std` plus mean and standard deviation of the first difference between
  *   consecutive frames (d = 4·nMfcc).
  * All are computed by the client in clear; the server still scores one linear model per window.
+ * Default `mean-std-delta`: on the ci set (66 tracks, 200 seeded excerpts at random offsets) it voted
+ * 95% of 10 s and 89.5% of 5 s excerpts right, against 94% / 84.5% for `mean-std` and 87% / 73% for `sum`.
  */
 export const MfccSummary = z.enum(['sum', 'mean-std', 'mean-std-delta']);
 export type MfccSummary = z.infer<typeof MfccSummary>;
@@ -61,14 +63,16 @@ export const MfccSumParams = z
     /** Window length and hop on the fixed grid from the clip start. Non-overlapping by default, as the seed. */
     windowSeconds: z.number().positive().max(60).default(0.5),
     hopSeconds: z.number().positive().max(60).default(0.5),
-    summary: MfccSummary.default('mean-std'),
+    summary: MfccSummary.default('mean-std-delta'),
     /** L2 penalty of the logistic regression on standardised features (per window, loss averaged over windows). */
     l2: z.number().nonnegative().default(1e-4),
     /**
      * The client answers "unknown" when the best track's share of the window votes is below this. A share,
      * not a count, so queries of any length use one threshold (the seed's 5 of 30 windows is 0.167).
+     * 0.4 was picked on catalogue excerpts alone: it turns 1% of right answers on 10 s ci excerpts into
+     * "unknown" (then 63% of never-enrolled 10 s excerpts are rejected; 7% at 0.167).
      */
-    minVoteShare: z.number().min(0).max(1).default(0.2),
+    minVoteShare: z.number().min(0).max(1).default(0.4),
   })
   .superRefine((p, ctx) => {
     checkMfcc(p, ctx);

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeStream } from '../../connectors/ffmpeg.js';
 import { createJsonlSink, type Sink } from '../../connectors/jsonl-sink.js';
+import { createTextSink } from '../../connectors/text-sink.js';
 import { createWebhookSink } from '../../connectors/webhook-sink.js';
 import { loadConfig } from '../../schemas/config.js';
 import { SessionId, type Prediction } from '../../schemas/messages.js';
@@ -33,13 +34,15 @@ export interface StreamOptions {
   brokers: string;
   session?: string;
   output: string;
+  format: 'json' | 'text';
   realtime?: boolean;
   metricsPort?: number;
   logLevel: string;
 }
 
-function sinkFor(output: string): Sink<Prediction> {
-  return /^https?:\/\//.test(output) ? createWebhookSink<Prediction>({ url: output }) : createJsonlSink<Prediction>(output);
+function sinkFor(output: string, format: 'json' | 'text'): Sink<Prediction> {
+  if (/^https?:\/\//.test(output)) return createWebhookSink<Prediction>({ url: output });
+  return format === 'text' && output === '-' ? createTextSink() : createJsonlSink<Prediction>(output);
 }
 
 /** Decisions look at ~20 s of audio (at least two windows) and come every ~5 s (at least every window). */
@@ -67,7 +70,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const producer = createProducer(kafka);
   await producer.connect();
 
-  const sink = sinkFor(opts.output);
+  const sink = sinkFor(opts.output, opts.format);
   const serves = (s: string): boolean => s === sessionId;
   const decrypting = new Map<string, DecryptSession>([[sessionId, {
     client,

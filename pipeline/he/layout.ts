@@ -18,8 +18,9 @@ export type { ScoringLayout } from '../../schemas/he.js';
 
 /**
  * Relative CPU costs of the operations, in multiplyPlain units (measured with bench/he-scoring.ts --ops,
- * node-seal 6.0.3: N = 8192 [60,40,60]: multiplyPlain 0.34 ms, rotation 4.5 ms at the first level and
- * 1.7 ms after the rescale, rescale 0.9 ms; [60,60]: 0.17 / 2.3 ms; N = 4096 [54,55]: 0.08 / 0.74 ms).
+ * node-seal 6.0.3, CPU time on a shared 2-core EPYC: N = 8192 [60,40,60]: multiplyPlain 0.33–0.36 ms,
+ * rotation 3.2–5.2 ms at the first level and 1.6 ms after the rescale, rescale 0.8 ms; [60,60]:
+ * 0.16 / 1.5 ms; N = 4096 [54,55]: 0.08 / 0.73 ms).
  * Baby rotations act on the query (first level); giant ones on rescaled partial sums when rescaling.
  */
 interface CostModel {

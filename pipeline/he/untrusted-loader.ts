@@ -8,9 +8,12 @@
  * invalid" leave the heap corrupted so that the next, valid, load fails. So any failure to load retires
  * the instance; a fresh one is built in the background (≈ 0.1 s, 11 MB). Aborts also print "Aborted()"
  * on stderr (Emscripten's own output, not ours).
+ *
+ * One loader per ring (degree and moduli) per thread is enough and is shared (`sharedUntrustedLoader`):
+ * it holds nothing but a context, so sessions and engines need not each pay for an instance.
  */
 import { BlindearError } from '../errors.js';
-import type { HeParams } from '../../schemas/he.js';
+import { canonicalJson, HeParams } from '../../schemas/he.js';
 import { checkSealHeader } from './serialized.js';
 import { createContext, createIsolatedSeal, parmsIdWords, sameParmsId, type Context, type ContextFacts, type Seal } from './seal.js';
 
@@ -150,4 +153,19 @@ export class UntrustedLoader {
     this.#next?.then((b) => b.context.delete(), () => undefined);
     this.#next = undefined;
   }
+}
+
+const shared = new Map<string, Promise<UntrustedLoader>>();
+
+/** The thread's loader for these parameters' ring, made on first use and kept for the thread's life. */
+export function sharedUntrustedLoader(params: HeParams): Promise<UntrustedLoader> {
+  const p = HeParams.parse(params);
+  const key = canonicalJson({ n: p.polyModulusDegree, q: p.coeffModulusBits });
+  let loader = shared.get(key);
+  if (!loader) {
+    loader = UntrustedLoader.create(p);
+    shared.set(key, loader);
+    loader.catch(() => shared.delete(key));
+  }
+  return loader;
 }

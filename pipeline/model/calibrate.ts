@@ -1,8 +1,9 @@
 /**
  * Threshold calibration at enrolment (landmark kind). Excerpts are cut from the catalogue's own tracks
  * (random offsets, some with white noise); each is decided with its own track masked out, which makes it
- * an impostor: a song the catalogue does not hold. The threshold is the (1 − targetFalseAccept) quantile
- * of those impostor confidences. Game packages hold near-duplicate tracks (renamed copies, variants);
+ * an impostor: a song the catalogue does not hold. The threshold is the confidence that impostors exceed
+ * with probability targetFalseAccept: either their empirical quantile or (default) an exponential tail fitted
+ * between their median and 90th percentile. Game packages hold near-duplicate tracks (renamed copies, variants);
  * a track voting nearly as much as the excerpt's own track is masked with it. Negatives (never-enrolled songs) are for evaluation only, never here.
  */
 import type { LandmarkParams } from '../../schemas/feature-landmark.js';
@@ -19,10 +20,15 @@ export interface ScoredExcerpt {
 
 export interface Calibration {
   threshold: number;
+  /** The (1 − targetFalseAccept) quantile of the impostor confidences, and the exponential-tail estimate. */
+  empiricalThreshold: number;
+  tailThreshold: number;
   targetFalseAccept: number;
   impostor: { n: number; mean: number; p50: number; p95: number; max: number };
   /** Unmasked decisions on the same excerpts: how many find their track, how many pass the threshold. */
   genuine: { n: number; correct: number; acceptedCorrect: number };
+  /** Tracks found to be near-duplicates of each other ([track, ...its duplicates]). */
+  nearDuplicates: number[][];
   /** The highest impostor trials: which track the masked excerpt was mistaken for (diagnostics). */
   worstImpostors: { excerpt: number; track: number; mistakenFor: number; confidence: number }[];
 }
@@ -39,33 +45,51 @@ function quantile(sorted: number[], q: number): number {
 export function calibrateThreshold(
   excerpts: ScoredExcerpt[],
   segments: Segment[],
-  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept' | 'voteKernel'>,
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept' | 'voteKernel' | 'thresholdMethod'>,
   hub?: SegmentHubStats,
 ): Calibration {
   const p = { ...params, threshold: -Infinity };
   const imp: number[] = [];
   const trials: { excerpt: number; track: number; mistakenFor: number; confidence: number }[] = [];
   const gen: { conf: number; ok: boolean }[] = [];
-  for (const [k, e] of excerpts.entries()) {
-    const opts = { clipSeconds: e.clipSeconds, hub };
-    const g = decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, opts);
+  // pass 1: unmasked decisions; near-duplicates (another track voting ≥ DUPLICATE_VOTE_RATIO of the
+  // own track's vote on any excerpt the own track wins) are pooled per track and made symmetric.
+  const dups = new Map<number, Set<number>>();
+  const link = (a: number, b: number) => {
+    if (!dups.has(a)) dups.set(a, new Set());
+    dups.get(a)!.add(b);
+  };
+  const opts = (e: ScoredExcerpt) => ({ clipSeconds: e.clipSeconds, hub });
+  for (const e of excerpts) {
+    const g = decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, opts(e));
     gen.push({ conf: g.confidence, ok: g.bestTrack === e.track });
-    // near-duplicates of the excerpt's track (another track voting at least DUPLICATE_VOTE_RATIO of the
-    // own track's vote) are masked with it: a catalogue holding a copy of the song does hold the song.
-    const mask = [e.track];
     if (g.bestTrack === e.track && g.ranking.length > 0) {
       const own = g.ranking[0].vote;
-      for (const r of g.ranking.slice(1)) if (r.vote >= DUPLICATE_VOTE_RATIO * own) mask.push(r.track);
+      for (const r of g.ranking.slice(1)) if (r.vote >= DUPLICATE_VOTE_RATIO * own) { link(e.track, r.track); link(r.track, e.track); }
     }
-    const i = decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, { ...opts, maskTracks: mask });
+  }
+  // pass 2: impostor trials, the excerpt's track and its near-duplicates masked
+  for (const [k, e] of excerpts.entries()) {
+    const mask = [e.track, ...(dups.get(e.track) ?? [])];
+    const i = decideLandmarkVote(e.scores, e.windowStartSeconds, segments, p, { ...opts(e), maskTracks: mask });
     imp.push(i.confidence);
     trials.push({ excerpt: k, track: e.track, mistakenFor: i.bestTrack, confidence: i.confidence });
   }
   const sorted = [...imp].sort((a, b) => a - b);
-  const threshold = quantile(sorted, 1 - params.targetFalseAccept);
+  const empirical = quantile(sorted, 1 - params.targetFalseAccept);
+  // Exponential tail fitted between the median and the 90th percentile: P(X > x) = ½·exp(−(x − p50)/s).
+  // Robust to the top few trials, which on game music are near-copies inside the catalogue (genuine
+  // matches that the duplicate rule missed) rather than impostors.
+  const p50 = quantile(sorted, 0.5);
+  const p90 = quantile(sorted, 0.9);
+  const scale = Math.max((p90 - p50) / Math.log(5), 1e-6);
+  const tail = p50 + scale * Math.log(0.5 / Math.min(0.5, params.targetFalseAccept));
+  const threshold = params.thresholdMethod === 'empirical' ? empirical : tail;
   const mean = imp.reduce((a, v) => a + v, 0) / Math.max(1, imp.length);
   return {
     threshold,
+    empiricalThreshold: empirical,
+    tailThreshold: tail,
     targetFalseAccept: params.targetFalseAccept,
     impostor: { n: imp.length, mean, p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), max: sorted[sorted.length - 1] ?? 0 },
     genuine: {
@@ -73,6 +97,7 @@ export function calibrateThreshold(
       correct: gen.filter((g) => g.ok).length,
       acceptedCorrect: gen.filter((g) => g.ok && g.conf >= threshold).length,
     },
+    nearDuplicates: [...dups].filter(([a, b]) => b.size > 0).map(([a, b]) => [a, ...b]),
     worstImpostors: trials.sort((a, b) => b.confidence - a.confidence).slice(0, 10),
   };
 }

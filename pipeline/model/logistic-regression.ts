@@ -10,9 +10,9 @@ import type { LinearModel } from '../features/types.js';
 export const LogisticRegressionOptions = z.object({
   /** L2 penalty on W (not b), on the standardised scale; the loss is the mean cross-entropy per window. */
   l2: z.number().nonnegative().default(1e-4),
-  maxIterations: z.number().int().positive().max(100_000).default(300),
+  maxIterations: z.number().int().positive().max(100_000).default(100),
   /** Stop when the largest gradient component falls below this. */
-  gradientTolerance: z.number().positive().default(1e-5),
+  gradientTolerance: z.number().positive().default(1e-4),
   /** Stop when an iteration lowers the loss by less than this fraction. */
   lossTolerance: z.number().nonnegative().default(1e-9),
   /** L-BFGS history length. */
@@ -145,7 +145,7 @@ export function trainLogisticRegression(
   X: Float32Array[],
   y: Int32Array | number[],
   classes: number,
-  options: Partial<LogisticRegressionOptions> = {},
+  options: z.input<typeof LogisticRegressionOptions> = {},
   report?: (r: TrainingReport) => void,
 ): LinearModel {
   const opts = LogisticRegressionOptions.parse(options);
@@ -155,12 +155,14 @@ export function trainLogisticRegression(
   const d = X[0].length;
   const n = X.length;
   const C = classes;
-  const labels = Int32Array.from(y);
+  const labels = new Int32Array(n);
   const counts = new Float64Array(C);
   for (let i = 0; i < n; i++) {
     if (X[i].length !== d) throw new RangeError(`window ${i} has ${X[i].length} features, expected ${d}`);
-    const c = labels[i];
+    for (let j = 0; j < d; j++) if (!Number.isFinite(X[i][j])) throw new RangeError(`window ${i} has a non-finite feature`);
+    const c = y[i];
     if (!Number.isInteger(c) || c < 0 || c >= C) throw new RangeError(`label ${c} of window ${i} is outside 0..${C - 1}`);
+    labels[i] = c;
     counts[c]++;
   }
   const sampleWeight = new Float64Array(C).fill(1);

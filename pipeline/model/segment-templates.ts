@@ -50,7 +50,7 @@ export function catalogueLandmarks(pcm22050: Float32Array, params: LandmarkParam
   return {
     landmarks,
     durationSeconds: pcm22050.length / LANDMARK_INPUT_SAMPLE_RATE,
-    singleFraming: params.hubness ? extractLandmarks(pcm, params) : undefined,
+    singleFraming: params.hubness !== 'off' ? extractLandmarks(pcm, params) : undefined,
   };
 }
 
@@ -139,12 +139,13 @@ export function buildSegmentTemplatesFromLandmarks(tracks: CatalogueTrackLandmar
   }
   const model: LinearModel = { classes: C, dim: d, weights, bias: new Float32Array(C) };
   let hub: SegmentHubStats | undefined;
-  if (params.hubness && tracks.every((t) => t.singleFraming)) {
+  if (params.hubness !== 'off' && tracks.every((t) => t.singleFraming)) {
     const hubParams = { ...params, hopSeconds: Math.max(params.hopSeconds, HUB_WINDOW_HOP_SECONDS) };
     hub = segmentHubStats(model, segments, tracks.map((t, ti) => ({
       track: ti,
       windows: windowsFromLandmarks({ landmarks: t.singleFraming!, durationSeconds: t.durationSeconds }, hubParams, idf, mean, bucket),
     })));
+    if (params.hubness === 'mean') hub.std.fill(1);
   }
   return { model, segments, idf, mean, ...layout, trackDurations: durations, hub };
 }

@@ -37,7 +37,7 @@ function resolveTs(from: string, spec: string): string {
 
 function reachableFrom(entries: string[]): Map<string, string> {
   const seen = new Map<string, string>(); // file -> the file that imported it
-  const stack = entries.map((e) => [e, '(entry)'] as const);
+  const stack: [string, string][] = entries.map((e) => [e, '(entry)']);
   while (stack.length > 0) {
     const [file, by] = stack.pop()!;
     if (seen.has(file)) continue;

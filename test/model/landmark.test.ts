@@ -32,6 +32,15 @@ function listAudio(dir: string): string[] {
 }
 
 const params = LandmarkParams.parse({});
+/**
+ * Bars: measured with the default parameters (seed 7: 20/20 right, 0 wrong, 12/20 offsets within ±2 s,
+ * 10/10 strangers unknown), minus a margin. The default sends one 10 s window per query against 20 s
+ * segments every 10 s, so the offset comes from neighbouring segments' partial overlaps: ≈70% within
+ * ±2 s on dev, the rest within ±5 s.
+ */
+const RIGHT_BAR = 18;
+const OFFSET_BAR = 9;
+const UNKNOWN_BAR = 8;
 
 describe('landmark kind on real music (ci)', () => {
   let tpl: SegmentTemplates;
@@ -55,9 +64,9 @@ describe('landmark kind on real music (ci)', () => {
       cats.push(catalogueLandmarks(pcm, params));
       const q = drawExcerpt(pcm, SR, 10, rand);
       if (q) queries.push({ track: ti, pcm: q.pcm, startSeconds: q.startSeconds });
-      // calibration excerpts: one clean, one at 10 dB SNR, per enrolled track
-      for (const snr of [null, 10]) {
-        const c = drawExcerpt(pcm, SR, 10, rand);
+      // calibration excerpts per enrolled track: 10 s clean and at 10 dB SNR, 5 s clean and at 0 dB
+      for (const [secs, snr] of [[10, null], [10, 10], [5, null], [5, 0]] as const) {
+        const c = drawExcerpt(pcm, SR, secs, rand);
         if (c) calib.push({ track: ti, pcm: snr === null ? c.pcm : addWhiteNoise(c.pcm, snr, rand) });
       }
     }
@@ -89,7 +98,7 @@ describe('landmark kind on real music (ci)', () => {
     expect(tpl.model.dim).toBe(params.d);
     const row = tpl.model.weights.subarray(0, params.d);
     expect(Math.hypot(...row)).toBeCloseTo(1, 4);
-    expect(calibration.impostor.n).toBeGreaterThanOrEqual(30);
+    expect(calibration.impostor.n).toBeGreaterThanOrEqual(60);
   });
 
   it('identifies 10 s excerpts at random offsets, offsets within ±2 s', () => {
@@ -103,7 +112,7 @@ describe('landmark kind on real music (ci)', () => {
         if (Math.abs(d.offsetSeconds - q.startSeconds) <= 2) offsetOk++;
       } else if (d.track !== null) wrong++;
     }
-    // measured: RIGHT_MEASURED of 20 right, 0 wrong, OFFSET_MEASURED offsets within ±2 s (seed 7)
+    console.log(`identified ${right}/${queries.length}, wrong ${wrong}, offsets ±2 s ${offsetOk}; threshold ${calibration.threshold.toFixed(2)}`);
     expect(queries.length).toBe(20);
     expect(right).toBeGreaterThanOrEqual(RIGHT_BAR);
     expect(wrong).toBeLessThanOrEqual(1);
@@ -112,7 +121,7 @@ describe('landmark kind on real music (ci)', () => {
 
   it('answers unknown for songs that were not enrolled', () => {
     const unknown = strangers.filter((pcm) => decide(pcm).track === null).length;
-    // measured: UNKNOWN_MEASURED of 10 unknown
+    console.log(`unknown ${unknown}/${strangers.length}`);
     expect(strangers.length).toBe(10);
     expect(unknown).toBeGreaterThanOrEqual(UNKNOWN_BAR);
   });

@@ -20,7 +20,7 @@ import type { CKKSEncoder } from 'node-seal/implementation/ckks-encoder.js';
 import type { Decryptor } from 'node-seal/implementation/decryptor.js';
 import type { Encryptor } from 'node-seal/implementation/encryptor.js';
 import type { KeyGenerator } from 'node-seal/implementation/key-generator.js';
-import { UntrustedLoader } from '../untrusted-loader.js';
+import { sharedUntrustedLoader, type UntrustedLoader } from '../untrusted-loader.js';
 import { BlindearError } from '../../errors.js';
 import type { EncryptedWindows, ModelShape, PublicMaterial } from '../types.js';
 
@@ -127,7 +127,7 @@ export class ClientSession {
     if (results.length !== expected) {
       throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `${results.length} query results for ${nWindows} windows, expected ${expected}`);
     }
-    this.#loader ??= UntrustedLoader.create(this.params);
+    this.#loader ??= sharedUntrustedLoader(this.params);
     const loader = await this.#loader;
     const s = this.#live();
     const expectation = { level: 'last' as const, scale: s.facts.outputScale, maxBytes: maxResultBytes(this.params) };
@@ -162,9 +162,7 @@ export class ClientSession {
     if (s) {
       for (const o of [s.encoder, s.decryptor, s.encryptor, s.keygen, s.context]) o.delete();
     }
-    const loader = this.#loader;
-    this.#loader = undefined;
-    loader?.then((l) => l.dispose(), () => undefined);
+    this.#loader = undefined; // shared by the thread's sessions: not disposed here
   }
 
   toJSON(): { paramsId: string } {

@@ -23,7 +23,7 @@ import {
   type GaloisKeys, type PlainText, type Seal,
 } from '../seal.js';
 import type { ParmsIdType } from 'node-seal/implementation/parms-id-type.js';
-import { UntrustedLoader } from '../untrusted-loader.js';
+import { sharedUntrustedLoader, type UntrustedLoader } from '../untrusted-loader.js';
 import { SessionKeys } from './session-keys.js';
 
 export interface ScoringEngineOptions {
@@ -93,7 +93,7 @@ export class ScoringEngine {
     checkModel(model);
     const layout = layoutFor(p, model.classes, model.dim);
     const seal = await getSeal();
-    const loader = await UntrustedLoader.create(p);
+    const loader = await sharedUntrustedLoader(p);
     const { context, facts } = createContext(seal, p);
     const owned: { delete(): void }[] = [context];
     try {
@@ -133,7 +133,6 @@ export class ScoringEngine {
       return new ScoringEngine({ params: p, layout, seal, context, facts, evaluator, lastParmsId, diagonals, bias, loader, opts });
     } catch (err) {
       for (const o of owned.reverse()) o.delete();
-      loader.dispose();
       throw err;
     }
   }
@@ -150,7 +149,7 @@ export class ScoringEngine {
     return operationCounts(this.layout);
   }
 
-  /** Instances of the isolated parser retired after malformed inputs since start. */
+  /** Instances of the thread's isolated parser retired after malformed inputs since start. */
   get rejectedParses(): number {
     return this.#loader.retiredInstances;
   }
@@ -269,6 +268,5 @@ export class ScoringEngine {
     this.#lastParmsId.delete();
     this.#evaluator.delete();
     this.#context.delete();
-    this.#loader.dispose();
   }
 }

@@ -1,0 +1,19 @@
+/** Delivery sink for people: one readable line per prediction on a stream (stdout by default). */
+import type { Writable } from 'node:stream';
+import type { Prediction } from '../schemas/messages.js';
+import type { Sink } from './jsonl-sink.js';
+
+export function formatPrediction(p: Prediction): string {
+  const span = `${p.audioStartSeconds.toFixed(1).padStart(7)}-${p.audioEndSeconds.toFixed(1).padStart(7)} s`;
+  const what = p.match
+    ? `${p.match.title.padEnd(24)} ${p.match.path}  at ${p.match.offsetSeconds.toFixed(1)} s in the track, confidence ${p.match.confidence.toFixed(2)}`
+    : 'unknown';
+  return `${span}  ${what}  (${(p.latencyMs / 1000).toFixed(1)} s after the audio)`;
+}
+
+export function createTextSink(out: Writable = process.stdout): Sink<Prediction> {
+  return {
+    write: (p) => new Promise((resolve, reject) => out.write(`${formatPrediction(p)}\n`, (e) => (e ? reject(e) : resolve()))),
+    close: async () => undefined,
+  };
+}
