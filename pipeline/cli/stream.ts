@@ -82,7 +82,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
 
   const stages: Stage<TopicKey>[] = [
     createWindowingStage({ extractor, modelId: manifest.modelId, serves }),
-    createEncryptStage({ sessions: new Map([[sessionId, client]]), modelId: manifest.modelId, dim: manifest.dim }),
+    createEncryptStage({ sessions: new Map([[sessionId, client]]), modelId: manifest.modelId, dim: manifest.dim, hopSeconds: extractor.hopSeconds, maxBatchSeconds: 5 }),
     createDecryptStage({ sessions: decrypting, manifest }),
     createDeliveryStage({ sink, serves, delivered: (p) => { if (p.final) finished(); } }),
   ] as Stage<TopicKey>[];

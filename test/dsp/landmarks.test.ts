@@ -110,8 +110,9 @@ describe('peaks and landmarks on tone bursts', () => {
     });
   });
 
+  const fanout3 = { ...params, pairing: { ...params.pairing, fanout: 3 } };
   it('pairs them into (f1, df, dt) landmarks with fanout', () => {
-    const lm = extractLandmarks(pcm, params);
+    const lm = extractLandmarks(pcm, fanout3);
     const got = Array.from(lm.code, (c) => decodeLandmark(c)).map((x) => [x.f1, x.df]);
     expect(got).toEqual([[40, 40], [40, 60], [80, 20]]);
     const dts = Array.from(lm.code, (c) => decodeLandmark(c).dt);
@@ -121,7 +122,7 @@ describe('peaks and landmarks on tone bursts', () => {
   });
 
   it('buckets: hashed into [0, d), grid cells without collisions across far cells', () => {
-    const lm = extractLandmarks(pcm, params);
+    const lm = extractLandmarks(pcm, fanout3);
     const h = makeBucketer({ d: 512, bucketMode: 'hash', codeShift: 1 });
     for (const c of lm.code) expect(h(c)).toBeGreaterThanOrEqual(0), expect(h(c)).toBeLessThan(512);
     const g = makeBucketer({ d: 512, bucketMode: 'grid', grid: [16, 8, 4], codeShift: 1 });

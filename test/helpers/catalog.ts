@@ -1,0 +1,28 @@
+// Test catalogues, enrolled once per run of a given (kind, tracks, params) and reused across test files.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { enrollCatalog, type FeatureKindName } from '../../pipeline/model/enroll.js';
+import { createLogger } from '../../pipeline/runtime/logger.js';
+import { MUSIC_DIR, REPO } from './music.js';
+
+export interface TestCatalog {
+  dir: string;
+  /** Folder whose files were enrolled (symlinks into the music set). */
+  enrolDir: string;
+}
+
+export async function testCatalog(kind: FeatureKindName, tracks: string[], params: Record<string, unknown> = {}): Promise<TestCatalog> {
+  const key = createHash('sha256').update(JSON.stringify({ kind, tracks, params, v: process.env.npm_package_version })).digest('hex').slice(0, 12);
+  const base = join(REPO, '.cache', 'test-catalogs', key);
+  const dir = join(base, 'catalog');
+  const enrolDir = join(base, 'enrol');
+  if (existsSync(join(dir, 'catalog.json')) && process.env.BLINDEAR_TEST_REUSE_CATALOGS === '1') return { dir, enrolDir };
+  rmSync(base, { recursive: true, force: true });
+  for (const t of tracks) {
+    mkdirSync(dirname(join(enrolDir, t)), { recursive: true });
+    symlinkSync(join(MUSIC_DIR, t), join(enrolDir, t));
+  }
+  await enrollCatalog({ inputs: [enrolDir], catalogDir: dir, kind, params, logger: createLogger('warn') });
+  return { dir, enrolDir };
+}
