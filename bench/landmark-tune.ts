@@ -45,28 +45,20 @@ const CALIB_SNRS = [null, 20, 10, 0] as const;
 const MAX_SHIFTS = 4;
 
 // ------------------------------------------------------------------ configurations
-const base: LandmarkParamsInput = {};
+/** The front measured in the README table (`--configs all`); `--json` adds ad-hoc ones. */
 const CONFIGS: Record<string, LandmarkParamsInput> = {
-  // the Python probe's layout
-  'probe-d1024-w1.5h0.5-s7/5.5': { ...base, d: 1024, windowSeconds: 1.5, hopSeconds: 0.5, segmentSeconds: 7, segmentHopSeconds: 5.5, maxClasses: 8192, voteKernel: 'box', featureNorm: 'idf' },
-  'probe-d1024-w1.5h0.5-s7/5.5-centred': { ...base, d: 1024, windowSeconds: 1.5, hopSeconds: 0.5, segmentSeconds: 7, segmentHopSeconds: 5.5, maxClasses: 8192, voteKernel: 'box' },
-  'd512-w10h10-s20/10-idf': { d: 512, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 20, segmentHopSeconds: 10, featureNorm: 'idf' },
-  'd512-w10h10-s20/10-std': { d: 512, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 20, segmentHopSeconds: 10, featureNorm: 'standardised' },
-  'probe-d4096-w1.5h0.5-s7/5.5': { ...base, d: 4096, windowSeconds: 1.5, hopSeconds: 0.5, segmentSeconds: 7, segmentHopSeconds: 5.5, maxClasses: 8192, voteKernel: 'box' },
-  // long windows, non-overlapping hops, long segments (C ≤ 4096)
-  'd1024-w10h10-s20/10': { d: 1024, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 20, segmentHopSeconds: 10 },
-  'd512-w10h10-s20/10': { d: 512, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 20, segmentHopSeconds: 10 },
-  'd512-w10h10-s20/10-box': { d: 512, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 20, segmentHopSeconds: 10, voteKernel: 'box' },
-  'd256-w10h10-s20/10': { d: 256, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 20, segmentHopSeconds: 10 },
-  'd512-w10h10-s15/10': { d: 512, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 15, segmentHopSeconds: 10 },
-  'd512-w10h10-s30/10': { d: 512, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 30, segmentHopSeconds: 10 },
-  'd256-w5h5-s15/10': { d: 256, windowSeconds: 5, hopSeconds: 5, segmentSeconds: 15, segmentHopSeconds: 10 },
-  'd512-w5h5-s15/10': { d: 512, windowSeconds: 5, hopSeconds: 5, segmentSeconds: 15, segmentHopSeconds: 10 },
-  'd128-w2.5h2.5-s12.5/10': { d: 128, windowSeconds: 2.5, hopSeconds: 2.5, segmentSeconds: 12.5, segmentHopSeconds: 10 },
-  'd256-w2.5h2.5-s12.5/10': { d: 256, windowSeconds: 2.5, hopSeconds: 2.5, segmentSeconds: 12.5, segmentHopSeconds: 10 },
-  'grid512[16,8,4]-w10h10-s20/10': { d: 512, bucketMode: 'grid', grid: [16, 8, 4], windowSeconds: 10, hopSeconds: 10, segmentSeconds: 20, segmentHopSeconds: 10 },
-  'grid256[16,4,4]-w5h5-s15/10': { d: 256, bucketMode: 'grid', grid: [16, 4, 4], windowSeconds: 5, hopSeconds: 5, segmentSeconds: 15, segmentHopSeconds: 10 },
-  'd4096-w10h10-s20/10': { d: 4096, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 20, segmentHopSeconds: 10 },
+  'default: d1024 w15/h15 s20/10': {},
+  'd512 w10/h10 s20/10': {d: 512, windowSeconds: 10, hopSeconds: 10},
+  'grid512[16,8,4] w10/h10 s20/10': {d: 512, bucketMode: 'grid', grid: [16, 8, 4], windowSeconds: 10, hopSeconds: 10},
+  'd1024 w10/h10 s20/10': {windowSeconds: 10, hopSeconds: 10},
+  'd1024 w10/h10 s30/20': {windowSeconds: 10, hopSeconds: 10, segmentSeconds: 30, segmentHopSeconds: 20},
+  'd2048 w10/h10 s30/20': {d: 2048, windowSeconds: 10, hopSeconds: 10, segmentSeconds: 30, segmentHopSeconds: 20},
+  'd1024 w5/h5 s15/10': {windowSeconds: 5, hopSeconds: 5, segmentSeconds: 15},
+  'd2048 w10/h10 s20/10': {d: 2048, windowSeconds: 10, hopSeconds: 10},
+  'd4096 w10/h10 s20/10': {d: 4096, windowSeconds: 10, hopSeconds: 10},
+  'probe fanout3 d1024 w1.5/h0.5 s7/5.5 box': {d: 1024, windowSeconds: 1.5, hopSeconds: 0.5, segmentSeconds: 7, segmentHopSeconds: 5.5, maxClasses: 8192, voteKernel: 'box', pairing: {fanout: 3}},
+  'probe fanout1 d1024 w1.5/h0.5 s7/5.5 box': {d: 1024, windowSeconds: 1.5, hopSeconds: 0.5, segmentSeconds: 7, segmentHopSeconds: 5.5, maxClasses: 8192, voteKernel: 'box'},
+  'probe fanout3 d4096 w1.5/h0.5 s7/5.5 box': {d: 4096, windowSeconds: 1.5, hopSeconds: 0.5, segmentSeconds: 7, segmentHopSeconds: 5.5, maxClasses: 8192, voteKernel: 'box', pairing: {fanout: 3}},
 };
 
 // ------------------------------------------------------------------ cache of decoded + landmarked audio

@@ -1,6 +1,6 @@
 // Test catalogues, enrolled once per run of a given (kind, tracks, params) and reused across test files.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { enrollCatalog, type FeatureKindName } from '../../pipeline/model/enroll.js';
 import { createLogger } from '../../pipeline/runtime/logger.js';
@@ -12,12 +12,21 @@ export interface TestCatalog {
   enrolDir: string;
 }
 
+/** Hash of every source file enrolment depends on: a cached catalogue is reused only while they are unchanged. */
+function enrolmentSourceHash(): string {
+  const h = createHash('sha256');
+  for (const dir of ['schemas', 'pipeline/dsp', 'pipeline/features', 'pipeline/model', 'pipeline/he']) {
+    for (const f of readdirSync(join(REPO, dir)).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(readFileSync(join(REPO, dir, f)));
+  }
+  return h.digest('hex');
+}
+
 export async function testCatalog(kind: FeatureKindName, tracks: string[], params: Record<string, unknown> = {}): Promise<TestCatalog> {
-  const key = createHash('sha256').update(JSON.stringify({ kind, tracks, params, v: process.env.npm_package_version })).digest('hex').slice(0, 12);
+  const key = createHash('sha256').update(JSON.stringify({ kind, tracks, params, sources: enrolmentSourceHash() })).digest('hex').slice(0, 12);
   const base = join(REPO, '.cache', 'test-catalogs', key);
   const dir = join(base, 'catalog');
   const enrolDir = join(base, 'enrol');
-  if (existsSync(join(dir, 'catalog.json')) && process.env.BLINDEAR_TEST_REUSE_CATALOGS === '1') return { dir, enrolDir };
+  if (existsSync(join(dir, 'catalog.json'))) return { dir, enrolDir };
   rmSync(base, { recursive: true, force: true });
   for (const t of tracks) {
     mkdirSync(dirname(join(enrolDir, t)), { recursive: true });

@@ -1,0 +1,133 @@
+/**
+ * The stage list run in memory, in topology order, through the real codecs (zod on both ends), real
+ * audio and real encryption: no broker, no mock of kafkajs. Each record an upstream stage emits is
+ * encoded as a Kafka record and decoded by the next stage, as the runtime does.
+ */
+import { join } from 'node:path';
+import type { KafkaMessage } from 'kafkajs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeFile } from '../../connectors/ffmpeg.js';
+import { isBlindearError } from '../../pipeline/errors.js';
+import { ClientSession } from '../../pipeline/he/client/index.js';
+import { ScoringEngine } from '../../pipeline/he/server/index.js';
+import { createDecider, createExtractor } from '../../pipeline/features/registry.js';
+import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
+import { StreamDecisions } from '../../pipeline/model/stream-decisions.js';
+import { decodeRecord, encodeRecord } from '../../pipeline/runtime/codec.js';
+import { createLogger } from '../../pipeline/runtime/logger.js';
+import { createMetrics } from '../../pipeline/runtime/metrics.js';
+import type { Inbound, Outbound, Stage, StageContext } from '../../pipeline/runtime/stage.js';
+import { createDecryptStage } from '../../pipeline/stages/decrypt.js';
+import { createEncryptStage } from '../../pipeline/stages/encrypt.js';
+import { audioChunkRecord } from '../../pipeline/stages/ingest.js';
+import { createScorerStage } from '../../pipeline/stages/scorer.js';
+import { SessionKeyStore } from '../../pipeline/stages/session-key-store.js';
+import { createWindowingStage } from '../../pipeline/stages/windowing.js';
+import { decisionOptions } from '../../pipeline/cli/stream.js';
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import type { TopicKey } from '../../schemas/topics.js';
+import { testCatalog } from '../helpers/catalog.js';
+import { MUSIC_DIR, tracksPerPackage } from '../helpers/music.js';
+
+const ctx: StageContext = { logger: createLogger('silent'), metrics: createMetrics(), now: () => Date.now() };
+
+/** What the runtime does between two stages: encode to a Kafka record, decode from it. */
+function viaKafka<K extends TopicKey>(out: Outbound, topic: K, offset: number): Inbound<K> {
+  expect(out.topic).toBe(topic);
+  const rec = encodeRecord(out);
+  const message = { key: Buffer.from(String(rec.key)), value: rec.value === null || rec.value === undefined ? null : Buffer.from(rec.value as Buffer | string), headers: rec.headers, offset: String(offset), timestamp: '0', attributes: 0, size: 0 } as KafkaMessage;
+  return { key: String(rec.key), partition: 0, offset: String(offset), ...decodeRecord(topic, message) };
+}
+
+async function runThrough<K extends TopicKey>(stage: Stage<K>, inputs: Outbound[]): Promise<Outbound[]> {
+  const outs: Outbound[] = [];
+  for (const [i, o] of inputs.entries()) outs.push(...(await stage.process(viaKafka(o, stage.input, i), ctx)));
+  return outs;
+}
+
+describe('stage topology in memory', () => {
+  let manifest: CatalogManifest;
+  let engine: ScoringEngine;
+  let client: ClientSession;
+  let keys: SessionKeyStore;
+  const session = 'topo-1';
+  const enrolled = tracksPerPackage(4);
+
+  beforeAll(async () => {
+    const cat = await testCatalog('landmark', enrolled);
+    manifest = await loadManifest(cat.dir);
+    engine = await ScoringEngine.create(manifest.he, await loadModel(cat.dir, manifest));
+    client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
+    keys = new SessionKeyStore(engine);
+  });
+
+  it('audio → windows → queries → encrypted scores → a prediction naming the track and offset', async () => {
+    const extractor = createExtractor(manifest);
+    const track = enrolled[5];
+    const pcm = (await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate })).subarray(40 * 22050, 80 * 22050);
+    const chunk = 22050;
+    const audio: Outbound[] = [];
+    for (let at = 0, seq = 0; at < pcm.length; at += chunk, seq++) {
+      audio.push(audioChunkRecord({ session, seq, startSample: at, sampleRate: 22050, pcm: pcm.slice(at, at + chunk), final: at + chunk >= pcm.length, capturedAtMs: 1 }));
+    }
+    const windowing = createWindowingStage({ extractor, modelId: manifest.modelId, serves: (s) => s === session });
+    const features = await runThrough(windowing, audio);
+    // The stream gives the windows a whole-clip extraction gives.
+    expect(features.length).toBe(extractor.windows(pcm).vectors.length);
+    expect((features.at(-1)!.envelope as { final: boolean }).final).toBe(true);
+
+    const encrypt = createEncryptStage({ sessions: new Map([[session, client]]), modelId: manifest.modelId, dim: manifest.dim, hopSeconds: extractor.hopSeconds, maxBatchSeconds: 5 });
+    const queries = await runThrough(encrypt, features);
+    expect(queries.length).toBeGreaterThan(0);
+
+    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
+    const scorer = createScorerStage({ engine, modelId: manifest.modelId, keys });
+    const scores = await runThrough(scorer, queries);
+    expect(scores).toHaveLength(queries.length);
+
+    const decrypt = createDecryptStage({
+      sessions: new Map([[session, { client, decisions: new StreamDecisions(createDecider(manifest), decisionOptions(extractor.windowSeconds, extractor.hopSeconds)), hopSeconds: extractor.hopSeconds }]]),
+      manifest,
+    });
+    const preds = (await runThrough(decrypt, scores)).map((o) => o.envelope as { match: { path: string; offsetSeconds: number } | null; final: boolean });
+    expect(preds.at(-1)!.final).toBe(true);
+    const named = preds.filter((p) => p.match);
+    expect(named.length).toBeGreaterThan(0);
+    for (const p of named) expect(p.match!.path).toBe(track);
+    // The first decision starts with the excerpt: 40 s into the track.
+    expect(Math.abs(named[0].match!.offsetSeconds - 40)).toBeLessThan(2 * extractor.hopSeconds);
+  });
+
+  it('a stage filters sessions it does not serve', async () => {
+    const windowing = createWindowingStage({ extractor: createExtractor(manifest), modelId: manifest.modelId, serves: () => false });
+    const out = await runThrough(windowing, [audioChunkRecord({ session: 'other', seq: 0, startSample: 0, sampleRate: 22050, pcm: new Float32Array(22050), final: false, capturedAtMs: 0 })]);
+    expect(out).toEqual([]);
+  });
+
+  it('the scorer flags, with the right codes, a query without keys, for another model, or forged', async () => {
+    const scorer = createScorerStage({ engine, modelId: manifest.modelId, keys });
+    const [valid] = client.encryptWindows([new Float32Array(manifest.dim).fill(0.01)]).ciphertexts;
+    const query = (over: Partial<{ session: string; modelId: string }>, value: Uint8Array): Outbound => ({
+      topic: 'queries', key: over.session ?? session, value,
+      envelope: { session: over.session ?? session, seq: 0, count: 1, paramsId: client.paramsId, modelId: over.modelId ?? manifest.modelId, final: false, capturedAtMs: 0 },
+    });
+    const codeOf = async (o: Outbound): Promise<string> => {
+      try { await scorer.process(viaKafka(o, 'queries', 0), ctx); return 'none'; } catch (e) { return isBlindearError(e) ? `${e.code}${e.retriable ? ' (retriable)' : ''}` : String(e); }
+    };
+    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
+    expect(await codeOf(query({ session: 'nobody' }, valid))).toBe('BLINDEAR_ERR_SESSION_UNKNOWN (retriable)');
+    expect(await codeOf(query({ modelId: '0000000000000000' }, valid))).toBe('BLINDEAR_ERR_MODEL_MISMATCH');
+    const forged = Uint8Array.from(valid); forged.fill(7, 64, 4096);
+    expect(await codeOf(query({}, forged))).toMatch(/^BLINDEAR_ERR_HE_(CIPHERTEXT_INVALID|PARAMS_MISMATCH)$/);
+    expect(await codeOf(query({}, valid.subarray(0, valid.length >> 1)))).toMatch(/^BLINDEAR_ERR_HE_CIPHERTEXT_INVALID$/);
+    // And the engine still scores a valid query afterwards.
+    expect(await codeOf(query({}, valid))).toBe('none');
+  });
+
+  it('a record that breaks its topic schema is rejected by the codec before any stage sees it', () => {
+    const bad = { key: Buffer.from(session), value: Buffer.alloc(8), headers: { 'blindear-envelope': JSON.stringify({ session, seq: -1 }) }, offset: '0', timestamp: '0', attributes: 0, size: 0 } as unknown as KafkaMessage;
+    expect(() => decodeRecord('queries', bad)).toThrow(/message does not match its topic schema/);
+    const noHeader = { ...bad, headers: {} } as KafkaMessage;
+    expect(() => decodeRecord('queries', noHeader)).toThrow(/missing blindear-envelope/);
+  });
+});
