@@ -13,6 +13,8 @@ import { createScorerStage } from '../stages/scorer.js';
 import { SessionKeyStore } from '../stages/session-key-store.js';
 
 export const SCORER_GROUP = 'blindear-scorer';
+/** ≈5 s in all: keys published just before their first query arrive well within it. */
+const SCORER_RETRY = { retries: 6, initialRetryTimeMs: 100, maxRetryTimeMs: 2_000 };
 
 export async function runWorker(stage: 'scorer', opts: { brokers: string; catalog: string; metricsPort?: number; logLevel: string }): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
@@ -32,7 +34,8 @@ export async function runWorker(stage: 'scorer', opts: { brokers: string; catalo
     onRecord: (session, entry) => { keys.put(session, entry); metrics.activeSessions.set({ stage: 'scorer' }, keys.size); },
   });
   const running = await runStage({
-    kafka, producer, logger, metrics, retry: config.retry, groupId: SCORER_GROUP, fromBeginning: true,
+    // A query whose keys have not arrived holds up its partition while retried: keep that short.
+    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true,
     stage: createScorerStage({ engine, modelId: manifest.modelId, keys }),
   });
   logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, metricsPort: metricsServer?.port }, 'scorer ready');

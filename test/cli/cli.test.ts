@@ -4,13 +4,19 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DLQ_HEADERS, ENVELOPE_HEADER, TOPICS, dlqName } from '../../schemas/topics.js';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { encodeWav } from '../../connectors/wav.js';
 import { drawExcerpt, seededRandom } from '../../pipeline/model/calibrate.js';
+import { loadManifest } from '../../pipeline/model/catalog-store.js';
+import { layoutFor } from '../../pipeline/he/layout.js';
+import { paramsId } from '../../schemas/he.js';
+import { ClientSession } from '../../pipeline/he/client/index.js';
 import { testBrokers } from '../helpers/broker.js';
 import { testCatalog, type TestCatalog } from '../helpers/catalog.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { runCli, startCli, waitFor } from '../helpers/cli.js';
 import { MUSIC_DIR, REPO, tracksPerPackage } from '../helpers/music.js';
 
 const WORK = join(REPO, '.cache', 'test-cli');
@@ -109,6 +115,50 @@ describe('blindear CLI', () => {
       expect(remote.code, remote.stderr).toBe(0);
       const strip = (a: Answer[]) => a.map((x) => ({ input: x.input, path: x.match?.path ?? null, offset: x.match ? Math.round(x.match.offsetSeconds) : null }));
       expect(strip(parseAnswers(remote.stdout))).toEqual(strip(parseAnswers(local.stdout)));
+    });
+
+    it('dead-letters a malformed and a forged query with their reasons, and keeps scoring', async () => {
+      const kafka = new kafkajs.Kafka({ brokers: testBrokers(), clientId: 'cli-test', logLevel: kafkajs.logLevel.NOTHING });
+      const producer = kafka.producer();
+      await producer.connect();
+      const session = `forger-${Date.now()}`;
+      const manifest = await loadManifest(catalog.dir);
+      const realParamsId = paramsId(manifest.he, layoutFor(manifest.he, manifest.classes.track.length, manifest.dim));
+      // A session with real keys on the server side, whose query is then forged.
+      const client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
+      const keyed = `forger-${Date.now()}`;
+      const keyless = `${keyed}-nokeys`;
+      await producer.send({ topic: TOPICS.sessionKeys.name, messages: [{
+        key: keyed, value: Buffer.from(client.publicMaterial()),
+        headers: { [ENVELOPE_HEADER]: JSON.stringify({ session: keyed, paramsId: realParamsId, modelId: manifest.modelId, createdAtMs: Date.now() }) },
+      }] });
+      client.dispose();
+      const env = (session: string, over: Record<string, unknown> = {}) => JSON.stringify({ session, seq: 0, count: 1, paramsId: realParamsId, modelId: manifest.modelId, final: false, capturedAtMs: 0, ...over });
+      await producer.send({ topic: TOPICS.queries.name, messages: [
+        { key: keyed, value: Buffer.from('no envelope at all') },
+        { key: keyed, value: Buffer.alloc(4096, 7), headers: { [ENVELOPE_HEADER]: env(keyed, { modelId: '0123456789abcdef' }) } },
+        { key: keyed, value: Buffer.alloc(4096, 7), headers: { [ENVELOPE_HEADER]: env(keyed) } },
+        { key: keyless, value: Buffer.alloc(4096, 7), headers: { [ENVELOPE_HEADER]: env(keyless) } },
+      ] });
+      await producer.disconnect();
+      const dead: kafkajs.KafkaMessage[] = [];
+      const consumer = kafka.consumer({ groupId: `cli-test-dlq-${Date.now()}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: dlqName(TOPICS.queries.name), fromBeginning: true });
+      await consumer.run({ eachMessage: async ({ message }) => { if (message.key?.toString().startsWith(keyed)) dead.push(message); } });
+      await waitFor(() => (dead.length >= 4 ? true : undefined), 'four dead letters', 60_000);
+      await consumer.disconnect();
+      const codes = dead.map((m) => String(m.headers?.[DLQ_HEADERS.code]));
+      // The keyless one is retried for a few seconds (keys may lag their first query), then dead-lettered.
+      // (The keyless session may sit on the other partition, so only the keyed ones keep their order.)
+      expect(codes.filter((c) => c !== 'BLINDEAR_ERR_SESSION_UNKNOWN')).toEqual(['BLINDEAR_ERR_MSG_SCHEMA', 'BLINDEAR_ERR_MODEL_MISMATCH', 'BLINDEAR_ERR_HE_CIPHERTEXT_INVALID']);
+      expect(codes.filter((c) => c === 'BLINDEAR_ERR_SESSION_UNKNOWN')).toHaveLength(1);
+      // Original bytes kept, with where they came from.
+      expect(dead.find((m) => String(m.headers?.[DLQ_HEADERS.code]) === 'BLINDEAR_ERR_MSG_SCHEMA')?.value?.toString()).toBe('no envelope at all');
+      expect(dead.every((m) => String(m.headers?.[DLQ_HEADERS.topic]) === TOPICS.queries.name)).toBe(true);
+      const again = await runCli(['identify', known[1].file, '--catalog', catalog.dir, '--json', '--brokers', testBrokers().join(',')]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(parseAnswers(again.stdout)[0].match?.path).toBe(known[1].path);
     });
   });
 });
