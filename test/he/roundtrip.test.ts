@@ -4,8 +4,9 @@
  * tolerance, and the argmax of every window is the same.
  *
  * Tolerance: max |decrypted − clear| ≤ TOL × (max − min of the clear scores of that window), with
- * TOL = 1e-6 for the default set (2^40 scales; measured ≈ 3e-8) and 1e-3 for the small N = 4096 sets
- * (2^30 and 2^25/2^20 scales; measured ≈ 1e-4).
+ * TOL = 1e-5 for the default set (2^40 scales; measured ≈ 3e-8 on dense models and up to 2.4e-6 on
+ * sparse histogram models, whose score range is small; the noise is random with each fresh key) and
+ * 1e-3 for the small N = 4096 sets (2^30 and 2^25/2^20 scales; measured ≈ 1e-4).
  */
 import { describe, expect, it } from 'vitest';
 import type { LinearModel } from '../../pipeline/features/types.js';
@@ -15,7 +16,7 @@ import {
 } from './helpers.js';
 import { P4, P4_SINGLE, P8, roundTrip } from './fixtures.js';
 
-const TOL = new Map<HeParams, number>([[P8, 1e-6], [P4, 1e-3], [P4_SINGLE, 1e-3]]);
+const TOL = new Map<HeParams, number>([[P8, 1e-5], [P4, 1e-3], [P4_SINGLE, 1e-3]]);
 
 async function check(params: HeParams, model: LinearModel, windows: Float32Array[]) {
   const r = await roundTrip(params, model, windows);
