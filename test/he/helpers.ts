@@ -1,17 +1,10 @@
 /** Shared helpers of the HE tests: a seeded PRNG, random models and windows, the clear oracle. */
 import type { LinearModel } from '../../pipeline/features/types.js';
 
-/** mulberry32: small, seeded, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../pipeline/model/calibrate.js';
+
+/** The product's seeded PRNG (mulberry32): test data is repeatable from a seed. */
+export const rng = seededRandom;
 
 /** Dense model, weights and biases uniform in [-1, 1). */
 export function randomModel(C: number, d: number, seed: number): LinearModel {
