@@ -19,7 +19,7 @@ cleanup() {
   set +e
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  bash infra/kafka.sh stop --port "$port" >/dev/null 2>&1
+  bash infra/kafka.sh stop --port "$port" --dir "$root/var/kafka-demo" >/dev/null 2>&1
 }
 trap cleanup EXIT INT TERM
 
