@@ -1,0 +1,38 @@
+/**
+ * The README's main job stays working: the demo starts its own broker, enrols, streams the programme
+ * through two scoring workers, prints predictions for what played, and leaves nothing running.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/music.js';
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => { out += c; });
+    child.stderr.on('data', (c) => { out += c; });
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+describe('npm run demo', () => {
+  it('prints predictions naming the programme\'s enrolled tracks and unknown, then stops what it started', async () => {
+    const { code, out } = await run('bash', ['infra/demo.sh']);
+    expect(code, out.slice(-3000)).toBe(0);
+    const truth = JSON.parse(readFileSync(join(REPO, '.cache', 'demo', 'radio.wav.truth.json'), 'utf8')) as { plays: { path: string | null }[] };
+    const predicted = out.split('\n').filter((l) => / s in the track, confidence /.test(l) || /\d s\s+unknown/.test(l));
+    expect(predicted.length).toBeGreaterThan(4);
+    for (const play of truth.plays) {
+      if (play.path) expect(predicted.some((l) => l.includes(play.path!)), `no prediction named ${play.path}`).toBe(true);
+    }
+    expect(predicted.some((l) => l.includes('unknown'))).toBe(true);
+    // Nothing left behind: the demo's broker is stopped and its workers are gone.
+    expect(existsSync(join(REPO, 'var', 'kafka-demo', 'kafka.pid'))).toBe(false);
+    const ps = await run('ps', ['-eo', 'args']);
+    expect(ps.out).not.toMatch(/blindear\.js worker scorer .*\.cache\/demo\/catalog/);
+    expect(ps.out).not.toMatch(/kafka\.logs\.dir=\S*var\/kafka-demo/);
+  });
+});
