@@ -125,22 +125,32 @@ function trackEntry(t: DecodedTrack): CatalogTrack {
 export async function enrollCatalog(opts: EnrollOptions): Promise<CatalogManifest> {
   const inputs = await listAudioInputs(opts.inputs);
   if (inputs.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', `no audio files (${AUDIO_EXTENSIONS.join(' ')}) in ${opts.inputs.join(', ')}`);
-  const he = HeParams.parse(opts.he ?? {});
   const started = Date.now();
   const log = opts.logger;
   const progress = (i: number): void => {
     if ((i + 1) % 10 === 0 || i + 1 === inputs.length) log.info({ done: i + 1, of: inputs.length }, 'enrolling');
   };
   const manifest = opts.kind === 'landmark'
-    ? await enrollLandmarks(inputs, LandmarkParams.parse(opts.params ?? {}), he, opts, progress)
-    : await enrollMfcc(inputs, MfccSumParams.parse(opts.params ?? {}), he, opts, progress);
+    ? await enrollLandmarks(inputs, LandmarkParams.parse(opts.params ?? {}), opts, progress)
+    : await enrollMfcc(inputs, MfccSumParams.parse(opts.params ?? {}), opts, progress);
   log.info({ tracks: manifest.tracks.length, classes: manifest.classes.track.length, dim: manifest.dim, seconds: (Date.now() - started) / 1000 }, 'catalogue written');
   return manifest;
 }
 
+/**
+ * Encryption parameters for a catalogue whose windows hop by `hopSeconds`. A query ciphertext costs the
+ * server the same whether it carries one window or many, and the layout planner optimises the cost per
+ * window of a full ciphertext; so packing is capped at what a 10 s query (or 10 s of a stream) fills:
+ * with 15 s landmark windows that is one window, and the planner then picks the single-window layout.
+ */
+export function heParamsFor(hopSeconds: number, overrides: Partial<HeParams> = {}): HeParams {
+  return HeParams.parse({ maxWindowsPerCiphertext: Math.min(32, Math.max(1, Math.floor(10 / hopSeconds))), ...overrides });
+}
+
 async function enrollLandmarks(
-  inputs: AudioInput[], params: LandmarkParams, he: HeParams, opts: EnrollOptions, progress: (i: number) => void,
+  inputs: AudioInput[], params: LandmarkParams, opts: EnrollOptions, progress: (i: number) => void,
 ): Promise<CatalogManifest> {
+  const he = heParamsFor(params.hopSeconds, opts.he);
   const rand = seededRandom(opts.seed ?? 7);
   const landmarks: ClipLandmarks[] = [];
   // Calibration excerpts (query-side landmarks of a 10 s and a 5 s excerpt, some with noise), drawn
@@ -189,8 +199,9 @@ async function enrollLandmarks(
 }
 
 async function enrollMfcc(
-  inputs: AudioInput[], params: MfccSumParams, he: HeParams, opts: EnrollOptions, progress: (i: number) => void,
+  inputs: AudioInput[], params: MfccSumParams, opts: EnrollOptions, progress: (i: number) => void,
 ): Promise<CatalogManifest> {
+  const he = heParamsFor(params.hopSeconds, opts.he);
   const mfcc = new Mfcc(params);
   const X: Float32Array[] = [];
   const y: number[] = [];
