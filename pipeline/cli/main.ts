@@ -31,6 +31,7 @@ export function buildProgram(): Command {
     .requiredOption('--catalog <dir>', 'catalogue folder to write')
     .addOption(new Option('--kind <kind>', 'feature kind').choices(['landmark', 'mfcc-sum']).default('landmark'))
     .option('--param <key=value...>', 'override a feature parameter (JSON values), e.g. --param d=1024')
+    .option('--he <key=value...>', 'override an encryption parameter (JSON values), e.g. --he coeffModulusBits=[60,60] scaleBits=30')
     .option('--seed <n>', 'seed of the calibration excerpts', parseIntArg, 7)
     .addOption(logLevel)
     .action(runEnroll);
