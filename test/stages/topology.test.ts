@@ -12,6 +12,8 @@ import { ClientSession } from '../../pipeline/he/client/index.js';
 import { ScoringEngine } from '../../pipeline/he/server/index.js';
 import { createDecider, createExtractor } from '../../pipeline/features/registry.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
+import { drawExcerpt, seededRandom } from '../../pipeline/model/calibrate.js';
+import { scoreInClear } from '../../pipeline/model/segment-templates.js';
 import { StreamDecisions } from '../../pipeline/model/stream-decisions.js';
 import { decodeRecord, encodeRecord } from '../../pipeline/runtime/codec.js';
 import { createLogger } from '../../pipeline/runtime/logger.js';
@@ -50,15 +52,17 @@ describe('stage topology in memory', () => {
   let engine: ScoringEngine;
   let client: ClientSession;
   let keys: SessionKeyStore;
+  let cat: { dir: string };
   const session = 'topo-1';
   const enrolled = tracksPerPackage(4);
 
   beforeAll(async () => {
-    const cat = await testCatalog('landmark', enrolled);
+    cat = await testCatalog('landmark', enrolled);
     manifest = await loadManifest(cat.dir);
     engine = await ScoringEngine.create(manifest.he, await loadModel(cat.dir, manifest));
     client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
     keys = new SessionKeyStore(engine);
+    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
   });
 
   it('audio → windows → queries → encrypted scores → a prediction naming the track and offset', async () => {
@@ -96,6 +100,34 @@ describe('stage topology in memory', () => {
     for (const p of named) expect(p.match!.path).toBe(track);
     // The first decision starts with the excerpt: 40 s into the track.
     expect(Math.abs(named[0].match!.offsetSeconds - 40)).toBeLessThan(2 * extractor.hopSeconds);
+  });
+
+  it('encrypted scores equal the plaintext ones on real windows, with the same argmax, at the catalogue\'s parameters', async () => {
+    // Tolerance: |decrypted − clear| ≤ 2e-3 × the window's clear score range. The landmark default runs
+    // one 60-bit data prime at 2^30 × 2^20 (≈1e-3 relative precision, README "Encrypted scoring").
+    const extractor = createExtractor(manifest);
+    const model = await loadModel(cat.dir, manifest);
+    const rand = seededRandom(5);
+    let windows = 0;
+    for (const track of enrolled.slice(0, 6)) {
+      const pcm = await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate });
+      const ex = drawExcerpt(pcm, extractor.sampleRate, 30, rand)!;
+      const w = extractor.windows(ex.pcm);
+      const clear = scoreInClear(model, w);
+      const enc = client.encryptWindows(w.vectors);
+      const results: Uint8Array[][] = [];
+      for (const ct of enc.ciphertexts) results.push(await engine.score(await keys.get(session, { paramsId: client.paramsId, modelId: manifest.modelId }), ct));
+      const dec = await client.decryptScores(results, w.vectors.length);
+      dec.forEach((d, k) => {
+        const c = clear[k];
+        const range = Math.max(...c) - Math.min(...c);
+        const err = Math.max(...Array.from(d, (v, i) => Math.abs(v - c[i])));
+        expect(err).toBeLessThan(2e-3 * range);
+        expect(d.indexOf(Math.max(...d))).toBe(c.indexOf(Math.max(...c)));
+        windows++;
+      });
+    }
+    expect(windows).toBeGreaterThanOrEqual(6);
   });
 
   it('a stage filters sessions it does not serve', async () => {
