@@ -13,6 +13,7 @@
  * mostly measures the neighbours. Prints one JSON line per case, then a table and a recommendation per
  * shape: the fastest parameter set whose argmax matched on every window.
  */
+import { seededRandom } from '../pipeline/model/calibrate.js';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { ClientSession } from '../pipeline/he/client/index.js';
@@ -34,17 +35,7 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /**
  * Test data per shape. d ≤ 32: dense model, windows are noisy rows (MFCC-like use: one class wins

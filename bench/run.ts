@@ -1,0 +1,115 @@
+/**
+ * The bench runner (`npm run bench`): every figure in one run, on this machine, written to
+ * bench/results/report.json and report.md, and the Markdown printed on stdout (progress on stderr).
+ *
+ *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,client,kafka] [--music <dir>] [--out <dir>]
+ *
+ * --quick (CI: a couple of minutes) runs fewer classes, fewer repetitions, two short sessions; it checks
+ * that every scenario still runs and asserts nothing about speed. Without it: the full set.
+ * Scenarios: scoring-cost.ts (1), client-cost.ts (2), kafka-throughput.ts (3).
+ */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listAudioInputs } from '../pipeline/model/enroll.js';
+import { heParamsFor } from '../pipeline/model/enroll.js';
+import { runClientCost } from './client-cost.js';
+import { runKafkaThroughput } from './kafka-throughput.js';
+import { runScoringCost } from './scoring-cost.js';
+import { cleanupAll, loadAverage, machine, now, REPO, round, writeReport } from './util.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const quick = process.argv.includes('--quick');
+const only = (arg('only') ?? 'scoring,client,kafka').split(',');
+const outDir = arg('out') ?? join(REPO, 'bench', 'results');
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+const MODE = quick
+  ? { classes: [100, 1000], reps: 3, clientSeconds: 60, decodeReps: 1, tracksPerPackage: 1, sessions: 2, excerptSeconds: 45, realtimeSessions: 1, realtimeSeconds: 20 }
+  : { classes: [100, 1000, 10_000], reps: 5, clientSeconds: undefined, decodeReps: 3, tracksPerPackage: 2, sessions: 6, excerptSeconds: 120, realtimeSessions: 3, realtimeSeconds: 120 };
+
+/** The ci music: --music, $BLINDEAR_MUSIC_DIR, .cache/music/ci, or /work/data/ci. */
+function musicDir(): string {
+  const dirs = [arg('music'), process.env.BLINDEAR_MUSIC_DIR, join(REPO, '.cache', 'music', 'ci'), '/work/data/ci'];
+  const dir = dirs.find((d): d is string => !!d && existsSync(d));
+  if (!dir) throw new Error('no music: run `bash infra/music.sh ci` or pass --music <dir>');
+  return dir;
+}
+
+/** The largest files (longest tracks, for excerpts) of each top-level package, taken in turn across packages. */
+async function pickTracks(dir: string, perPackage: number): Promise<string[]> {
+  const byPackage = new Map<string, { file: string; bytes: number }[]>();
+  for (const input of await listAudioInputs([dir])) {
+    const pkg = input.path.split('/')[0];
+    byPackage.set(pkg, [...(byPackage.get(pkg) ?? []), { file: input.file, bytes: (await stat(input.file)).size }]);
+  }
+  const lists = [...byPackage.values()].map((l) => l.sort((a, b) => b.bytes - a.bytes));
+  const out: string[] = [];
+  for (let i = 0; i < perPackage; i++) for (const l of lists) if (l[i]) out.push(l[i].file);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const loadBefore = loadAverage();
+  const tracks = await pickTracks(musicDir(), MODE.tracksPerPackage);
+  // Every row runs under its kind's enrolment parameters (heParamsFor in pipeline/model/enroll.ts).
+  const params = { 'mfcc-sum': heParamsFor('mfcc-sum', 0.5), landmark: heParamsFor('landmark', 15) };
+  const sections: string[] = [];
+  const json: Record<string, unknown> = { mode: quick ? 'quick' : 'full', startedAt: started.toISOString(), machine: machine(), heParams: params, loadavgBefore: loadBefore };
+  const scenario = async <T extends { markdown: string }>(name: string, run: () => Promise<T>): Promise<void> => {
+    if (!only.includes(name)) return;
+    const before = loadAverage();
+    const t = now();
+    const r = await run();
+    const { markdown, ...rest } = r;
+    json[name] = { ...rest, seconds: round((now() - t) / 1000, 1), loadavgBefore: before, loadavgAfter: loadAverage() };
+    sections.push(`${markdown}\n\n_${round((now() - t) / 1000, 0)} s; load average ${before.join(' ')} → ${loadAverage().join(' ')}_`);
+  };
+
+  await scenario('scoring', () => runScoringCost({ classes: MODE.classes, reps: MODE.reps, log }));
+  await scenario('client', () => runClientCost({ track: tracks[0], maxSeconds: MODE.clientSeconds, C: 1000, decodeReps: MODE.decodeReps, log }));
+  await scenario('kafka', async () => {
+    const { result, markdown } = await runKafkaThroughput({ tracks, sessions: MODE.sessions, excerptSeconds: MODE.excerptSeconds, realtimeSessions: MODE.realtimeSessions, realtimeSeconds: MODE.realtimeSeconds, log });
+    return { ...result, markdown };
+  });
+
+  json.loadavgAfter = loadAverage();
+  json.seconds = round((Date.now() - started.getTime()) / 1000, 0);
+  const m = json.machine as Record<string, unknown>;
+  const header = [
+    `# blindear bench (${quick ? 'quick' : 'full'} mode), ${started.toISOString()}`,
+    '',
+    `Machine: ${m.cores} cores, ${m.cpu}, ${m.memoryGiB} GiB; Node ${m.node}, node-seal ${m.nodeSeal}, kafkajs ${m.kafkajs}. ` +
+      `HE: CKKS N=${params.landmark.polyModulusDegree}, 128-bit; ${Object.entries(params).map(([k, p]) => `${k}: q=[${p.coeffModulusBits.join(',')}], inputs 2^${p.scaleBits}, weights 2^${p.weightScaleBits}, ≤ ${p.maxWindowsPerCiphertext} windows per query`).join('; ')}. ` +
+      `Load average (1/5/15 min) ${loadBefore.join(' ')} before, ${(json.loadavgAfter as number[]).join(' ')} after; ${json.seconds} s in all.`,
+  ].join('\n');
+  const markdown = `${[header, ...sections].join('\n\n')}\n`;
+  await writeReport(outDir, json, markdown);
+  process.stdout.write(markdown);
+}
+
+let signalled = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (signalled) process.exit(130); // a second signal: leave now
+    signalled = true;
+    log(`${sig}: stopping what the bench started`);
+    void cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .catch(async (err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await cleanupAll();
+    // kafkajs and SEAL may keep handles open: the report is written, leave.
+    process.exit();
+  });

@@ -1,0 +1,33 @@
+/**
+ * The benchmark must not rot: its quick mode runs end to end (scoring, client cost, a real broker with
+ * one and two workers) and writes a complete report. Nothing here asserts speed; figures are read by
+ * people from `npm run bench`.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/music.js';
+
+describe('npm run bench -- --quick', () => {
+  it('runs every scenario and writes the JSON and Markdown report', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'blindear-bench-test-'));
+    const { code, log } = await new Promise<{ code: number | null; log: string }>((resolve) => {
+      const child = spawn(process.execPath, ['dist/bench/run.js', '--quick', '--out', out], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+      let log = '';
+      child.stdout.on('data', (c) => { log += c; });
+      child.stderr.on('data', (c) => { log += c; });
+      child.on('close', (c) => resolve({ code: c, log }));
+    });
+    expect(code, log.slice(-3000)).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/Encrypted scoring/);
+    expect(md).toMatch(/Client cost/);
+    expect(md).toMatch(/Kafka/);
+    expect(report.machine.nodeSeal).toBe('6.0.3');
+    expect(report.scoring.rows.length).toBeGreaterThan(0);
+    expect(report.kafka.rounds.map((r: { workers: number }) => r.workers)).toEqual([1, 2]);
+  }, 900_000);
+});
