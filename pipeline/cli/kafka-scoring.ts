@@ -17,7 +17,6 @@ import { ensureTopics } from '../runtime/topics-admin.js';
 interface Pending {
   resolve(parts: Uint8Array[]): void;
   reject(err: Error): void;
-  parts: number;
 }
 
 export class KafkaScoring {
@@ -74,7 +73,7 @@ export class KafkaScoring {
       const seq = this.nextSeq;
       this.nextSeq += counts[i];
       seqs.push(seq);
-      return new Promise<Uint8Array[]>((resolve, reject) => this.pending.set(seq, { resolve, reject, parts: 0 }));
+      return new Promise<Uint8Array[]>((resolve, reject) => this.pending.set(seq, { resolve, reject }));
     });
     await sendOutputs(this.producer, ciphertexts.map((value, i) => ({
       topic: 'queries' as const,
