@@ -2,6 +2,7 @@
 import type { LinearModel } from '../../pipeline/features/types.js';
 
 import { seededRandom } from '../../pipeline/model/calibrate.js';
+import { scoreWindow } from '../../pipeline/model/logistic-regression.js';
 
 /** The product's seeded PRNG (mulberry32): test data is repeatable from a seed. */
 export const rng = seededRandom;
@@ -64,17 +65,8 @@ export function sparseHistogramWindows(model: LinearModel, n: number, keep: numb
   });
 }
 
-/** s = W·x + b in float64. */
-export function clearScores(model: LinearModel, x: Float32Array): Float64Array {
-  const { classes: C, dim: d, weights, bias } = model;
-  const s = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    let acc = bias[c];
-    for (let k = 0; k < d; k++) acc += weights[c * d + k] * x[k];
-    s[c] = acc;
-  }
-  return s;
-}
+/** s = W·x + b in float64: the product's clear-text reference. */
+export const clearScores = scoreWindow;
 
 export function argmax(v: ArrayLike<number>): number {
   let best = 0;
