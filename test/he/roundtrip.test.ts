@@ -6,17 +6,18 @@
  * Tolerance: max |decrypted − clear| ≤ TOL × (max − min of the clear scores of that window), with
  * TOL = 1e-5 for the default set (2^40 scales; measured ≈ 3e-8 on dense models and up to 2.4e-6 on
  * sparse histogram models, whose score range is small; the noise is random with each fresh key) and
- * 1e-3 for the small N = 4096 sets (2^30 and 2^25/2^20 scales; measured ≈ 1e-4).
+ * 5e-3 for the small N = 4096 sets (2^30 and 2^25/2^20 scales; typically ≈ 1e-4, up to 1.6e-3 in the tail
+ * over fresh keys and windows).
  */
 import { describe, expect, it } from 'vitest';
 import type { LinearModel } from '../../pipeline/features/types.js';
 import type { HeParams } from '../../schemas/he.js';
 import {
-  argmax, clearScores, compare, randomModel, randomWindows, rng, sparseHistogramModel, sparseHistogramWindows,
+  argmax, clearScores, compare, randomModel, randomWindows, rng, sparseHistogramModel, sparseHistogramWindows, topGap,
 } from './helpers.js';
 import { P4, P4_SINGLE, P8, roundTrip } from './fixtures.js';
 
-const TOL = new Map<HeParams, number>([[P8, 1e-5], [P4, 1e-3], [P4_SINGLE, 1e-3]]);
+const TOL = new Map<HeParams, number>([[P8, 1e-5], [P4, 5e-3], [P4_SINGLE, 5e-3]]);
 
 async function check(params: HeParams, model: LinearModel, windows: Float32Array[]) {
   const r = await roundTrip(params, model, windows);
@@ -25,7 +26,9 @@ async function check(params: HeParams, model: LinearModel, windows: Float32Array
     const ref = clearScores(model, x);
     const { maxAbsError, range } = compare(r.scores[w], ref);
     worst = Math.max(worst, maxAbsError / range);
-    expect(argmax(r.scores[w]), `window ${w}`).toBe(argmax(ref));
+    // Same argmax wherever the clear margin between the top two exceeds twice the noise bound (a closer
+    // pair may legitimately swap under approximate arithmetic); topGap is that margin.
+    if (topGap(ref) > 2 * TOL.get(params)! * range) expect(argmax(r.scores[w]), `window ${w}`).toBe(argmax(ref));
   });
   expect(worst).toBeLessThan(TOL.get(params)!);
   return { ...r, worst };
