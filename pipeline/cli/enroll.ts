@@ -21,7 +21,7 @@ export async function runEnroll(
   inputs: string[],
   opts: { catalog: string; kind: FeatureKindName; param?: string[]; he?: string[]; seed: number; logLevel: string },
 ): Promise<void> {
-  const logger = createLogger(opts.logLevel === 'warn' ? 'info' : opts.logLevel, { command: 'enroll' });
+  const logger = createLogger(opts.logLevel, { command: 'enroll' });
   const m = await enrollCatalog({ inputs, catalogDir: opts.catalog, kind: opts.kind, params: parseParams(opts.param), he: parseParams(opts.he), seed: opts.seed, logger });
   process.stdout.write(
     `enrolled ${m.tracks.length} tracks (${m.skipped.length} skipped) into ${opts.catalog}: kind ${m.feature.kind}, ` +

@@ -17,7 +17,9 @@ const parseIntArg = (v: string): number => {
   return n;
 };
 
-const logLevel = new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn');
+/** A fresh option per command: commander's Option is mutable, so one shared instance would share defaults. */
+const logLevel = (byDefault = 'warn'): Option =>
+  new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(byDefault);
 
 export function buildProgram(): Command {
   const program = new Command('blindear')
@@ -33,7 +35,7 @@ export function buildProgram(): Command {
     .option('--param <key=value...>', 'override a feature parameter (JSON values), e.g. --param d=1024')
     .option('--he <key=value...>', 'override an encryption parameter (JSON values), e.g. --he coeffModulusBits=[60,60] scaleBits=30')
     .option('--seed <n>', 'seed of the calibration excerpts', parseIntArg, 7)
-    .addOption(logLevel)
+    .addOption(logLevel('info'))
     .action(runEnroll);
 
   program.command('identify')
@@ -43,7 +45,7 @@ export function buildProgram(): Command {
     .option('--json', 'one JSON object per input line: {"input", "match"}')
     .option('--brokers <list>', 'score through Kafka workers at these brokers instead of in-process')
     .option('--timeout-ms <ms>', 'with --brokers: give up on a file after this long', parseIntArg, 120_000)
-    .addOption(logLevel)
+    .addOption(logLevel())
     .action(runIdentify);
 
   program.command('stream')
@@ -56,7 +58,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'predictions on stdout as JSON lines or readable text').choices(['json', 'text']).default('json'))
     .option('--realtime', 'pace a file source at real time, as a live stream would arrive')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
-    .addOption(logLevel)
+    .addOption(logLevel())
     .action(runStream);
 
   program.command('worker')
@@ -65,14 +67,14 @@ export function buildProgram(): Command {
     .requiredOption('--brokers <list>', 'Kafka bootstrap servers')
     .requiredOption('--catalog <dir>', 'catalogue folder (the scorer loads its model)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
-    .addOption(logLevel.default('info'))
+    .addOption(logLevel('info'))
     .action(runWorker);
 
   program.command('topics')
     .description('create every blindear topic (and its dead-letter topic) with an explicit partition count')
     .requiredOption('--brokers <list>', 'Kafka bootstrap servers')
     .option('--partitions <n>', 'partitions per topic', parseIntArg, 2)
-    .addOption(logLevel)
+    .addOption(logLevel())
     .action(runTopicsCreate);
 
   program.command('mix-radio')
