@@ -278,7 +278,7 @@ async function main(): Promise<void> {
   const reps = Number(arg('reps', '3'));
   const setsArg = arg('sets', 'all');
   const shapesArg = arg('shapes', '');
-  const sets = Object.entries(PARAM_SETS).filter(([name], i) => setsArg === 'all' || (setsArg === 'default' ? i === 0 : setsArg.split(',').includes(String(i))));
+  const sets = Object.entries(PARAM_SETS).filter((_, i) => setsArg === 'all' || (setsArg === 'default' ? i === 0 : setsArg.split(',').includes(String(i))));
   const shapes = shapesArg ? shapesArg.split(',').map((s) => s.split('x').map(Number) as [number, number]) : SHAPES;
   const require = createRequire(import.meta.url);
   const sealVersion = (require('node-seal/package.json') as { version: string }).version;

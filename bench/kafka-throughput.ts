@@ -26,7 +26,6 @@ import { decodeFile } from '../connectors/ffmpeg.js';
 import { writeWav } from '../connectors/wav.js';
 import { PIPELINE_SAMPLE_RATE } from '../pipeline/features/registry.js';
 import { ClientSession } from '../pipeline/he/client/index.js';
-import { loadManifest } from '../pipeline/model/catalog-store.js';
 import { enrollCatalog } from '../pipeline/model/enroll.js';
 import { createLogger } from '../pipeline/runtime/logger.js';
 import type { CatalogManifest } from '../schemas/catalog.js';

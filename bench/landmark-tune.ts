@@ -18,7 +18,7 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { decodeFile } from '../connectors/ffmpeg.js';
 import { concatLandmarks, makeBucketer, pairPeaks } from '../pipeline/dsp/landmarks.js';
 import { resample22050To11025 } from '../pipeline/dsp/resample.js';

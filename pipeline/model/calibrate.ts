@@ -97,7 +97,7 @@ export function calibrateThreshold(
       correct: gen.filter((g) => g.ok).length,
       acceptedCorrect: gen.filter((g) => g.ok && g.conf >= threshold).length,
     },
-    nearDuplicates: [...dups].filter(([a, b]) => b.size > 0).map(([a, b]) => [a, ...b]),
+    nearDuplicates: [...dups].filter(([, b]) => b.size > 0).map(([a, b]) => [a, ...b]),
     worstImpostors: trials.sort((a, b) => b.confidence - a.confidence).slice(0, 10),
   };
 }

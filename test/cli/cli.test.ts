@@ -121,7 +121,6 @@ describe('blindear CLI', () => {
       const kafka = new kafkajs.Kafka({ brokers: testBrokers(), clientId: 'cli-test', logLevel: kafkajs.logLevel.NOTHING });
       const producer = kafka.producer();
       await producer.connect();
-      const session = `forger-${Date.now()}`;
       const manifest = await loadManifest(catalog.dir);
       const realParamsId = paramsId(manifest.he, layoutFor(manifest.he, manifest.classes.track.length, manifest.dim));
       // A session with real keys on the server side, whose query is then forged.

@@ -37,13 +37,5 @@ export function startCli(args: string[]): { child: ChildProcessWithoutNullStream
   };
 }
 
-/** Polls `check` until it returns a value or the deadline passes (no sleeps-then-assert). */
-export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Polls a condition until it holds or the deadline passes (no sleeps-then-assert): the bench's helper. */
+export { waitFor } from '../../bench/util.js';
