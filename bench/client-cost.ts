@@ -11,7 +11,7 @@ import { ClientSession } from '../pipeline/he/client/index.js';
 import { ScoringEngine } from '../pipeline/he/server/index.js';
 import type { CatalogManifest, FeatureSpec } from '../schemas/catalog.js';
 import { LandmarkParams } from '../schemas/feature-landmark.js';
-import { MfccSumParams } from '../schemas/feature-mfcc.js';
+import { mfccSumDim, MfccSumParams } from '../schemas/feature-mfcc.js';
 import type { HeParams } from '../schemas/he.js';
 import { heParamsFor } from '../pipeline/model/enroll.js';
 import { randomModel } from './scoring-cost.js';
@@ -98,7 +98,7 @@ export async function runClientCost(opts: { track: string; maxSeconds?: number; 
   ];
   const rows: ClientRow[] = [];
   for (const f of features) {
-    const row = await clientCase(heParamsFor(f.kind, f.params.hopSeconds), f, pcm, median(decodeMs), opts.C);
+    const row = await clientCase(heParamsFor(f.kind, f.params.hopSeconds, f.kind === 'landmark' ? f.params.d : mfccSumDim(f.params)), f, pcm, median(decodeMs), opts.C);
     opts.log(`client ${f.kind}: ${row.totalMsPerS} ms per audio s`);
     rows.push(row);
   }

@@ -97,6 +97,7 @@ const PARAM_SETS: Record<string, HeParams> = {
   'N8192/q[60,60]/x2^30,w2^20': HeParams.parse({ coeffModulusBits: [60, 60], scaleBits: 30, weightScaleBits: 20 }),
   'N4096/q[40,30,39]/x2^30,w2^30/rescale': HeParams.parse({ polyModulusDegree: 4096, coeffModulusBits: [40, 30, 39], scaleBits: 30, weightScaleBits: 30 }),
   'N4096/q[54,55]/x2^25,w2^20': HeParams.parse({ polyModulusDegree: 4096, coeffModulusBits: [54, 55], scaleBits: 25, weightScaleBits: 20 }),
+  'N4096/q[54,55]/x2^30,w2^20': HeParams.parse({ polyModulusDegree: 4096, coeffModulusBits: [54, 55], scaleBits: 30, weightScaleBits: 20 }),
 };
 
 const SHAPES: [number, number][] = [

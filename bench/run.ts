@@ -15,7 +15,7 @@ import { listAudioInputs } from '../pipeline/model/enroll.js';
 import { heParamsFor } from '../pipeline/model/enroll.js';
 import { runClientCost } from './client-cost.js';
 import { runKafkaThroughput } from './kafka-throughput.js';
-import { runScoringCost } from './scoring-cost.js';
+import { featureShapes, runScoringCost } from './scoring-cost.js';
 import { cleanupAll, loadAverage, machine, now, REPO, round, writeReport } from './util.js';
 
 function arg(name: string): string | undefined {
@@ -58,7 +58,8 @@ async function main(): Promise<void> {
   const loadBefore = loadAverage();
   const tracks = await pickTracks(musicDir(), MODE.tracksPerPackage);
   // Every row runs under its kind's enrolment parameters (heParamsFor in pipeline/model/enroll.ts).
-  const params = { 'mfcc-sum': heParamsFor('mfcc-sum', 0.5), landmark: heParamsFor('landmark', 15) };
+  const shapes = Object.fromEntries(featureShapes().map((s) => [s.name, s]));
+  const params = { 'mfcc-sum': heParamsFor('mfcc-sum', 0.5, shapes['mfcc-sum'].d), landmark: heParamsFor('landmark', 15, shapes.landmark.d) };
   const sections: string[] = [];
   const json: Record<string, unknown> = { mode: quick ? 'quick' : 'full', startedAt: started.toISOString(), machine: machine(), heParams: params, loadavgBefore: loadBefore };
   const scenario = async <T extends { markdown: string }>(name: string, run: () => Promise<T>): Promise<void> => {

@@ -164,7 +164,7 @@ export async function runScoringCost(opts: { classes: number[]; reps: number; lo
   for (const shape of featureShapes()) {
     for (const C of opts.classes) {
       // Each kind under the parameters its catalogues are enrolled with (pipeline/model/enroll.ts).
-      const row = await scoringCase(heParamsFor(shape.name, shape.hopSeconds), shape, C, opts.reps);
+      const row = await scoringCase(heParamsFor(shape.name, shape.hopSeconds, shape.d), shape, C, opts.reps);
       opts.log(`scoring ${shape.name} C=${C}: ${row.cpuMsPerCt} ms/ct, ${row.msPerAudioSecond} ms per audio s`);
       rows.push(row);
     }

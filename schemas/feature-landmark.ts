@@ -41,7 +41,7 @@ export type LandmarkPairParams = z.infer<typeof LandmarkPairParams>;
 export const LandmarkParams = z
   .object({
     /** Feature dimension (buckets). */
-    d: z.number().int().min(8).max(65536).default(1024),
+    d: z.number().int().min(8).max(65536).default(2048),
     /**
      * 'hash': landmark (f1/2, df/2, dt/2) hashed into d buckets; 'grid': quantised (f1, df, dt) cells
      * (grid = [f1 bands, df bands, dt bands], d = their product), no collisions between distant landmarks.
@@ -60,10 +60,10 @@ export const LandmarkParams = z
     windowSeconds: blockMultiple('windowSeconds').default(15),
     hopSeconds: blockMultiple('hopSeconds').default(15),
     /** Catalogue segment (one class per segment) length and hop. */
-    segmentSeconds: blockMultiple('segmentSeconds').default(20),
-    segmentHopSeconds: blockMultiple('segmentHopSeconds').default(10),
+    segmentSeconds: blockMultiple('segmentSeconds').default(35),
+    segmentHopSeconds: blockMultiple('segmentHopSeconds').default(20),
     /** Cap on the number of classes; the segment hop grows (keeping length − hop) to stay under it. */
-    maxClasses: z.number().int().positive().default(4096),
+    maxClasses: z.number().int().positive().default(2048),
     /** Catalogue side: union of landmarks over this many STFT frame shifts (hop/shifts samples apart). */
     catalogueShifts: z.number().int().min(1).max(8).default(4),
     peaks: LandmarkPeakParams.prefault({}),
@@ -81,7 +81,7 @@ export const LandmarkParams = z
     /** Unknown when confidence (margin over the best other track per √windows) is below this. */
     threshold: z.number().default(0),
     /** False-accept rate the threshold is calibrated for at enrolment. */
-    targetFalseAccept: z.number().gt(0).lt(1).default(0.02),
+    targetFalseAccept: z.number().gt(0).lt(1).default(0.1),
     /**
      * 'tail': exponential tail fitted to the impostor confidences between their median and 90th
      * percentile (robust to near-duplicate tracks in the catalogue); 'empirical': their plain quantile.

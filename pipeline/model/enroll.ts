@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { LandmarkParams } from '../../schemas/feature-landmark.js';
-import { MfccSumParams } from '../../schemas/feature-mfcc.js';
+import { mfccSumDim, MfccSumParams } from '../../schemas/feature-mfcc.js';
 import { HeParams } from '../../schemas/he.js';
 import type { CatalogManifest, CatalogTrack } from '../../schemas/catalog.js';
 import { BlindearError, isBlindearError } from '../errors.js';
@@ -138,26 +138,32 @@ export async function enrollCatalog(opts: EnrollOptions): Promise<CatalogManifes
 }
 
 /**
- * Encryption parameters for a catalogue of `kind` whose windows hop by `hopSeconds`.
+ * Encryption parameters for a catalogue of `kind` whose windows hop by `hopSeconds` and have `dim` features.
  *
  * - Packing: a query ciphertext costs the server the same whether it carries one window or many, and the
  *   layout planner optimises the cost per window of a full ciphertext; so packing is capped at what a
  *   10 s query (or 10 s of a stream) fills. With 15 s landmark windows that is one window, and the
  *   planner then picks the single-window layout.
  * - Modulus: landmark scores are cosines of non-negative L2-normalised vectors (|s| ≤ 1, bias 0), far
- *   inside the 2^8 headroom of one 60-bit data prime with inputs at 2^30 and weights at 2^20; that set
- *   halves the server's time and the key size at ≈1e-3 relative precision, and gave the same answers as
- *   [60, 40, 60] on the ci evaluation. MFCC logistic scores are unbounded: they keep [60, 40, 60] at 2^40.
+ *   inside the headroom of one data prime with inputs at 2^30 and weights at 2^20 (relative error
+ *   ≈ 2e-4 measured), so the server never rescales. Up to d = 2048 the ring is N = 4096 (2048 slots,
+ *   [54, 55]): one query of d = 2048 fills a ciphertext exactly, the periodic layout then computes up to
+ *   2048 class scores in d products, and each product and rotation costs half of N = 8192's: 260 ms per
+ *   2040 × 2048 query against 527 ms at N = 8192 (bench/he-scoring.ts). Wider windows need N = 8192.
+ *   MFCC logistic scores are unbounded: they keep [60, 40, 60] at 2^40.
  */
-export function heParamsFor(kind: FeatureKindName, hopSeconds: number, overrides: Partial<HeParams> = {}): HeParams {
-  const modulus = kind === 'landmark' ? { coeffModulusBits: [60, 60], scaleBits: 30, weightScaleBits: 20 } : {};
+export function heParamsFor(kind: FeatureKindName, hopSeconds: number, dim: number, overrides: Partial<HeParams> = {}): HeParams {
+  const landmark = dim <= 2048
+    ? { polyModulusDegree: 4096, coeffModulusBits: [54, 55], scaleBits: 30, weightScaleBits: 20 }
+    : { polyModulusDegree: 8192, coeffModulusBits: [60, 60], scaleBits: 30, weightScaleBits: 20 };
+  const modulus = kind === 'landmark' ? landmark : {};
   return HeParams.parse({ ...modulus, maxWindowsPerCiphertext: Math.min(32, Math.max(1, Math.floor(10 / hopSeconds))), ...overrides });
 }
 
 async function enrollLandmarks(
   inputs: AudioInput[], params: LandmarkParams, opts: EnrollOptions, progress: (i: number) => void,
 ): Promise<CatalogManifest> {
-  const he = heParamsFor('landmark', params.hopSeconds, opts.he);
+  const he = heParamsFor('landmark', params.hopSeconds, params.d, opts.he);
   const rand = seededRandom(opts.seed ?? 7);
   const landmarks: ClipLandmarks[] = [];
   // Calibration excerpts (query-side landmarks of a 10 s and a 5 s excerpt, some with noise), drawn
@@ -208,7 +214,7 @@ async function enrollLandmarks(
 async function enrollMfcc(
   inputs: AudioInput[], params: MfccSumParams, opts: EnrollOptions, progress: (i: number) => void,
 ): Promise<CatalogManifest> {
-  const he = heParamsFor('mfcc-sum', params.hopSeconds, opts.he);
+  const he = heParamsFor('mfcc-sum', params.hopSeconds, mfccSumDim(params), opts.he);
   const mfcc = new Mfcc(params);
   const X: Float32Array[] = [];
   const y: number[] = [];

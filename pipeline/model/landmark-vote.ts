@@ -29,8 +29,8 @@ export interface SegmentHubStats {
 }
 
 const BLOCK = LANDMARK_BLOCK_SECONDS;
-/** The offset is the vote-weighted centroid of the bins within this fraction of the best vote. */
-const OFFSET_TOP = 0.15;
+/** Offsets whose vote is at least this fraction of the best track's best vote are candidates for the fit. */
+const OFFSET_CANDIDATE = 0.5;
 
 export function decideLandmarkVote(
   scores: ArrayLike<number>[],
@@ -163,24 +163,11 @@ export function decideLandmarkVote(
   const best = trackBest[top] ?? 0;
   const other = order.length > 1 ? trackBest[order[1]] : 0;
   const confidence = (best - other) / Math.sqrt(Math.max(1, scores.length));
-  // offset: centroid of the vote curve's top around the best bin (bins within OFFSET_TOP of the best)
   let offsetSeconds = 0;
   if (best > 0) {
-    const b = trackArg[top];
     const row = acc.subarray(base[top], base[top] + nbins[top]);
-    const floor = best * (1 - OFFSET_TOP) - 1e-9;
-    let b0 = b;
-    let b1 = b;
-    while (b0 > 0 && row[b0 - 1] >= floor) b0--;
-    while (b1 + 1 < row.length && row[b1 + 1] >= floor) b1++;
-    let wsum = 0;
-    let osum = 0;
-    for (let i = b0; i <= b1; i++) {
-      const wgt = row[i] - floor + 1e-9;
-      wsum += wgt;
-      osum += wgt * (i * BLOCK - pad);
-    }
-    offsetSeconds = Math.min(Math.max(0, osum / wsum), durations[top] ?? 0);
+    offsetSeconds = fitOffset(row, best, pad, scores, windowStartSeconds, winLen, segments, top);
+    offsetSeconds = Math.min(Math.max(0, offsetSeconds), durations[top] ?? 0);
   }
   const ranking = order.slice(0, 5).filter((t) => trackBest[t] > 0).map((t) => ({ track: t, vote: trackBest[t] }));
   return {
@@ -190,4 +177,61 @@ export function decideLandmarkVote(
     offsetSeconds,
     ranking,
   };
+}
+
+/**
+ * The query's offset in the winning track. Votes are flat wherever a window lies wholly inside a segment
+ * (segments are longer than windows), so the vote curve alone only places the query within a segment.
+ * A segment's cosine score grows with the share of the window it overlaps, though: for each candidate
+ * offset (bins voting ≥ OFFSET_CANDIDATE of the best) predict every window's overlap fraction with each
+ * of the track's segments and keep the offset whose prediction correlates best with the scores; equal
+ * fits are resolved by their centre.
+ */
+function fitOffset(
+  row: Float64Array, best: number, pad: number, scores: ArrayLike<number>[], starts: number[], winLen: number[],
+  segments: Segment[], track: number,
+): number {
+  const own: number[] = [];
+  segments.forEach((seg, c) => { if (seg.track === track) own.push(c); });
+  const floor = best * OFFSET_CANDIDATE - 1e-9;
+  const n = own.length;
+  const x = new Float64Array(n);
+  let bestFit = -Infinity;
+  let fitFrom = -1;
+  let fitTo = -1;
+  for (let b = 0; b < row.length; b++) {
+    if (row[b] < floor) continue;
+    const o = b * BLOCK - pad;
+    let fit = 0;
+    for (let j = 0; j < scores.length; j++) {
+      const q0 = o + starts[j];
+      const q1 = q0 + winLen[j];
+      let sx = 0;
+      let sy = 0;
+      for (let i = 0; i < n; i++) {
+        const seg = segments[own[i]];
+        x[i] = Math.max(0, Math.min(q1, seg.endSeconds) - Math.max(q0, seg.startSeconds)) / winLen[j];
+        sx += x[i];
+        sy += scores[j][own[i]];
+      }
+      const mx = sx / n;
+      const my = sy / n;
+      let sxy = 0;
+      let sxx = 0;
+      for (let i = 0; i < n; i++) {
+        sxy += (x[i] - mx) * (scores[j][own[i]] - my);
+        sxx += (x[i] - mx) ** 2;
+      }
+      // Covariance over √variance of the prediction: a correlation without the per-window score spread,
+      // so windows that hear more of the track weigh more.
+      if (sxx > 1e-12) fit += sxy / Math.sqrt(sxx);
+    }
+    if (fit > bestFit + 1e-9) {
+      bestFit = fit;
+      fitFrom = fitTo = b;
+    } else if (fit > bestFit - 1e-9 && fitTo === b - 1) {
+      fitTo = b;
+    }
+  }
+  return fitFrom < 0 ? 0 : ((fitFrom + fitTo) / 2) * BLOCK - pad;
 }
