@@ -98,6 +98,8 @@ const PARAM_SETS: Record<string, HeParams> = {
   'N4096/q[40,30,39]/x2^30,w2^30/rescale': HeParams.parse({ polyModulusDegree: 4096, coeffModulusBits: [40, 30, 39], scaleBits: 30, weightScaleBits: 30 }),
   'N4096/q[54,55]/x2^25,w2^20': HeParams.parse({ polyModulusDegree: 4096, coeffModulusBits: [54, 55], scaleBits: 25, weightScaleBits: 20 }),
   'N4096/q[54,55]/x2^30,w2^20': HeParams.parse({ polyModulusDegree: 4096, coeffModulusBits: [54, 55], scaleBits: 30, weightScaleBits: 20 }),
+  'N4096/q[40,30,39]/x2^30,w2^30/rescale/B=1': HeParams.parse({ polyModulusDegree: 4096, coeffModulusBits: [40, 30, 39], scaleBits: 30, weightScaleBits: 30, maxWindowsPerCiphertext: 1 }),
+  'N4096/q[54,55]/x2^25,w2^20/B=1': HeParams.parse({ polyModulusDegree: 4096, coeffModulusBits: [54, 55], scaleBits: 25, weightScaleBits: 20, maxWindowsPerCiphertext: 1 }),
 };
 
 const SHAPES: [number, number][] = [

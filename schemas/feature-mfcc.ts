@@ -73,6 +73,16 @@ export const MfccSumParams = z
      * "unknown" (then 63% of never-enrolled 10 s excerpts are rejected; 7% at 0.167).
      */
     minVoteShare: z.number().min(0).max(1).default(0.4),
+    /**
+     * What the client encrypts. 'windows': every window is its own query vector and votes for its argmax
+     * (the seed). 'mean': the client averages `meanOfWindows` consecutive windows into one query vector;
+     * the model is linear, so the server returns the windows' mean scores for the price of one window
+     * (the seed's 15 s query of 30 windows becomes one product), and the client takes the argmax.
+     */
+    query: z.enum(['windows', 'mean']).default('windows'),
+    meanOfWindows: z.number().int().min(2).max(4096).default(30),
+    /** With query 'mean': "unknown" when the softmax of the mean scores gives the best track less than this. */
+    minProbability: z.number().min(0).max(1).default(0.5),
   })
   .superRefine((p, ctx) => {
     checkMfcc(p, ctx);

@@ -57,6 +57,25 @@ export function mfccSumWindows(pcm: Float32Array, params: MfccSumParams, mfcc: M
 }
 
 /**
+ * Means of `m` consecutive windows (the client's 'mean' query): group g averages windows [g·m, g·m + m).
+ * A clip shorter than one group gives one group of all its windows, as a short clip gives one short window
+ * in the other kinds.
+ */
+export function meanOfWindows(fw: FeatureWindows, m: number): FeatureWindows {
+  const groups = fw.vectors.length >= m ? Math.floor(fw.vectors.length / m) : Math.min(1, fw.vectors.length);
+  const vectors: Float32Array[] = [];
+  const startSeconds: number[] = [];
+  for (let g = 0; g < groups; g++) {
+    const members = fw.vectors.slice(g * m, g * m + m);
+    const v = new Float32Array(fw.dim);
+    for (const x of members) for (let k = 0; k < fw.dim; k++) v[k] += x[k] / members.length;
+    vectors.push(v);
+    startSeconds.push(fw.startSeconds[g * m]);
+  }
+  return { dim: fw.dim, vectors, startSeconds };
+}
+
+/**
  * The windows of a clip of `samples` samples whose MFCC frames are already computed (lets one MFCC pass
  * serve several summaries, e.g. when comparing them on the same audio).
  */

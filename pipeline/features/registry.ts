@@ -6,12 +6,12 @@
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { mfccSumDim } from '../../schemas/feature-mfcc.js';
 import { decideLandmarkVote } from '../model/landmark-vote.js';
-import { decideMfccVote } from '../model/mfcc-vote.js';
+import { decideMfccMean, decideMfccVote } from '../model/mfcc-vote.js';
 import type { Segment } from '../model/segment-templates.js';
 import { Mfcc } from '../dsp/mfcc.js';
 import type { FeatureExtractor } from './extractor.js';
 import { LANDMARK_INPUT_SAMPLE_RATE, landmarkWindows } from './landmark.js';
-import { mfccSumWindows } from './mfcc-sum.js';
+import { meanOfWindows, mfccSumWindows } from './mfcc-sum.js';
 import type { Decision } from './types.js';
 
 /** The sample rate every ingest connector decodes to. */
@@ -35,15 +35,17 @@ export function createExtractor(manifest: CatalogManifest): FeatureExtractor {
   }
   const p = spec.params;
   const mfcc = new Mfcc(p);
+  // A 'mean' query is one window spanning meanOfWindows of the model's windows.
+  const m = p.query === 'mean' ? p.meanOfWindows : 1;
   return {
     kind: 'mfcc-sum',
     dim: mfccSumDim(p),
     sampleRate: p.sampleRate,
-    windowSeconds: p.windowSeconds,
-    hopSeconds: p.hopSeconds,
+    windowSeconds: (m - 1) * p.hopSeconds + p.windowSeconds,
+    hopSeconds: m * p.hopSeconds,
     // Centred STFT frames reach nFft/2 samples outside the window.
     contextSeconds: p.nFft / 2 / p.sampleRate,
-    windows: (pcm) => mfccSumWindows(pcm, p, mfcc),
+    windows: (pcm) => (m > 1 ? meanOfWindows(mfccSumWindows(pcm, p, mfcc), m) : mfccSumWindows(pcm, p, mfcc)),
   };
 }
 
@@ -61,5 +63,5 @@ export function createDecider(manifest: CatalogManifest): Decider {
     return (scores, starts, clipSeconds) => decideLandmarkVote(scores, starts, segments, spec.params, { clipSeconds });
   }
   // One class per track, in track order: a class index is a track index.
-  return (scores) => decideMfccVote(scores, spec.params);
+  return (scores) => (spec.params.query === 'mean' ? decideMfccMean(scores, spec.params) : decideMfccVote(scores, spec.params));
 }

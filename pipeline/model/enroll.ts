@@ -8,17 +8,18 @@ import { basename, extname, join, relative } from 'node:path';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { LandmarkParams } from '../../schemas/feature-landmark.js';
 import { mfccSumDim, MfccSumParams } from '../../schemas/feature-mfcc.js';
-import { HeParams } from '../../schemas/he.js';
+import { HeParams, scoreHeadroomBits } from '../../schemas/he.js';
 import type { CatalogManifest, CatalogTrack } from '../../schemas/catalog.js';
 import { BlindearError, isBlindearError } from '../errors.js';
 import { windowsFromLandmarks, queryLandmarks, type ClipLandmarks } from '../features/landmark.js';
 import { mfccSumWindows } from '../features/mfcc-sum.js';
 import { PIPELINE_SAMPLE_RATE } from '../features/registry.js';
 import { Mfcc } from '../dsp/mfcc.js';
+import type { LinearModel } from '../features/types.js';
 import type { Logger } from '../runtime/logger.js';
 import { calibrateThreshold, drawExcerpt, seededRandom, addWhiteNoise, type ScoredExcerpt } from './calibrate.js';
 import { saveCatalog } from './catalog-store.js';
-import { trainLogisticRegression } from './logistic-regression.js';
+import { scoreWindow, trainLogisticRegression } from './logistic-regression.js';
 import { buildSegmentTemplatesFromLandmarks, catalogueLandmarks, scoreInClear } from './segment-templates.js';
 
 export const AUDIO_EXTENSIONS = ['.ogg', '.mp3', '.flac', '.wav', '.opus', '.m4a', '.aac'];
@@ -160,6 +161,29 @@ export function heParamsFor(kind: FeatureKindName, hopSeconds: number, dim: numb
   return HeParams.parse({ ...modulus, maxWindowsPerCiphertext: Math.min(32, Math.max(1, Math.floor(10 / hopSeconds))), ...overrides });
 }
 
+/**
+ * Encryption parameters of an MFCC catalogue. Logistic scores have no a-priori bound, so they get
+ * [60, 40, 60] at 2^40 — except 'mean' queries (one window per 15 s: the seed's shape), whose scores are
+ * bounded by the training windows' (a mean lies within its members' range): when 4× that bound fits the
+ * headroom of one prime at N = 4096 (|s| < 2^10 with the product at 2^42). Summed MFCCs reach ±10^4 and
+ * the weights are hundredths: each side's encoding error is multiplied by the other side's values, and
+ * inputs at 2^16 with weights at 2^26 balance the two (max error 2e-4–1.1e-3 of the score range on real ci
+ * windows, against 1e-3 at 2^12/2^30 and 2^18/2^24, 5e-3 at 2^20/2^22), the server never
+ * rescales and a 1000-class query costs ≈ 8 ms instead of ≈ 40 (bench/he-scoring.ts).
+ */
+export const MEAN_QUERY_HE_PARAMS: HeParams = Object.freeze(HeParams.parse({
+  polyModulusDegree: 4096, coeffModulusBits: [54, 55], scaleBits: 16, weightScaleBits: 26, maxWindowsPerCiphertext: 1,
+})) as HeParams;
+
+function mfccHeParams(params: MfccSumParams, model: LinearModel, X: Float32Array[], overrides: Partial<HeParams> = {}): HeParams {
+  const byDefault = heParamsFor('mfcc-sum', params.hopSeconds, mfccSumDim(params), overrides);
+  if (params.query !== 'mean') return byDefault;
+  const onePrime = HeParams.parse({ ...MEAN_QUERY_HE_PARAMS, ...overrides });
+  let bound = 0;
+  for (const x of X) for (const s of scoreWindow(model, x)) bound = Math.max(bound, Math.abs(s));
+  return 4 * bound < 2 ** scoreHeadroomBits(onePrime) ? onePrime : HeParams.parse({ ...byDefault, maxWindowsPerCiphertext: 1, ...overrides });
+}
+
 async function enrollLandmarks(
   inputs: AudioInput[], params: LandmarkParams, opts: EnrollOptions, progress: (i: number) => void,
 ): Promise<CatalogManifest> {
@@ -214,7 +238,6 @@ async function enrollLandmarks(
 async function enrollMfcc(
   inputs: AudioInput[], params: MfccSumParams, opts: EnrollOptions, progress: (i: number) => void,
 ): Promise<CatalogManifest> {
-  const he = heParamsFor('mfcc-sum', params.hopSeconds, mfccSumDim(params), opts.he);
   const mfcc = new Mfcc(params);
   const X: Float32Array[] = [];
   const y: number[] = [];
@@ -228,6 +251,7 @@ async function enrollMfcc(
   });
   if (ok.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', 'no input could be decoded');
   const model = trainLogisticRegression(X, y, ok.length, { l2: params.l2 });
+  const he = mfccHeParams(params, model, X, opts.he);
   return saveCatalog(opts.catalogDir, {
     feature: { kind: 'mfcc-sum', params },
     he,

@@ -37,3 +37,33 @@ export function decideMfccVote(scores: Float64Array[], params: Pick<MfccSumParam
     ranking: order.slice(0, RANKING_LENGTH).map((track) => ({ track, vote: votes[track] })),
   };
 }
+
+/**
+ * The decision for 'mean' queries: each score vector is already the mean of its windows' scores, so the
+ * query's scores are their average; the answer is the argmax, "unknown" when its softmax probability is
+ * below `minProbability` (the model is a multinomial logistic regression: softmax gives its probabilities).
+ */
+export function decideMfccMean(scores: Float64Array[], params: Pick<MfccSumParams, 'minProbability'>): Decision {
+  if (scores.length === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', 'no window scores to decide with');
+  const C = scores[0].length;
+  const mean = new Float64Array(C);
+  for (const s of scores) {
+    if (s.length !== C) throw new RangeError(`score vectors differ in length (${s.length} vs ${C})`);
+    for (let c = 0; c < C; c++) mean[c] += s[c] / scores.length;
+  }
+  let max = -Infinity;
+  for (const v of mean) max = Math.max(max, v);
+  let z = 0;
+  const p = mean.map((v) => Math.exp(v - max));
+  for (const v of p) z += v;
+  const order = Array.from({ length: C }, (_, c) => c).sort((a, b) => p[b] - p[a] || a - b);
+  const bestTrack = order[0];
+  const confidence = p[bestTrack] / z;
+  return {
+    track: confidence >= params.minProbability ? bestTrack : null,
+    bestTrack,
+    confidence,
+    offsetSeconds: 0,
+    ranking: order.slice(0, RANKING_LENGTH).map((track) => ({ track, vote: p[track] / z })),
+  };
+}
