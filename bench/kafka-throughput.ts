@@ -7,7 +7,8 @@
  * - audio seconds scored per wall second per worker, between the first and the last query scored (from
  *   the workers' blindear_fhe_evaluation_seconds_count sampled every 250 ms), and the workers' FHE-busy
  *   share over that interval; audio seconds per worker CPU second (process_cpu_seconds_total);
- * - the 1 → 2 worker scaling ratio;
+ * - the 1 → 2 worker scaling ratio, twice: with the clients running beside the workers (live), and on a
+ *   backlog of queries the clients produced before the workers started (the workers alone on the cores);
  * - window → prediction latency percentiles (the predictions' latencyMs): under that load, and then for
  *   sessions paced at real time (`--realtime`) against the two workers;
  * - bytes on the wire per audio second (blindear_ciphertext_bytes_total of the workers) and key bytes
@@ -132,12 +133,24 @@ interface Worker {
   samples: WorkerSample[];
 }
 
-async function startWorkers(k: number, brokers: string, catalog: string): Promise<Worker[]> {
+async function spawnWorkers(k: number, brokers: string, catalog: string): Promise<Worker[]> {
   const workers: Worker[] = [];
   for (let i = 0; i < k; i++) {
     const port = await freeLoopbackPort();
     workers.push({ port, samples: [], proc: startCli(['worker', 'scorer', '--brokers', brokers, '--catalog', catalog, '--metrics-port', String(port), '--log-level', 'warn']) });
   }
+  return workers;
+}
+
+async function startWorkers(k: number, brokers: string, catalog: string): Promise<Worker[]> {
+  const workers = await spawnWorkers(k, brokers, catalog);
+  await groupStable(workers, brokers);
+  return workers;
+}
+
+/** Waits until every worker is a member of the scoring group and the group is stable. */
+async function groupStable(workers: Worker[], brokers: string): Promise<void> {
+  const k = workers.length;
   const kafka = new Kafka({ brokers: [brokers], clientId: 'blindear-bench', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -150,7 +163,6 @@ async function startWorkers(k: number, brokers: string, catalog: string): Promis
   } finally {
     await admin.disconnect();
   }
-  return workers;
 }
 
 async function sampleWorkers(workers: Worker[]): Promise<void> {
@@ -232,12 +244,12 @@ export interface RoundResult {
  * taken over its own interval, from the sample that first shows a scored query to the one that shows its
  * last: the queries scored in between over that time (the first is not counted: it started before).
  */
-function summarise(workers: Worker[], runs: SessionRun[]): RoundResult {
+function summarise(workers: Worker[], runs: SessionRun[], opts: { overlap?: boolean } = {}): RoundResult {
   const audioSeconds = runs.reduce((a, r) => a + r.audioSeconds, 0);
   const end = (w: Worker) => w.samples[w.samples.length - 1];
   const queries = workers.reduce((a, w) => a + end(w).scored, 0);
   const audioPerQuery = audioSeconds / queries;
-  const perWorker = workers.map((w) => {
+  const perWorker = opts.overlap ? overlapRate(workers, audioPerQuery) : workers.map((w) => {
     const first = w.samples.find((s) => s.scored > 0);
     const last = w.samples.find((s) => s.scored === end(w).scored);
     const seconds = first && last ? (last.t - first.t) / 1000 : 0;
@@ -270,6 +282,25 @@ function summarise(workers: Worker[], runs: SessionRun[]): RoundResult {
   };
 }
 
+/**
+ * On a backlog the first worker to join starts before the others: the aggregate rate is taken over the
+ * interval where every worker is scoring (from the last one's first query to the first one's last), from
+ * the sum of their counters — samples are taken together, so their times line up.
+ */
+function overlapRate(workers: Worker[], audioPerQuery: number): { seconds: number; rate: number; busy: number }[] {
+  const end = (w: Worker) => w.samples[w.samples.length - 1];
+  const from = Math.max(...workers.map((w) => w.samples.find((s) => s.scored > 0)?.t ?? Infinity));
+  const to = Math.min(...workers.map((w) => w.samples.find((s) => s.scored === end(w).scored)?.t ?? -Infinity));
+  const at = (w: Worker, t: number) => w.samples.filter((s) => s.t <= t).pop() ?? w.samples[0];
+  const seconds = (to - from) / 1000;
+  if (!(seconds > 0)) return workers.map(() => ({ seconds: 0, rate: NaN, busy: NaN }));
+  return workers.map((w) => ({
+    seconds,
+    rate: ((at(w, to).scored - at(w, from).scored) * audioPerQuery) / seconds,
+    busy: (at(w, to).fheSeconds - at(w, from).fheSeconds) / seconds,
+  }));
+}
+
 // ------------------------------------------------------------------ the scenario
 
 async function excerpts(tracks: string[], n: number, seconds: number, dir: string, tag: string): Promise<{ file: string; seconds: number; track: string }[]> {
@@ -285,11 +316,40 @@ async function excerpts(tracks: string[], n: number, seconds: number, dir: strin
   return out;
 }
 
+/**
+ * Resolves once the queries topic has stopped growing for `quietMs` after growing at least once: the
+ * sessions have sent every query they will send before anyone scores them.
+ */
+async function backlogProduced(brokers: string, quietMs = 3_000): Promise<number> {
+  const kafka = new Kafka({ brokers: [brokers], clientId: 'blindear-bench-backlog', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const total = async () => (await admin.fetchTopicOffsets(TOPICS.queries.name)).reduce((a, p) => a + Number(p.high), 0);
+    const start = await total();
+    let last = start;
+    let since = now();
+    return await waitFor(async () => {
+      const t = await total();
+      if (t !== last) {
+        last = t;
+        since = now();
+      }
+      return last > start && now() - since >= quietMs ? last - start : undefined;
+    }, 'the sessions to produce their queries', 600_000, 500);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export interface KafkaResult {
   catalogue: { tracks: number; classes: number; d: number; windowSeconds: number; hopSeconds: number; enrolMs: number | null };
   keyBytesPerSession: number;
   rounds: RoundResult[];
   scaling: number;
+  /** The same sessions, queued before the workers start: the workers' own scaling. */
+  backlogRounds: RoundResult[];
+  backlogScaling: number;
   realtime: { sessions: number; audioSeconds: number; latencyMs: { p50: number; p95: number; p99: number; n: number }; predictionsRight: string; rssMiB: RoundResult['rssMiB'] } | null;
 }
 
@@ -346,11 +406,35 @@ export async function runKafkaThroughput(opts: KafkaOptions): Promise<{ result: 
       }
       for (const w of workers.splice(0)) await w.proc.stop();
     }
+    const backlogRounds: RoundResult[] = [];
+    for (const k of [1, 2]) {
+      // Sessions first: they encrypt and queue every query; then the workers start on the backlog (twice
+      // the live rounds' sessions, so that the workers' start-up is small against the scoring time).
+      const pending = runSessions(balancedSessions(`bench-backlog-w${k}`, 2 * opts.sessions), [...files, ...files], broker.address, catalog, false);
+      const queued = await backlogProduced(broker.address);
+      opts.log(`${queued} queries queued; starting ${k} worker(s) on the backlog`);
+      // Sampling starts with the processes: a worker scores as soon as it holds a partition.
+      workers.push(...await spawnWorkers(k, broker.address, catalog));
+      const stopSampling = sampler(workers);
+      let runs: SessionRun[];
+      try {
+        await groupStable(workers, broker.address);
+        runs = await pending;
+      } finally {
+        await stopSampling();
+      }
+      const r = summarise(workers, runs, { overlap: true });
+      opts.log(`backlog, ${k} worker(s): ${r.audioSecondsPerWallSecond} audio s per wall s, busy ${r.fheBusyShare}`);
+      backlogRounds.push(r);
+      for (const w of workers.splice(0)) await w.proc.stop();
+    }
     const result: KafkaResult = {
       catalogue: { tracks: manifest.tracks.length, classes: manifest.classes.track.length, d: manifest.dim, windowSeconds: feature.params.windowSeconds, hopSeconds: feature.params.hopSeconds, enrolMs: enrolMs === null ? null : round(enrolMs, 0) },
       keyBytesPerSession,
       rounds,
       scaling: round(rounds[1].audioSecondsPerWallSecond / rounds[0].audioSecondsPerWallSecond, 2),
+      backlogRounds,
+      backlogScaling: round(backlogRounds[1].audioSecondsPerWallSecond / backlogRounds[0].audioSecondsPerWallSecond, 2),
       realtime,
     };
     return { result, markdown: markdownOf(result) };
@@ -365,6 +449,8 @@ function markdownOf(r: KafkaResult): string {
   const c = r.catalogue;
   const kib = (b: number) => round(b / 1024, 1);
   const rss = (x: RoundResult['rssMiB']) => x.map((w) => `${w.ready} → ${w.afterFirstQuery} → peak ${w.peak} → ${w.end}`).join('; ');
+  const rows = (rounds: RoundResult[], mode: string) => rounds.map((x) => [mode, x.workers, x.sessions, x.audioSeconds, x.queries, x.wallSeconds, x.audioSecondsPerWallSecond, x.perWorker, x.fheBusyShare, x.audioSecondsPerWorkerCpuSecond,
+    kib(x.queryBytesPerAudioSecond), kib(x.resultBytesPerAudioSecond), `${x.latencyMs.p50} / ${x.latencyMs.p95} / ${x.latencyMs.p99} (${x.latencyMs.n})`, x.predictionsRight, rss(x.rssMiB)]);
   const lines = [
     '## 3. Through a real Kafka broker (landmark catalogue)',
     '',
@@ -374,12 +460,14 @@ function markdownOf(r: KafkaResult): string {
       '"audio s per worker CPU s" divides by all the workers\' CPU time from ready to the end (Kafka client, validation and idle polling included).',
     '',
     mdTable(
-      ['workers', 'sessions', 'audio s', 'queries', 'scoring interval s', 'audio s per wall s', 'per worker (= real-time streams per worker)', 'FHE busy share', 'audio s per worker CPU s', 'query KiB per audio s', 'result KiB per audio s', 'latency p50 / p95 / p99 ms (n)', 'right track', 'worker RSS MiB: ready → first query → peak → end'],
-      r.rounds.map((x) => [x.workers, x.sessions, x.audioSeconds, x.queries, x.wallSeconds, x.audioSecondsPerWallSecond, x.perWorker, x.fheBusyShare, x.audioSecondsPerWorkerCpuSecond,
-        kib(x.queryBytesPerAudioSecond), kib(x.resultBytesPerAudioSecond), `${x.latencyMs.p50} / ${x.latencyMs.p95} / ${x.latencyMs.p99} (${x.latencyMs.n})`, x.predictionsRight, rss(x.rssMiB)]),
+      ['clients', 'workers', 'sessions', 'audio s', 'queries', 'scoring interval s', 'audio s per wall s', 'per worker (= real-time streams per worker)', 'FHE busy share', 'audio s per worker CPU s', 'query KiB per audio s', 'result KiB per audio s', 'latency p50 / p95 / p99 ms (n)', 'right track', 'worker RSS MiB: ready → first query → peak → end'],
+      [...rows(r.rounds, 'live'), ...rows(r.backlogRounds, 'backlog')],
     ),
     '',
-    `- 1 → 2 workers: ×${r.scaling} audio seconds per wall second (the machine's cores are shared with the broker, the clients and other jobs).`,
+    `- 1 → 2 workers: ×${r.scaling} audio seconds per wall second with the clients encrypting beside the workers (live; the 2 cores are shared with the broker and the clients), ` +
+      (Number.isFinite(r.backlogScaling)
+        ? `×${r.backlogScaling} on a backlog queued before the workers started (the workers alone on the cores; rate over the interval where all score; latency there is queueing time).`
+        : 'the backlog was scored before every worker had joined (too small a run to measure the workers\' own scaling).'),
     `- One-off key material per session: ${kib(r.keyBytesPerSession)} KiB (Galois keys, seeded + zstd).`,
     `- Latency under load includes queueing behind other sessions' windows (the files arrive faster than real time).`,
   ];
