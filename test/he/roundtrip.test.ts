@@ -11,6 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LinearModel } from '../../pipeline/features/types.js';
+import type { ScoringEngineOptions } from '../../pipeline/he/server/index.js';
 import type { HeParams } from '../../schemas/he.js';
 import {
   argmax, clearScores, compare, randomModel, randomWindows, rng, sparseHistogramModel, sparseHistogramWindows, topGap,
@@ -19,8 +20,8 @@ import { P4, P4_SINGLE, P8, roundTrip } from './fixtures.js';
 
 const TOL = new Map<HeParams, number>([[P8, 1e-5], [P4, 5e-3], [P4_SINGLE, 5e-3]]);
 
-async function check(params: HeParams, model: LinearModel, windows: Float32Array[]) {
-  const r = await roundTrip(params, model, windows);
+async function check(params: HeParams, model: LinearModel, windows: Float32Array[], engineOptions: ScoringEngineOptions = {}) {
+  const r = await roundTrip(params, model, windows, engineOptions);
   let worst = 0;
   windows.forEach((x, w) => {
     const ref = clearScores(model, x);
@@ -58,6 +59,14 @@ describe('random models, both layout regimes', () => {
     const r = await check(P4, randomModel(5000, 20, 7), randomWindows(12, 20, 8));
     expect(r.layout.mode).toBe('blocked');
     expect(r.layout.outputCiphertexts).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a model split into shards, one SEAL instance each, scores as one (C=5000, d=128, N=4096, 1 output per shard)', async () => {
+    const model = randomModel(5000, 128, 21);
+    // One output's diagonals: 128 plaintexts of 4096 coefficients × 2 primes × 8 bytes = 8 MiB.
+    const r = await check(P4, model, randomWindows(3, 128, 22), { maxShardBytes: 8 * 2 ** 20 });
+    expect(r.layout.outputCiphertexts).toBeGreaterThan(1);
+    expect(r.shards).toBe(r.layout.outputCiphertexts);
   });
 
   it('d = 1: no rotation, no Galois keys (C=10, d=1, N=4096)', async () => {

@@ -19,7 +19,7 @@ import {
 } from '../layout.js';
 import { maxKeyBytes, maxQueryBytes } from '../serialized.js';
 import {
-  createContext, getSeal, withScope, type CipherText, type Context, type ContextFacts, type Evaluator,
+  createContext, createIsolatedSeal, getSeal, withScope, type CipherText, type Context, type ContextFacts, type Evaluator,
   type GaloisKeys, type PlainText, type Seal,
 } from '../seal.js';
 import type { ParmsIdType } from 'node-seal/implementation/parms-id-type.js';
@@ -31,6 +31,27 @@ export interface ScoringEngineOptions {
   maxQueryBytes?: number;
   /** Byte limit of a session's key set (default: the uncompressed size of the layout's keys). */
   maxKeyBytes?: number;
+  /** Encoded weights held per SEAL instance (default SHARD_BYTES); larger models are split into shards. */
+  maxShardBytes?: number;
+}
+
+/**
+ * A WASM32 SEAL instance addresses at most 4 GiB. Past this many bytes of encoded weights the model is
+ * split, by output ciphertexts, into shards that each live in their own instance (and heap), leaving room
+ * for session keys and the evaluation's temporaries.
+ */
+export const SHARD_BYTES = 2.5 * 2 ** 30;
+
+/** One SEAL instance holding the encoded diagonals of a contiguous range of the layout's outputs. */
+interface Shard {
+  seal: Seal;
+  context: Context;
+  evaluator: Evaluator;
+  lastParmsId: ParmsIdType;
+  /** The global layout restricted to this shard's outputs (same steps, fewer outputs). */
+  layout: ScoringLayout;
+  diagonals: DiagonalTable<PlainText>;
+  bias: (PlainText | null)[];
 }
 
 function checkModel(m: LinearModel): void {
@@ -41,17 +62,66 @@ function checkModel(m: LinearModel): void {
   if (!m.weights.every(Number.isFinite) || !m.bias.every(Number.isFinite)) throw bad('non-finite weight or bias');
 }
 
+/** Encodes outputs [from, from + count) of the layout into a new shard on `seal`. */
+function buildShard(seal: Seal, p: HeParams, layout: ScoringLayout, model: LinearModel, from: number, count: number): Shard {
+  const { context, facts } = createContext(seal, p);
+  const owned: { delete(): void }[] = [context];
+  try {
+    const evaluator = seal.Evaluator(context);
+    owned.push(evaluator);
+    const lastParmsId = context.lastParmsId;
+    owned.push(lastParmsId);
+    const { diagonals, bias } = withScope((scope) => {
+      const encoder = scope.track(seal.CKKSEncoder(context));
+      const encode = (v: Float64Array, scale: number): PlainText => {
+        const pt = seal.PlainText();
+        owned.push(pt);
+        encoder.encode(v, scale, pt);
+        return pt;
+      };
+      const diagonals = Array.from({ length: count }, (_, k) => {
+        const o = from + k;
+        const groups = Array.from({ length: layout.giantSteps }, (_, i) =>
+          Array.from({ length: layout.babySteps }, (_, b) => {
+            const slots = diagonalSlots(layout, model.weights, o, i, b);
+            return slots ? encode(slots, facts.weightScale) : null;
+          }),
+        );
+        if (groups.every((g) => g.every((pt) => pt === null))) {
+          throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `linear model: classes ${o * layout.rowsPerOutput}.. have only zero weights`);
+        }
+        return groups;
+      });
+      const bias = Array.from({ length: count }, (_, k) => {
+        const slots = biasSlots(layout, model.bias, from + k);
+        if (slots.every((v) => v === 0)) return null;
+        const pt = encode(slots, facts.outputScale);
+        evaluator.plainModSwitchTo(pt, lastParmsId, pt);
+        return pt;
+      });
+      return { diagonals, bias };
+    });
+    return { seal, context, evaluator, lastParmsId, layout: { ...layout, outputCiphertexts: count }, diagonals, bias };
+  } catch (err) {
+    for (const o of owned.reverse()) o.delete();
+    throw err;
+  }
+}
+
+function disposeShard(s: Shard): void {
+  for (const groups of s.diagonals) for (const g of groups) for (const pt of g) pt?.delete();
+  for (const b of s.bias) b?.delete();
+  s.lastParmsId.delete();
+  s.evaluator.delete();
+  s.context.delete();
+}
+
 export class ScoringEngine {
   readonly params: HeParams;
   readonly layout: ScoringLayout;
   readonly paramsId: string;
-  readonly #seal: Seal;
-  readonly #context: Context;
+  readonly #shards: readonly Shard[];
   readonly #facts: ContextFacts;
-  readonly #evaluator: Evaluator;
-  readonly #lastParmsId: ParmsIdType;
-  readonly #diagonals: DiagonalTable<PlainText>;
-  readonly #bias: readonly (PlainText | null)[];
   readonly #loader: UntrustedLoader;
   readonly #issued = new WeakSet<SessionKeys>();
   readonly #galoisElements: number[];
@@ -61,20 +131,12 @@ export class ScoringEngine {
   readonly #modSwitch: boolean;
   #disposed = false;
 
-  private constructor(init: {
-    params: HeParams; layout: ScoringLayout; seal: Seal; context: Context; facts: ContextFacts; evaluator: Evaluator; lastParmsId: ParmsIdType;
-    diagonals: DiagonalTable<PlainText>; bias: (PlainText | null)[]; loader: UntrustedLoader; opts: ScoringEngineOptions;
-  }) {
+  private constructor(init: { params: HeParams; layout: ScoringLayout; facts: ContextFacts; shards: Shard[]; loader: UntrustedLoader; opts: ScoringEngineOptions }) {
     this.params = init.params;
     this.layout = init.layout;
     this.paramsId = computeParamsId(init.params, init.layout);
-    this.#seal = init.seal;
-    this.#context = init.context;
+    this.#shards = init.shards;
     this.#facts = init.facts;
-    this.#evaluator = init.evaluator;
-    this.#lastParmsId = init.lastParmsId;
-    this.#diagonals = init.diagonals;
-    this.#bias = init.bias;
     this.#loader = init.loader;
     this.#galoisElements = galoisSteps(init.layout).map((s) => galoisElement(s, init.params.polyModulusDegree));
     this.#maxQueryBytes = init.opts.maxQueryBytes ?? maxQueryBytes(init.params);
@@ -84,64 +146,41 @@ export class ScoringEngine {
 
   /**
    * Builds the engine for a model: plans the layout, encodes every non-zero weight diagonal and the
-   * bias once. BLINDEAR_ERR_CATALOG_INVALID for a malformed model (or an output block with only zero
-   * weights, which CKKS cannot produce without encrypting); BLINDEAR_ERR_CONFIG_INVALID for parameters
-   * SEAL rejects.
+   * bias once — in the process's shared SEAL instance, or, when the encoded weights exceed
+   * `maxShardBytes`, in shards of whole output ciphertexts, each in an instance of its own.
+   * BLINDEAR_ERR_CATALOG_INVALID for a malformed model (or an output block with only zero weights, which
+   * CKKS cannot produce without encrypting); BLINDEAR_ERR_CONFIG_INVALID for parameters SEAL rejects.
    */
   static async create(params: HeParams, model: LinearModel, opts: ScoringEngineOptions = {}): Promise<ScoringEngine> {
     const p = HeParams.parse(params);
     checkModel(model);
     const layout = layoutFor(p, model.classes, model.dim);
-    const seal = await getSeal();
     const loader = await sharedUntrustedLoader(p);
+    const seal = await getSeal();
     const { context, facts } = createContext(seal, p);
-    const owned: { delete(): void }[] = [context];
+    context.delete();
+    // Upper bound of one output's encoded diagonals: `period` plaintexts of N coefficients per data prime.
+    const outputBytes = layout.period * facts.polyModulusDegree * facts.firstPrimeCount * 8;
+    const perShard = Math.max(1, Math.floor((opts.maxShardBytes ?? SHARD_BYTES) / outputBytes));
+    const shards: Shard[] = [];
     try {
-      const evaluator = seal.Evaluator(context);
-      owned.push(evaluator);
-      const lastParmsId = context.lastParmsId;
-      owned.push(lastParmsId);
-      const { diagonals, bias } = withScope((scope) => {
-        const encoder = scope.track(seal.CKKSEncoder(context));
-        const encode = (v: Float64Array, scale: number): PlainText => {
-          const pt = seal.PlainText();
-          owned.push(pt);
-          encoder.encode(v, scale, pt);
-          return pt;
-        };
-        const diagonals = Array.from({ length: layout.outputCiphertexts }, (_, o) => {
-          const groups = Array.from({ length: layout.giantSteps }, (_, i) =>
-            Array.from({ length: layout.babySteps }, (_, b) => {
-              const slots = diagonalSlots(layout, model.weights, o, i, b);
-              return slots ? encode(slots, facts.weightScale) : null;
-            }),
-          );
-          if (groups.every((g) => g.every((pt) => pt === null))) {
-            throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `linear model: classes ${o * layout.rowsPerOutput}.. have only zero weights`);
-          }
-          return groups;
-        });
-        const bias = Array.from({ length: layout.outputCiphertexts }, (_, o) => {
-          const slots = biasSlots(layout, model.bias, o);
-          if (slots.every((v) => v === 0)) return null;
-          const pt = encode(slots, facts.outputScale);
-          evaluator.plainModSwitchTo(pt, lastParmsId, pt);
-          return pt;
-        });
-        return { diagonals, bias };
-      });
-      return new ScoringEngine({ params: p, layout, seal, context, facts, evaluator, lastParmsId, diagonals, bias, loader, opts });
+      for (let from = 0; from < layout.outputCiphertexts; from += perShard) {
+        const count = Math.min(perShard, layout.outputCiphertexts - from);
+        const instance = perShard >= layout.outputCiphertexts ? seal : await createIsolatedSeal();
+        shards.push(buildShard(instance, p, layout, model, from, count));
+      }
     } catch (err) {
-      for (const o of owned.reverse()) o.delete();
+      for (const s of shards) disposeShard(s);
       throw err;
     }
+    return new ScoringEngine({ params: p, layout, facts, shards, loader, opts });
   }
 
   /** Encoded plaintexts held for the model (shared by all sessions) and their approximate WASM bytes. */
-  get footprint(): { plaintexts: number; bytes: number } {
+  get footprint(): { plaintexts: number; bytes: number; shards: number } {
     let plaintexts = 0;
-    for (const groups of this.#diagonals) for (const g of groups) for (const p of g) if (p) plaintexts++;
-    return { plaintexts, bytes: plaintexts * this.#facts.polyModulusDegree * this.#facts.firstPrimeCount * 8 };
+    for (const s of this.#shards) for (const groups of s.diagonals) for (const g of groups) for (const p of g) if (p) plaintexts++;
+    return { plaintexts, bytes: plaintexts * this.#facts.polyModulusDegree * this.#facts.firstPrimeCount * 8, shards: this.#shards.length };
   }
 
   /** Operations per query ciphertext (for metrics and logs). */
@@ -172,14 +211,18 @@ export class ScoringEngine {
     this.#live();
     const canonical = await this.#loader.galoisKeys(bytes, this.#galoisElements, this.#maxKeyBytes);
     this.#live();
-    const keys = this.#seal.GaloisKeys();
+    const loaded: GaloisKeys[] = [];
     try {
-      if (canonical.byteLength > 0) keys.loadArray(this.#context, canonical);
+      for (const shard of this.#shards) {
+        const keys = shard.seal.GaloisKeys();
+        loaded.push(keys);
+        if (canonical.byteLength > 0) keys.loadArray(shard.context, canonical);
+      }
     } catch (err) {
-      keys.delete();
+      for (const k of loaded) k.delete();
       throw new BlindearError('BLINDEAR_ERR_HE_KEYS_INVALID', String((err as Error)?.message ?? err), { cause: err });
     }
-    const handle = new SessionKeys(keys, bytes.byteLength);
+    const handle = new SessionKeys(loaded, bytes.byteLength);
     this.#issued.add(handle);
     return handle;
   }
@@ -197,20 +240,29 @@ export class ScoringEngine {
     if (!this.#issued.has(keys)) throw new TypeError('SessionKeys were not loaded by this engine');
     const canonical = await this.#loader.ciphertext(query, { level: 'first', scale: this.#facts.inputScale, maxBytes: this.#maxQueryBytes });
     this.#live();
-    const galois = keys.galoisKeys();
+    const results: Uint8Array[] = [];
+    // Shard by shard, each in its own instance: the query is loaded into each (its baby-step rotations
+    // are redone per shard, g − 1 rotations against the shard's products).
+    this.#shards.forEach((shard, k) => {
+      for (const r of this.#scoreShard(shard, keys.galoisKeys(k), canonical)) results.push(r);
+    });
+    return results;
+  }
+
+  #scoreShard(shard: Shard, galois: GaloisKeys, canonical: Uint8Array): Uint8Array[] {
     return withScope((scope) => {
-      const seal = this.#seal;
+      const seal = shard.seal;
       const input = scope.track(seal.CipherText());
-      input.loadArray(this.#context, canonical);
+      input.loadArray(shard.context, canonical);
       const tmp = scope.track(seal.CipherText());
-      const ops = this.#ops(galois, tmp);
+      const ops = this.#ops(shard, galois, tmp);
       let outputs: CipherText[];
       try {
-        outputs = evaluateMatvec(this.layout, input, this.#diagonals, ops).map((ct) => scope.track(ct));
+        outputs = evaluateMatvec(shard.layout, input, shard.diagonals, ops).map((ct) => scope.track(ct));
         return outputs.map((ct, o) => {
-          if (this.#modSwitch) this.#evaluator.cipherModSwitchTo(ct, this.#lastParmsId, ct);
-          const b = this.#bias[o];
-          if (b) this.#evaluator.addPlain(ct, b, ct);
+          if (this.#modSwitch) shard.evaluator.cipherModSwitchTo(ct, shard.lastParmsId, ct);
+          const b = shard.bias[o];
+          if (b) shard.evaluator.addPlain(ct, b, ct);
           return ct.saveArray(seal.ComprModeType.zstd);
         });
       } catch (err) {
@@ -221,9 +273,9 @@ export class ScoringEngine {
     });
   }
 
-  #ops(galois: GaloisKeys, tmp: CipherText): MatvecOps<CipherText, PlainText> {
-    const seal = this.#seal;
-    const ev = this.#evaluator;
+  #ops(shard: Shard, galois: GaloisKeys, tmp: CipherText): MatvecOps<CipherText, PlainText> {
+    const seal = shard.seal;
+    const ev = shard.evaluator;
     const rescale = this.#facts.rescale;
     return {
       rotate: (ct, step) => {
@@ -263,10 +315,6 @@ export class ScoringEngine {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const groups of this.#diagonals) for (const g of groups) for (const p of g) p?.delete();
-    for (const b of this.#bias) b?.delete();
-    this.#lastParmsId.delete();
-    this.#evaluator.delete();
-    this.#context.delete();
+    for (const s of this.#shards) disposeShard(s);
   }
 }
