@@ -227,7 +227,8 @@ async function runJobs(jobs: Job[], workers: number): Promise<Set<string>> {
 interface Query { track: number; cond: string; startSeconds: number; clip: StoredClip }
 interface CatTrack { shifts: StoredClip[]; durationSeconds: number }
 
-interface CondStats { n: number; correct: number; wrong: number; unknown: number; raw: number; offsetOk: number }
+/** segment30: right track and the right 30 s segment of it (the one holding the excerpt's centre): #3's scale check. */
+interface CondStats { n: number; correct: number; wrong: number; unknown: number; raw: number; offsetOk: number; segment30: number }
 
 function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[], calib: { track: number; clip: StoredClip }[], queries: Query[], negatives: Query[]) {
   const p = LandmarkParams.parse(input);
@@ -261,7 +262,7 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
     const s = scoreClip(q.clip);
     if (q.cond === '10s clean') windows10 = s.scores.length;
     const dec = decideLandmarkVote(s.scores, s.starts, tpl.segments, pt, { clipSeconds: q.clip.clipSeconds, hub: tpl.hub });
-    const st = stats.get(q.cond) ?? { n: 0, correct: 0, wrong: 0, unknown: 0, raw: 0, offsetOk: 0 };
+    const st = stats.get(q.cond) ?? { n: 0, correct: 0, wrong: 0, unknown: 0, raw: 0, offsetOk: 0, segment30: 0 };
     st.n++;
     if (dec.bestTrack === q.track || q.track < 0) confs.set(q.cond, [...(confs.get(q.cond) ?? []), dec.confidence]);
     if (dec.bestTrack === q.track) st.raw++;
@@ -269,6 +270,8 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
     else if (dec.track === q.track) {
       st.correct++;
       if (Math.abs(dec.offsetSeconds - q.startSeconds) <= 2) st.offsetOk++;
+      const centre = q.clip.clipSeconds / 2;
+      if (Math.floor((dec.offsetSeconds + centre) / 30) === Math.floor((q.startSeconds + centre) / 30)) st.segment30++;
     } else st.wrong++;
     stats.set(q.cond, st);
   }
@@ -285,7 +288,7 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
     raw_10clean: pct(c10.raw, c10.n), raw_10dB: pct(n10.raw, n10.n), raw_5s0dB: pct(n5.raw, n5.n),
     wrong: `${c10.wrong}/${n10.wrong}/${n5.wrong}`,
     negRejected: neg ? pct(neg.unknown, neg.n) : NaN, falseReject: pct(c10.unknown, c10.n),
-    offset2s: pct(c10.offsetOk, c10.correct), offset2s_10dB: pct(n10.offsetOk, n10.correct),
+    offset2s: pct(c10.offsetOk, c10.correct), offset2s_10dB: pct(n10.offsetOk, n10.correct), segment30_10dB: pct(n10.segment30, n10.n),
     threshold: cal.threshold, calib: { ...cal, worstImpostors: cal.worstImpostors.slice(0, 3) },
     genuineConf: [...confs].map(([k, v]) => {
       const a = v.sort((x, y) => x - y);
@@ -378,12 +381,12 @@ async function main() {
   console.log(`# music=${music} packages=${packages?.join(',') ?? 'all'} query-packages=${queryPackages?.join(',') ?? 'all'} seed=${seed}`);
   console.log(`# tracks=${catalogue.length} (${(audio / 3600).toFixed(2)} h) queries=${queries.length} negatives=${negatives.length} calib=${calib.length} failed=${failed.size} extraction wall ${(extractWall / 1000).toFixed(1)} s`);
   if (catMs > 0) console.log(`# catalogue peaks (4 framings) ${(audio / (catMs / 1000)).toFixed(0)}x RT per core, decode ${(audio / (decodeMs / 1000)).toFixed(0)}x RT; query peaks ${qMs > 0 ? (qAudioGenuine / (qMs / 1000)).toFixed(0) : '?'}x RT (incl. noise)`);
-  const head = ['config', 'lm/s cat', 'C', 'd', 'segHop', 'win/s', 'C·d·win/s', 'win/10s', '10s clean', '10s@10dB', '5s@0dB', 'wrong (c/10dB/0dB)', 'neg rej', 'false rej', 'off±2s', 'thr', 'raw top1 (c/10dB/0dB)'];
+  const head = ['config', 'lm/s cat', 'C', 'd', 'segHop', 'win/s', 'C·d·win/s', 'win/10s', '10s clean', '10s@10dB', '5s@0dB', 'wrong (c/10dB/0dB)', 'neg rej', 'false rej', 'off±2s', '30s seg@10dB', 'thr', 'raw top1 (c/10dB/0dB)'];
   console.log(head.join(' | '));
   for (const [name, cfg] of configs) {
     const r = evaluate(name, cfg, catalogue, calib, queries, negatives);
     const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
-    console.log([name, r.lmPerSecond.toFixed(0), r.C, r.d, r.segHop, r.wps.toFixed(2), r.cost.toExponential(2), r.windows10, f(r.top1_10clean), f(r.top1_10dB), f(r.top1_5s0dB), r.wrong, f(r.negRejected), f(r.falseReject), f(r.offset2s), r.threshold.toFixed(3), `${f(r.raw_10clean)}/${f(r.raw_10dB)}/${f(r.raw_5s0dB)}`].join(' | '));
+    console.log([name, r.lmPerSecond.toFixed(0), r.C, r.d, r.segHop, r.wps.toFixed(2), r.cost.toExponential(2), r.windows10, f(r.top1_10clean), f(r.top1_10dB), f(r.top1_5s0dB), r.wrong, f(r.negRejected), f(r.falseReject), f(r.offset2s), f(r.segment30_10dB), r.threshold.toFixed(3), `${f(r.raw_10clean)}/${f(r.raw_10dB)}/${f(r.raw_5s0dB)}`].join(' | '));
     if (argv.includes('--impostors')) {
       for (const w of r.calib.worstImpostors) console.log(`#   impostor ${w.confidence.toFixed(2)}: ${names[w.track]} (${calib[w.excerpt].clip.cond}, ${calib[w.excerpt].clip.peaks.frame.length} peaks) mistaken for ${names[w.mistakenFor]}`);
       console.log(`#   genuine confidences (calib, correct): ${r.genuineConf}`);

@@ -7,6 +7,7 @@
  * --quick (CI: a couple of minutes) runs fewer classes, fewer repetitions, two short sessions; it checks
  * that every scenario still runs and asserts nothing about speed. Without it: the full set.
  * Scenarios: scoring-cost.ts (1), client-cost.ts (2), kafka-throughput.ts (3).
+ * --front runs the quality / server cost front instead (bench/front.ts, writes front.{json,md,svg}).
  */
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { listAudioInputs } from '../pipeline/model/enroll.js';
 import { heParamsFor } from '../pipeline/model/enroll.js';
 import { runClientCost } from './client-cost.js';
+import { runFront } from './front.js';
 import { runKafkaThroughput } from './kafka-throughput.js';
 import { featureShapes, runScoringCost } from './scoring-cost.js';
 import { cleanupAll, loadAverage, machine, now, REPO, round, writeReport } from './util.js';
@@ -30,7 +32,7 @@ const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const MODE = quick
   ? { classes: [100, 1000], reps: 3, clientSeconds: 60, decodeReps: 1, tracksPerPackage: 1, sessions: 2, excerptSeconds: 45, realtimeSessions: 1, realtimeSeconds: 20 }
-  : { classes: [100, 1000, 10_000], reps: 5, clientSeconds: undefined, decodeReps: 3, tracksPerPackage: 2, sessions: 6, excerptSeconds: 120, realtimeSessions: 3, realtimeSeconds: 120 };
+  : { classes: [100, 1000, 10_000], reps: 5, clientSeconds: undefined, decodeReps: 3, tracksPerPackage: 2, sessions: 6, excerptSeconds: 120, realtimeSessions: 8, realtimeSeconds: 120 };
 
 /** The ci music: --music, $BLINDEAR_MUSIC_DIR, .cache/music/ci, or /work/data/ci. */
 function musicDir(): string {
@@ -54,12 +56,13 @@ async function pickTracks(dir: string, perPackage: number): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
+  // --front: the quality / server cost front instead (bench/front.ts, its own options and report files).
+  if (process.argv.includes('--front')) return runFront(log);
   const started = new Date();
   const loadBefore = loadAverage();
   const tracks = await pickTracks(musicDir(), MODE.tracksPerPackage);
   // Every row runs under its kind's enrolment parameters (heParamsFor in pipeline/model/enroll.ts).
-  const shapes = Object.fromEntries(featureShapes().map((s) => [s.name, s]));
-  const params = { 'mfcc-sum': heParamsFor('mfcc-sum', 0.5, shapes['mfcc-sum'].d), landmark: heParamsFor('landmark', 15, shapes.landmark.d) };
+  const params = Object.fromEntries(featureShapes().map((s) => [s.label ?? s.name, s.he ?? heParamsFor(s.name, s.hopSeconds, s.d)]));
   const sections: string[] = [];
   const json: Record<string, unknown> = { mode: quick ? 'quick' : 'full', startedAt: started.toISOString(), machine: machine(), heParams: params, loadavgBefore: loadBefore };
   const scenario = async <T extends { markdown: string }>(name: string, run: () => Promise<T>): Promise<void> => {
