@@ -55,3 +55,59 @@ export function loadConfig(
   }
   return deepFreeze(parsed.data);
 }
+
+// ------------------------------------------------------------------ `blindear enroll` defaults
+
+/** The feature kinds a catalogue can be enrolled with. */
+export const EnrollKind = z.enum(['landmark', 'mfcc-sum']);
+export type EnrollKind = z.infer<typeof EnrollKind>;
+
+/** A JSON object in an environment variable: parsed, then checked to be an object (not an array or a number). */
+const JsonObjectText = z
+  .string()
+  .transform((text, ctx): unknown => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not JSON (${err instanceof Error ? err.message : String(err)})` });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string(), z.unknown(), { error: 'must be a JSON object, e.g. {"d":1024}' }));
+
+/**
+ * Defaults of `blindear enroll`'s options from the environment, so that scripts which call the plain
+ * `blindear enroll <dir> --catalog <dir>` (the acceptance harness) can enrol at another operating point.
+ * Command-line flags win: `--kind` over BLINDEAR_ENROLL_KIND, each `--param`/`--he` key over the same key
+ * of the JSON object. The values are checked here for shape; the kind's schema and HeParams check them.
+ */
+export const EnrollEnv = z.object({
+  BLINDEAR_ENROLL_KIND: EnrollKind.optional(),
+  /** Feature parameters, as repeated `--param key=value`: e.g. {"d":1024,"segmentSeconds":20}. */
+  BLINDEAR_ENROLL_PARAMS: JsonObjectText.optional(),
+  /** Encryption parameters, as repeated `--he key=value`: e.g. {"polyModulusDegree":8192,"coeffModulusBits":[60,60]}. */
+  BLINDEAR_ENROLL_HE: JsonObjectText.optional(),
+});
+export type EnrollEnv = z.infer<typeof EnrollEnv>;
+
+export interface EnrollDefaults {
+  readonly kind?: EnrollKind;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly he: Readonly<Record<string, unknown>>;
+}
+
+/** Reads BLINDEAR_ENROLL_KIND / _PARAMS / _HE (empty = unset); a malformed value is one coded error naming the variable. */
+export function loadEnrollDefaults(env: NodeJS.ProcessEnv): DeepReadonly<EnrollDefaults> {
+  const pick = (name: keyof EnrollEnv): string | undefined => (env[name]?.trim() ? env[name] : undefined);
+  const parsed = EnrollEnv.safeParse({
+    BLINDEAR_ENROLL_KIND: pick('BLINDEAR_ENROLL_KIND'),
+    BLINDEAR_ENROLL_PARAMS: pick('BLINDEAR_ENROLL_PARAMS'),
+    BLINDEAR_ENROLL_HE: pick('BLINDEAR_ENROLL_HE'),
+  });
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', why);
+  }
+  const e = parsed.data;
+  return deepFreeze({ kind: e.BLINDEAR_ENROLL_KIND, params: e.BLINDEAR_ENROLL_PARAMS ?? {}, he: e.BLINDEAR_ENROLL_HE ?? {} });
+}

@@ -2,9 +2,12 @@
  * The `blindear` command line (DESIGN.md §6: names and the `identify --json` shape are a contract).
  * Data goes to stdout, logs to stderr; any failure prints one line with the reason and exits non-zero.
  */
+import { availableParallelism } from 'node:os';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isBlindearError } from '../errors.js';
-import { runEnroll } from './enroll.js';
+import { DEFAULT_CONDITIONS } from '../eval/conditions.js';
+import { ENROLL_ENV_HELP, runEnroll } from './enroll.js';
+import { runEval } from './eval.js';
 import { runIdentify } from './identify.js';
 import { runMixRadio } from './mix-radio.js';
 import { runStream } from './stream.js';
@@ -36,6 +39,7 @@ export function buildProgram(): Command {
     .option('--he <key=value...>', 'override an encryption parameter (JSON values), e.g. --he coeffModulusBits=[60,60] scaleBits=30')
     .option('--seed <n>', 'seed of the calibration excerpts', parseIntArg, 7)
     .addOption(logLevel('info'))
+    .addHelpText('after', ENROLL_ENV_HELP)
     .action(runEnroll);
 
   program.command('identify')
@@ -76,6 +80,25 @@ export function buildProgram(): Command {
     .option('--partitions <n>', 'partitions per topic', parseIntArg, 2)
     .addOption(logLevel())
     .action(runTopicsCreate);
+
+  program.command('eval')
+    .description('recognition quality: enrol, then identify seeded, distorted excerpts encrypted and in clear, and report per condition')
+    .argument('<music-dir>', 'folder of music to enrol (top-level folders are packages)')
+    .requiredOption('--negatives <dir>', 'folder of never-enrolled music: half makes babble noise, half must come out unknown')
+    .option('--query-packages <list>', 'draw queries only from these top-level folders (held-out packages), comma-separated')
+    .option('--per-condition <n>', 'queries per condition', parseIntArg, 100)
+    .option('--negatives-count <n>', 'never-enrolled 10 s excerpts', parseIntArg, 100)
+    .option('--seed <n>', 'seed of queries, noise and enrolment calibration', parseIntArg, 7)
+    .option('--conditions <list>', `comma-separated conditions (default: ${DEFAULT_CONDITIONS.join(',')})`)
+    .addOption(new Option('--kind <kind>', 'feature kind to enrol with').choices(['landmark', 'mfcc-sum']).default('landmark'))
+    .option('--param <key=value...>', 'override a feature parameter at enrolment (JSON values)')
+    .option('--he <key=value...>', 'override an encryption parameter at enrolment (JSON values)')
+    .option('--catalog <dir>', 'use this catalogue (enrolled from <music-dir>) instead of enrolling')
+    .option('--enrol-into <dir>', 'where the enrolled catalogue is written (reuse it with --catalog)', '.cache/eval/catalog')
+    .option('--out-dir <dir>', 'where eval.json, eval.md and eval.svg go', 'bench/results/eval')
+    .option('--workers <n>', 'worker threads identifying queries', parseIntArg, availableParallelism())
+    .addOption(logLevel('info'))
+    .action(runEval);
 
   program.command('mix-radio')
     .description('make a "radio" programme: catalogue excerpts at random offsets, a never-enrolled track, silence and noise between')
