@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     `# blindear bench (${quick ? 'quick' : 'full'} mode), ${started.toISOString()}`,
     '',
     `Machine: ${m.cores} cores, ${m.cpu}, ${m.memoryGiB} GiB; Node ${m.node}, node-seal ${m.nodeSeal}, kafkajs ${m.kafkajs}. ` +
-      `HE: CKKS N=${params.landmark.polyModulusDegree}, 128-bit; ${Object.entries(params).map(([k, p]) => `${k}: q=[${p.coeffModulusBits.join(',')}], inputs 2^${p.scaleBits}, weights 2^${p.weightScaleBits}, ≤ ${p.maxWindowsPerCiphertext} windows per query`).join('; ')}. ` +
+      `HE: CKKS, 128-bit; ${Object.entries(params).map(([k, p]) => `${k}: N=${p.polyModulusDegree}, q=[${p.coeffModulusBits.join(',')}], inputs 2^${p.scaleBits}, weights 2^${p.weightScaleBits}, ≤ ${p.maxWindowsPerCiphertext} windows per query`).join('; ')}. ` +
       `Load average (1/5/15 min) ${loadBefore.join(' ')} before, ${(json.loadavgAfter as number[]).join(' ')} after; ${json.seconds} s in all.`,
   ].join('\n');
   const markdown = `${[header, ...sections].join('\n\n')}\n`;
