@@ -8,7 +8,8 @@
  *   the workers' blindear_fhe_evaluation_seconds_count sampled every 250 ms), and the workers' FHE-busy
  *   share over that interval; audio seconds per worker CPU second (process_cpu_seconds_total);
  * - the 1 → 2 worker scaling ratio, twice: with the clients running beside the workers (live), and on a
- *   backlog of queries the clients produced before the workers started (the workers alone on the cores);
+ *   backlog of queries the clients queued before the workers started, the clients then stopped (the
+ *   workers alone on the cores with the broker);
  * - window → prediction latency percentiles (the predictions' latencyMs): under that load, and then for
  *   sessions paced at real time (`--realtime`) against the two workers;
  * - bytes on the wire per audio second (blindear_ciphertext_bytes_total of the workers) and key bytes
@@ -408,18 +409,28 @@ export async function runKafkaThroughput(opts: KafkaOptions): Promise<{ result: 
     }
     const backlogRounds: RoundResult[] = [];
     for (const k of [1, 2]) {
-      // Sessions first: they encrypt and queue every query; then the workers start on the backlog (twice
-      // the live rounds' sessions, so that the workers' start-up is small against the scoring time).
-      const pending = runSessions(balancedSessions(`bench-backlog-w${k}`, 2 * opts.sessions), [...files, ...files], broker.address, catalog, false);
+      // Sessions first: they encrypt and queue every query (twice the live rounds' sessions, so that the
+      // workers' start-up is small against the scoring time). Then the clients are killed — abandoned
+      // sessions, keys left in the table — so that the workers have the cores to themselves (with the
+      // broker), and the workers drain the backlog. The answers are checked in the live rounds.
+      const ids = balancedSessions(`bench-backlog-w${k}`, 2 * opts.sessions);
+      const backlogFiles = [...files, ...files];
+      const clients = ids.map((session, i) =>
+        startCli(['stream', backlogFiles[i].file, '--catalog', catalog, '--brokers', broker.address, '--session', session, '--output', '-', '--log-level', 'warn']));
       const queued = await backlogProduced(broker.address);
-      opts.log(`${queued} queries queued; starting ${k} worker(s) on the backlog`);
+      for (const c of clients) {
+        c.child.kill('SIGKILL');
+        await c.exited;
+      }
+      opts.log(`${queued} queries queued by ${clients.length} sessions (clients stopped); starting ${k} worker(s) on the backlog`);
       // Sampling starts with the processes: a worker scores as soon as it holds a partition.
       workers.push(...await spawnWorkers(k, broker.address, catalog));
       const stopSampling = sampler(workers);
-      let runs: SessionRun[];
+      const runs: SessionRun[] = backlogFiles.map((f) => ({ predictions: [], audioSeconds: f.seconds, track: f.track }));
       try {
         await groupStable(workers, broker.address);
-        runs = await pending;
+        await waitFor(() => (workers.reduce((a, w) => a + (w.samples[w.samples.length - 1]?.scored ?? 0), 0) >= queued ? true : undefined),
+          `${k} worker(s) to score the ${queued} queued queries`, 600_000, 250);
       } finally {
         await stopSampling();
       }
@@ -450,7 +461,8 @@ function markdownOf(r: KafkaResult): string {
   const kib = (b: number) => round(b / 1024, 1);
   const rss = (x: RoundResult['rssMiB']) => x.map((w) => `${w.ready} → ${w.afterFirstQuery} → peak ${w.peak} → ${w.end}`).join('; ');
   const rows = (rounds: RoundResult[], mode: string) => rounds.map((x) => [mode, x.workers, x.sessions, x.audioSeconds, x.queries, x.wallSeconds, x.audioSecondsPerWallSecond, x.perWorker, x.fheBusyShare, x.audioSecondsPerWorkerCpuSecond,
-    kib(x.queryBytesPerAudioSecond), kib(x.resultBytesPerAudioSecond), `${x.latencyMs.p50} / ${x.latencyMs.p95} / ${x.latencyMs.p99} (${x.latencyMs.n})`, x.predictionsRight, rss(x.rssMiB)]);
+    kib(x.queryBytesPerAudioSecond), kib(x.resultBytesPerAudioSecond), x.latencyMs.n > 0 ? `${x.latencyMs.p50} / ${x.latencyMs.p95} / ${x.latencyMs.p99} (${x.latencyMs.n})` : '–',
+    x.latencyMs.n > 0 ? x.predictionsRight : '–', rss(x.rssMiB)]);
   const lines = [
     '## 3. Through a real Kafka broker (landmark catalogue)',
     '',
@@ -467,7 +479,8 @@ function markdownOf(r: KafkaResult): string {
     `- 1 → 2 workers: ×${r.scaling} audio seconds per wall second with the clients encrypting beside the workers (live; the 2 cores are shared with the broker and the clients), ` +
       (Number.isFinite(r.backlogScaling)
         ? `×${r.backlogScaling} on a backlog queued before the workers started (the workers alone on the cores; rate over the interval where all score; latency there is queueing time).`
-        : 'the backlog was scored before every worker had joined (too small a run to measure the workers\' own scaling).'),
+        : 'the backlog was scored before every worker had joined (too small a run to measure the workers\' own scaling).') +
+      ' In the backlog rounds the clients are stopped once their queries are queued: the workers share the cores with the broker only.',
     `- One-off key material per session: ${kib(r.keyBytesPerSession)} KiB (Galois keys, seeded + zstd).`,
     `- Latency under load includes queueing behind other sessions' windows (the files arrive faster than real time).`,
   ];
