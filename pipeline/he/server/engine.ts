@@ -46,6 +46,7 @@ export const SHARD_BYTES = 2.5 * 2 ** 30;
 interface Shard {
   seal: Seal;
   context: Context;
+  facts: ContextFacts;
   evaluator: Evaluator;
   lastParmsId: ParmsIdType;
   /** The global layout restricted to this shard's outputs (same steps, fewer outputs). */
@@ -101,7 +102,7 @@ function buildShard(seal: Seal, p: HeParams, layout: ScoringLayout, model: Linea
       });
       return { diagonals, bias };
     });
-    return { seal, context, evaluator, lastParmsId, layout: { ...layout, outputCiphertexts: count }, diagonals, bias };
+    return { seal, context, facts, evaluator, lastParmsId, layout: { ...layout, outputCiphertexts: count }, diagonals, bias };
   } catch (err) {
     for (const o of owned.reverse()) o.delete();
     throw err;
@@ -131,17 +132,18 @@ export class ScoringEngine {
   readonly #modSwitch: boolean;
   #disposed = false;
 
-  private constructor(init: { params: HeParams; layout: ScoringLayout; facts: ContextFacts; shards: Shard[]; loader: UntrustedLoader; opts: ScoringEngineOptions }) {
+  private constructor(init: { params: HeParams; layout: ScoringLayout; shards: Shard[]; loader: UntrustedLoader; opts: ScoringEngineOptions }) {
     this.params = init.params;
     this.layout = init.layout;
     this.paramsId = computeParamsId(init.params, init.layout);
     this.#shards = init.shards;
-    this.#facts = init.facts;
+    // Every shard runs the same parameters: their context facts are equal.
+    this.#facts = init.shards[0].facts;
     this.#loader = init.loader;
     this.#galoisElements = galoisSteps(init.layout).map((s) => galoisElement(s, init.params.polyModulusDegree));
     this.#maxQueryBytes = init.opts.maxQueryBytes ?? maxQueryBytes(init.params);
     this.#maxKeyBytes = init.opts.maxKeyBytes ?? maxKeyBytes(init.params, init.layout);
-    this.#modSwitch = init.facts.firstPrimeCount - (init.facts.rescale ? 1 : 0) > 1;
+    this.#modSwitch = this.#facts.firstPrimeCount - (this.#facts.rescale ? 1 : 0) > 1;
   }
 
   /**
@@ -157,10 +159,9 @@ export class ScoringEngine {
     const layout = layoutFor(p, model.classes, model.dim);
     const loader = await sharedUntrustedLoader(p);
     const seal = await getSeal();
-    const { context, facts } = createContext(seal, p);
-    context.delete();
-    // Upper bound of one output's encoded diagonals: `period` plaintexts of N coefficients per data prime.
-    const outputBytes = layout.period * facts.polyModulusDegree * facts.firstPrimeCount * 8;
+    // Upper bound of one output's encoded diagonals: `period` plaintexts of N coefficients per data prime
+    // (every prime but the special one).
+    const outputBytes = layout.period * p.polyModulusDegree * (p.coeffModulusBits.length - 1) * 8;
     const perShard = Math.max(1, Math.floor((opts.maxShardBytes ?? SHARD_BYTES) / outputBytes));
     const shards: Shard[] = [];
     try {
@@ -173,7 +174,7 @@ export class ScoringEngine {
       for (const s of shards) disposeShard(s);
       throw err;
     }
-    return new ScoringEngine({ params: p, layout, facts, shards, loader, opts });
+    return new ScoringEngine({ params: p, layout, shards, loader, opts });
   }
 
   /** Encoded plaintexts held for the model (shared by all sessions) and their approximate WASM bytes. */
