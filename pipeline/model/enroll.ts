@@ -176,12 +176,14 @@ export const MEAN_QUERY_HE_PARAMS: HeParams = Object.freeze(HeParams.parse({
 })) as HeParams;
 
 function mfccHeParams(params: MfccSumParams, model: LinearModel, X: Float32Array[], overrides: Partial<HeParams> = {}): HeParams {
-  const byDefault = heParamsFor('mfcc-sum', params.hopSeconds, mfccSumDim(params), overrides);
+  // A 'mean' query covers meanOfWindows hops: heParamsFor then packs one query per ciphertext.
+  const queryHop = params.query === 'mean' ? params.meanOfWindows * params.hopSeconds : params.hopSeconds;
+  const byDefault = heParamsFor('mfcc-sum', queryHop, mfccSumDim(params), overrides);
   if (params.query !== 'mean') return byDefault;
   const onePrime = HeParams.parse({ ...MEAN_QUERY_HE_PARAMS, ...overrides });
   let bound = 0;
   for (const x of X) for (const s of scoreWindow(model, x)) bound = Math.max(bound, Math.abs(s));
-  return 4 * bound < 2 ** scoreHeadroomBits(onePrime) ? onePrime : HeParams.parse({ ...byDefault, maxWindowsPerCiphertext: 1, ...overrides });
+  return 4 * bound < 2 ** scoreHeadroomBits(onePrime) ? onePrime : byDefault;
 }
 
 async function enrollLandmarks(
