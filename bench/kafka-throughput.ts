@@ -18,9 +18,7 @@
  *
  * Everything started here is stopped in `finally` (and by the runner's cleanup on a signal).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import kafkajs from 'kafkajs';
@@ -33,7 +31,7 @@ import { createLogger } from '../pipeline/runtime/logger.js';
 import type { CatalogManifest } from '../schemas/catalog.js';
 import { Prediction } from '../schemas/messages.js';
 import { TOPICS } from '../schemas/topics.js';
-import { mdTable, metric, now, onCleanup, percentile, REPO, round, runToEnd, scrape, sleep, startCli, waitFor, type Child } from './util.js';
+import { freeLoopbackPort, mdTable, metric, now, onCleanup, percentile, round, runKafkaSh, runToEnd, scrape, sleep, startCli, waitFor, type Child } from './util.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 const PARTITIONS = 2;
@@ -51,39 +49,15 @@ export interface KafkaOptions {
 
 // ------------------------------------------------------------------ infrastructure
 
-/** A port nothing listens on right now (as test/helpers/broker.ts). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-function kafkaSh(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(REPO, 'infra', 'kafka.sh'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** Starts a fresh broker in a temp dir; returns its address and a stop function (also registered for cleanup). */
 async function startBroker(): Promise<{ address: string; stop: () => Promise<void> }> {
   for (let attempt = 1; ; attempt++) {
     const port = await freeLoopbackPort();
     const dir = await mkdtemp(join(tmpdir(), 'blindear-bench-kafka-'));
-    const started = await kafkaSh(['start', '--port', String(port), '--dir', dir]);
+    const started = await runKafkaSh(['start', '--port', String(port), '--dir', dir]);
     if (started.code === 0) {
       const stop = onCleanup(async () => {
-        const stopped = await kafkaSh(['stop', '--port', String(port), '--dir', dir]);
+        const stopped = await runKafkaSh(['stop', '--port', String(port), '--dir', dir]);
         if (stopped.code !== 0) throw new Error(`kafka.sh stop: ${stopped.stderr}`);
         await rm(dir, { recursive: true, force: true });
       });

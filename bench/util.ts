@@ -4,15 +4,27 @@
  */
 import { seededRandom } from '../pipeline/model/calibrate.js';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Repository root (this file runs as dist/bench/util.js). */
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * Repository root: the nearest folder above this file holding package.json, so that it is the same
+ * whether this file runs compiled (dist/bench/util.js, the bench) or from source (bench/util.ts, tests).
+ */
+export const REPO = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+  return dir;
+})();
 export const BIN = join(REPO, 'bin', 'blindear.js');
 
 export const now = (): number => performance.now();
@@ -221,4 +233,38 @@ export function metric(m: Map<string, number>, name: string, labels: Record<stri
     if (Object.entries(labels).every(([k, val]) => series.includes(`${k}="${val}"`))) sum += v;
   }
   return sum;
+}
+
+/** A port nothing listens on right now (the OS picks it); kafka.sh takes the next one or another for its controller. */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error(`unexpected server address ${String(address)}`));
+      });
+    });
+  });
+}
+
+export interface KafkaShResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs infra/kafka.sh with `args` from the repository root, collecting its output. */
+export function runKafkaSh(args: string[]): Promise<KafkaShResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [join(REPO, 'infra', 'kafka.sh'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -1,16 +1,10 @@
 // A real Kafka broker for tests: started through infra/kafka.sh on a free loopback port, never a mock.
 // test/global-setup.ts starts one per test run and publishes its address; test files call testBrokers().
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-
-/** Repository root: infra/kafka.sh resolves its cache and defaults from there. */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const KAFKA_SH = join(ROOT, 'infra', 'kafka.sh');
+import { freeLoopbackPort, runKafkaSh } from '../../bench/util.js';
 
 /**
  * Global setup hands the broker to test files twice: in process.env (inherited by the test workers vitest
@@ -37,38 +31,8 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runKafkaSh(args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [KAFKA_SH, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** A port nothing listens on right now (the OS picks it); kafka.sh takes the next one or another for its controller. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error(`unexpected server address ${String(address)}`));
-      });
-    });
-  });
-}
+// The port picker and the kafka.sh runner are the bench's: one copy serves both.
+export { freeLoopbackPort };
 
 const START_ATTEMPTS = 3;
 
