@@ -10,14 +10,13 @@ import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { Match } from '../../schemas/messages.js';
 import { BlindearError, isBlindearError } from '../errors.js';
 import { ClientSession } from '../he/client/index.js';
+import { decideEncrypted, type RemoteScorer } from '../he/client/round-trip.js';
 import { ScoringEngine } from '../he/server/index.js';
 import { createDecider, createExtractor } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { KafkaScoring } from './kafka-scoring.js';
 
-/** Scores one file's query ciphertexts: returns, per ciphertext, its result ciphertexts. */
-export type RemoteScorer = (ciphertexts: Uint8Array[], windowsPerCiphertext: number[]) => Promise<Uint8Array[][]>;
 
 export interface IdentifyAnswer {
   input: string;
@@ -29,14 +28,10 @@ export async function identifyOne(
   file: string, manifest: CatalogManifest, client: ClientSession, score: RemoteScorer,
 ): Promise<Match | null> {
   const extractor = createExtractor(manifest);
-  const decide = createDecider(manifest);
   const pcm = await decodeFile(file, { sampleRate: extractor.sampleRate });
   const windows = extractor.windows(pcm);
   if (windows.vectors.length === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', file);
-  const enc = client.encryptWindows(windows.vectors);
-  const results = await score(enc.ciphertexts, enc.windowsPerCiphertext);
-  const scores = await client.decryptScores(results, windows.vectors.length);
-  const d = decide(scores, windows.startSeconds, pcm.length / extractor.sampleRate);
+  const d = await decideEncrypted(windows, pcm.length / extractor.sampleRate, client, score, createDecider(manifest));
   if (d.track === null) return null;
   const t = manifest.tracks[d.track];
   return { path: t.path, title: t.title, confidence: Number(d.confidence.toFixed(4)), offsetSeconds: Number(d.offsetSeconds.toFixed(2)) };

@@ -13,6 +13,7 @@ import { ClientSession } from '../he/client/index.js';
 import { ScoringEngine, type SessionKeys } from '../he/server/index.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
 import { scoreInClear } from '../model/segment-templates.js';
+import { decideEncrypted } from '../he/client/round-trip.js';
 
 export interface QueryOutcome {
   windows: number;
@@ -69,13 +70,14 @@ export class QueryScorer {
     const w = this.#extractor.windows(pcm);
     const clipSeconds = pcm.length / this.#extractor.sampleRate;
     if (w.vectors.length === 0) throw new RangeError(`a ${clipSeconds.toFixed(2)} s query makes no feature window`);
-    const enc = this.#client.encryptWindows(w.vectors);
-    const results: Uint8Array[][] = [];
-    const t0 = performance.now();
-    for (const ct of enc.ciphertexts) results.push(await this.#engine.score(this.#keys, ct));
-    const serverMs = performance.now() - t0;
-    const scores = await this.#client.decryptScores(results, w.vectors.length);
-    const encrypted = this.#decide(scores, w.startSeconds, clipSeconds);
+    let serverMs = 0;
+    const encrypted = await decideEncrypted(w, clipSeconds, this.#client, async (cts) => {
+      const t0 = performance.now();
+      const results: Uint8Array[][] = [];
+      for (const ct of cts) results.push(await this.#engine.score(this.#keys, ct));
+      serverMs = performance.now() - t0;
+      return results;
+    }, this.#decide);
     const plain = this.#decide(scoreInClear(this.#model, w), w.startSeconds, clipSeconds);
     return { windows: w.vectors.length, encrypted: answerOf(encrypted), plain: answerOf(plain), serverMs };
   }
