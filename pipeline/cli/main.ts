@@ -13,6 +13,7 @@ import { runMixRadio } from './mix-radio.js';
 import { runStream } from './stream.js';
 import { runMonitor } from './monitor.js';
 import { runClientWorker } from './client-worker.js';
+import { runBroadcastEval } from './broadcast-eval.js';
 import { runTopicsCreate } from './topics.js';
 import { runWorker } from './worker.js';
 
@@ -122,6 +123,20 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'worker threads identifying queries', parseIntArg, availableParallelism())
     .addOption(logLevel('info'))
     .action(runEval);
+
+  program.command('broadcast-eval')
+    .description('airplay-log quality: a seeded broadcast day from <music-dir> streamed through monitor, scored against its truth')
+    .argument('<music-dir>', 'the folder the catalogue was enrolled from')
+    .requiredOption('--catalog <dir>', 'catalogue enrolled from <music-dir>')
+    .requiredOption('--negatives <dir>', 'never-enrolled music: unknown tracks and jingles')
+    .addOption(new Option('--brokers <list>', 'Kafka bootstrap servers').env('BLINDEAR_BROKERS').makeOptionMandatory())
+    .option('--hours <h>', 'length of the day', (v) => Number(v), 2)
+    .option('--seed <n>', 'seed of the programme', parseIntArg, 7)
+    .option('--workers <n>', 'scoring workers to start', parseIntArg, 2)
+    .option('--max-speed-up <f>', 'largest speed-up a play gets (0.04 = 4 %)', (v) => Number(v), 0.04)
+    .option('--out-dir <dir>', 'where broadcast.json, broadcast.md, truth.json and airplay.jsonl go', 'bench/results/broadcast')
+    .addOption(logLevel('warn'))
+    .action(runBroadcastEval);
 
   program.command('mix-radio')
     .description('make a "radio" programme: catalogue excerpts at random offsets, a never-enrolled track, silence and noise between')

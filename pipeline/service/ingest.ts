@@ -47,7 +47,7 @@ const PROGRESS_EVERY_MS = 2000;
 
 /** `sessionOf` fixes a station's session id (a one-source `stream --session`). */
 export async function startIngest(stations: readonly Station[], opts: IngestOptions & { sessionOf?(station: Station): string | undefined }): Promise<StationRun[]> {
-  const tables = new StateTables(opts.clusters, ['clientSessions', 'ingestProgress'], opts.logger);
+  const tables = new StateTables(opts.clusters, ['clientSessions', 'ingestProgress', 'decideState'], opts.logger);
   await tables.restoreAll();
   const runs: StationRun[] = [];
   for (const station of stations) runs.push(await startStation(station, tables, opts, opts.sessionOf?.(station)));
@@ -59,7 +59,10 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
   const log = opts.logger.child({ station: station.id });
   const kind = sourceKind(station.source);
   const progress = tables.get('ingestProgress', station.id);
-  const resume = progress && !progress.ended ? progress : undefined;
+  // A session goes on until its last window is decided: a restart in the middle continues it (and a
+  // source that was read to its end is not read again); a finished one makes way for a new session.
+  const finished = progress ? tables.get('decideState', progress.session)?.ended === true : true;
+  const resume = progress && !finished ? progress : undefined;
   const session = fixedSession ?? resume?.session ?? `${station.id}.${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
   const shape = { classes: manifest.classes.track.length, dim: manifest.dim };
   let record = tables.get('clientSessions', session);
@@ -110,6 +113,10 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
     await sendOutputs(producers, out);
   };
 
+  if (resume?.ended) {
+    log.info({ session }, 'source already read to its end: waiting for its last decisions');
+    return { station, session, ended: Promise.resolve() };
+  }
   const ended = (async () => {
     const result = await runStationSource({
       source: station.source, sampleRate: rate, chunkSeconds: opts.chunkSeconds, pace: opts.pace,
