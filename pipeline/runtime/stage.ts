@@ -8,7 +8,7 @@ import type { TOPICS, TopicKey } from '../../schemas/topics.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
-export const STAGE_NAMES = ['ingest', 'windowing', 'encrypt', 'scorer', 'decide', 'delivery', 'report', 'decrypt'] as const;
+export const STAGE_NAMES = ['ingest', 'windowing', 'encrypt', 'scorer', 'decide', 'delivery', 'report'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
 
 export type EnvelopeOf<K extends TopicKey> = z.infer<(typeof TOPICS)[K]['envelope']>;
