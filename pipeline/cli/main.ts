@@ -75,7 +75,7 @@ export function buildProgram(): Command {
 
   brokerOptions(program.command('monitor')
     .description('follow the stations of a stations file and write the airplay log (runs the client-zone services)')
-    .requiredOption('--stations <file>', 'stations file (JSON or YAML): [{"id", "source", ...metadata}]')
+    .option('--stations <file>', 'stations file (JSON or YAML): [{"id", "source", ...metadata}]; without it, only the services run')
     .requiredOption('--catalog <dir>', 'catalogue folder'))
     .option('--output <target>', 'airplay events as JSON lines to a file, - (stdout) or an http(s) webhook URL', '-')
     .addOption(new Option('--pace <pace>', 'file sources: at real time, or as fast as the pipeline takes them').choices(['realtime', 'fast']).default('realtime'))

@@ -26,7 +26,7 @@ import { startClientServices, type ClientStageName } from '../service/client-ser
 import { startIngest } from '../service/ingest.js';
 
 export interface MonitorOptions {
-  stations: string;
+  stations?: string;
   catalog: string;
   brokers?: string;
   clientBrokers?: string;
@@ -75,7 +75,8 @@ export function parseServices(list: string): ClientStageName[] {
 export async function runMonitor(opts: MonitorOptions): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.brokers, clientBrokers: opts.clientBrokers, serverBrokers: opts.serverBrokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
   const logger = createLogger(config.logLevel, { command: 'monitor' });
-  const stations = await loadStations(opts.stations);
+  // Without stations, the process is one more instance of the client-zone services.
+  const stations = opts.stations ? await loadStations(opts.stations) : [];
   const services = parseServices(opts.services);
   const manifest = await loadManifest(opts.catalog);
   const extractor = createExtractor(manifest);
@@ -101,7 +102,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
       chunkSeconds: 1, stallSeconds: opts.stallSeconds, maxBackoffSeconds: 30, signal: abort.signal,
     });
     logger.info({ stations: runs.map((r) => ({ station: r.station.id, session: r.session })), services, metricsPort: metricsServer?.port }, 'monitoring');
-    const allFiles = stations.every((s) => sourceKind(s.source) !== 'url');
+    const allFiles = stations.length > 0 && stations.every((s) => sourceKind(s.source) !== 'url');
     const ingestDone = Promise.allSettled(runs.map((r) => r.ended.catch((err: unknown) => {
       logger.error({ station: r.station.id, code: (err as BlindearError).code }, (err as Error).message);
       throw err;
