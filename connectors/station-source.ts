@@ -56,10 +56,13 @@ export async function runStationSource(opts: StationSourceOptions, on: SourceEve
         startSeconds: kind === 'file' && opts.startSeconds > 0 ? opts.startSeconds : undefined,
       });
       const s = stream;
+      // Its outcome is awaited below, or dropped with the stream after a stall: never left unhandled.
+      s.done.catch(() => undefined);
       const onAbort = (): void => s.stop();
       opts.signal.addEventListener('abort', onAbort, { once: true });
       try {
-        for await (const pcm of withDeadline(s.chunks, opts.stallSeconds * 1000, () => s.stop())) {
+        // The first chunk may take longer: connecting and probing the format come first.
+        for await (const pcm of withDeadline(s.chunks, opts.stallSeconds * 1000, opts.stallSeconds * 1000 + 10_000, () => s.stop())) {
           if (!got) { got = true; attempt = 0; on.connected(); }
           await on.chunk(pcm, { discontinuity });
           discontinuity = false;
@@ -88,19 +91,23 @@ export async function runStationSource(opts: StationSourceOptions, on: SourceEve
 }
 
 /** Passes the chunks through; when none comes for `ms`, calls `onStall` (which ends the stream) and throws. */
-async function* withDeadline<T>(it: AsyncIterable<T>, ms: number, onStall: () => void): AsyncGenerator<T> {
+async function* withDeadline<T>(it: AsyncIterable<T>, ms: number, firstMs: number, onStall: () => void): AsyncGenerator<T> {
   const iter = it[Symbol.asyncIterator]();
   let stalled = false;
+  let first = true;
   for (;;) {
     let timer: NodeJS.Timeout | undefined;
     const next = iter.next();
-    const deadline = new Promise<'stall'>((resolve) => { timer = setTimeout(() => resolve('stall'), ms); });
+    const wait = first ? firstMs : ms;
+    first = false;
+    const deadline = new Promise<'stall'>((resolve) => { timer = setTimeout(() => resolve('stall'), wait); });
     const r = await Promise.race([next, deadline]);
     clearTimeout(timer);
     if (r === 'stall') {
+      next.catch(() => undefined);
       stalled = true;
       onStall();
-      throw new BlindearError('BLINDEAR_ERR_STREAM_DROPPED', `no audio for ${ms / 1000} s`);
+      throw new BlindearError('BLINDEAR_ERR_STREAM_DROPPED', `no audio for ${wait / 1000} s`);
     }
     if (r.done || stalled) return;
     yield r.value;

@@ -21,6 +21,8 @@ export class StreamWindower {
   private readonly contextHops: number;
   /** Audio a window needs after its end: waited for exactly, not rounded up to a hop. */
   private readonly rightContext: number;
+  /** First window on the grid inside the audio this windower got (0 from a stream's start). */
+  private readonly originSeq: number = 0;
 
   /**
    * With `startSample` > 0 the windower joins a stream already under way (after a restart, a rebalance or
@@ -32,8 +34,11 @@ export class StreamWindower {
     this.contextHops = Math.ceil(extractor.contextSeconds / extractor.hopSeconds);
     this.rightContext = Math.ceil(extractor.contextSeconds * extractor.sampleRate);
     if (startSample > 0) {
+      // Joining: the first window is the first one on the grid inside the audio; like a stream's first
+      // window it has no left context, the ones after it have all of theirs.
       this.bufferStart = startSample;
-      this.nextSeq = Math.ceil(startSample / this.hop) + this.contextHops;
+      this.originSeq = Math.ceil(startSample / this.hop);
+      this.nextSeq = this.originSeq;
     }
   }
 
@@ -44,7 +49,7 @@ export class StreamWindower {
 
   /** First sample the windower still holds for windows from `seq` on (what a restart must read again). */
   keepFromSample(seq = this.nextSeq): number {
-    return Math.max(0, seq - this.contextHops) * this.hop;
+    return Math.max(this.originSeq, seq - this.contextHops) * this.hop;
   }
 
   /** Sample index where window `seq` ends. */
@@ -71,7 +76,7 @@ export class StreamWindower {
       : Math.floor((end - this.win - ctx) / this.hop);
     if (lastReady < this.nextSeq) return [];
     const firstSeq = this.nextSeq;
-    const sliceStartSeq = Math.max(0, firstSeq - this.contextHops);
+    const sliceStartSeq = Math.max(this.originSeq, firstSeq - this.contextHops);
     const sliceStart = sliceStartSeq * this.hop;
     const sliceEnd = Math.min(end, lastReady * this.hop + this.win + ctx);
     const slice = this.buffer.subarray(sliceStart - this.bufferStart, sliceEnd - this.bufferStart);
@@ -100,7 +105,7 @@ export class StreamWindower {
 
   /** Keeps only what the next batch's slice can start from. */
   private trim(): void {
-    const keepFrom = Math.max(0, this.nextSeq - this.contextHops) * this.hop;
+    const keepFrom = this.keepFromSample();
     if (keepFrom > this.bufferStart) {
       this.buffer = this.buffer.slice(keepFrom - this.bufferStart);
       this.bufferStart = keepFrom;

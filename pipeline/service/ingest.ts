@@ -133,9 +133,11 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
       },
       async chunk(pcm, info) {
         const now = Date.now();
-        let discontinuity = info.discontinuity || (first && position > 0);
-        if (kind !== 'file' && (info.discontinuity || first)) {
-          // Live: stream time is wall-clock time since the session opened; an outage leaves a gap.
+        // A resumed file goes on where it stopped (overlapping what was sent: windowing drops the overlap).
+        let discontinuity = info.discontinuity;
+        if (kind !== 'file' && (info.discontinuity || (first && resume !== undefined))) {
+          // Live, after a drop or a restart: stream time is wall-clock time since the session opened, so
+          // the outage is a gap in the stream, not a shift of what follows.
           const live = Math.round(((now - createdAtMs) / 1000) * rate) - pcm.length;
           if (live > position) { position = live; discontinuity = discontinuity || !first || live > 0; }
         }
