@@ -43,6 +43,8 @@ export const FeatureWindowEnvelope = z.object({
   final: z.boolean().default(false),
   /** Wall-clock ms when the last window's last sample was captured. */
   capturedAtMs: z.number().nonnegative(),
+  /** Where a play may begin or end in these windows' audio (silence edges, fade bottoms), stream seconds. */
+  boundaries: z.array(z.number().nonnegative()).max(64).default([]),
 });
 export type FeatureWindowEnvelope = z.infer<typeof FeatureWindowEnvelope>;
 
@@ -71,6 +73,11 @@ export const QueryEnvelope = z.object({
    * scores, and the client drops scores whose seq, count, prev or final it did not send.
    */
   mac: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /**
+   * A note from the client to itself, sealed (AES-256-GCM) under the session's key: the server sees a
+   * fixed-size opaque value and echoes it; the client reads the play-boundary hints it left there.
+   */
+  note: z.base64().max(256).optional(),
 });
 export type QueryEnvelope = z.infer<typeof QueryEnvelope>;
 
@@ -195,6 +202,8 @@ export const DecideState = z.object({
     scores: z.base64(),
   })),
   play: OpenPlay.nullable(),
+  /** Boundary hints of the recent audio, stream seconds. */
+  boundaries: z.array(z.number().nonnegative()).max(256).default([]),
   /** Wall clock of the session's stream second 0 (for ISO times in the airplay log). */
   originMs: z.number().nonnegative(),
   ended: z.boolean().default(false),

@@ -99,7 +99,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   try {
     const runs = await startIngest(stations, {
       clusters, producers, manifest, serviceKey, sampleRate: extractor.sampleRate, logger, metrics, pace: opts.pace,
-      chunkSeconds: 1, stallSeconds: opts.stallSeconds, maxBackoffSeconds: 30, signal: abort.signal,
+      chunkSeconds: 0.5, stallSeconds: opts.stallSeconds, maxBackoffSeconds: 30, signal: abort.signal,
     });
     logger.info({ stations: runs.map((r) => ({ station: r.station.id, session: r.session })), services, metricsPort: metricsServer?.port }, 'monitoring');
     const allFiles = stations.length > 0 && stations.every((s) => sourceKind(s.source) !== 'url');

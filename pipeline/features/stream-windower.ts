@@ -52,6 +52,13 @@ export class StreamWindower {
     return Math.max(this.originSeq, seq - this.contextHops) * this.hop;
   }
 
+  /** The audio of [from, to) still held (clipped to what is held). */
+  audio(from: number, to: number): { pcm: Float32Array; start: number } {
+    const a = Math.max(from, this.bufferStart);
+    const b = Math.min(to, this.samplesSeen);
+    return { pcm: this.buffer.subarray(a - this.bufferStart, Math.max(a, b) - this.bufferStart), start: a };
+  }
+
   /** Sample index where window `seq` ends. */
   windowEndSample(seq: number): number {
     return seq * this.hop + this.win;

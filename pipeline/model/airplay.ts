@@ -40,10 +40,16 @@ export interface AirplayOptions {
 }
 
 export class AirplayTracker {
+  private boundaries: readonly number[] = [];
+
   constructor(private readonly session: string, private readonly tracks: readonly TrackInfo[], private readonly opts: AirplayOptions) {}
 
-  /** Feeds one decision; returns the events it causes and the play left open. */
-  step(play: OpenPlay | null, d: StreamDecision, nowMs: number): { events: PlayEvent[]; play: OpenPlay | null } {
+  /**
+   * Feeds one decision; returns the events it causes and the play left open. `boundaries` are where the
+   * client's clear view of the audio saw a play could begin or end (silence edges, fade bottoms).
+   */
+  step(play: OpenPlay | null, d: StreamDecision, nowMs: number, boundaries: readonly number[] = []): { events: PlayEvent[]; play: OpenPlay | null } {
+    this.boundaries = boundaries;
     const events: PlayEvent[] = [];
     const track = d.decision.track;
     let open = play;
@@ -91,8 +97,8 @@ export class AirplayTracker {
     const fromOffset = d.audioStartSeconds - d.decision.offsetSeconds;
     const earliest = Math.max(floor, d.audioStartSeconds - this.opts.hopSeconds);
     const latest = d.audioEndSeconds - this.opts.hopSeconds;
-    if (fromOffset >= earliest && fromOffset <= latest) return fromOffset;
-    return Math.max(earliest, Math.min(latest, d.audioStartSeconds));
+    const guess = fromOffset >= earliest && fromOffset <= latest ? fromOffset : Math.max(earliest, Math.min(latest, d.audioStartSeconds));
+    return this.snap(guess, earliest, latest, fromOffset >= earliest && fromOffset <= latest ? 2 : this.opts.hopSeconds);
   }
 
   /** Where an open play ended: the track's natural end when it falls in the last matched stretch. */
@@ -100,8 +106,20 @@ export class AirplayTracker {
     const natural = p.streamStartSeconds - p.offsetSeconds + (this.tracks[p.track]?.durationSeconds ?? Infinity);
     const latest = Math.min(p.lastEndSeconds, streamEnd);
     const earliest = Math.max(p.streamStartSeconds, latest - this.opts.spanSeconds);
-    if (natural >= earliest && natural <= latest) return natural;
-    return Math.max(p.streamStartSeconds, latest - this.opts.hopSeconds / 2);
+    if (natural >= earliest && natural <= latest) return this.snap(natural, earliest, latest, 2);
+    return this.snap(Math.max(p.streamStartSeconds, latest - this.opts.hopSeconds / 2), earliest, Math.min(streamEnd, latest + this.opts.hopSeconds / 2), this.opts.hopSeconds);
+  }
+
+  /** The boundary hint nearest `guess` within `reach` of it and inside [lo, hi], else `guess`. */
+  private snap(guess: number, lo: number, hi: number, reach: number): number {
+    let best = guess;
+    let dist = Infinity;
+    for (const b of this.boundaries) {
+      if (b < lo || b > hi) continue;
+      const dd = Math.abs(b - guess);
+      if (dd <= reach && dd < dist) { best = b; dist = dd; }
+    }
+    return best;
   }
 
   private ended(p: OpenPlay, end: number): PlayEvent {

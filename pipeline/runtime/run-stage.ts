@@ -200,6 +200,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     eachMessage: async ({ partition, message, heartbeat }) => {
       await restoring;
       if (opts.serves && !opts.serves(message.key?.toString('utf8') ?? '')) {
+        metrics.messages.inc({ stage: stage.name, outcome: 'skipped' });
         if (watermark) await commitWatermark(partition, (BigInt(message.offset) + 1n).toString());
         return;
       }
@@ -220,7 +221,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
         }
         await sendOutputs(producers, outputs);
         tables.apply(outputs, partition);
-        metrics.messages.inc({ stage: stage.name, outcome: outputs.length ? 'processed' : 'no_output' });
+        metrics.messages.inc({ stage: stage.name, outcome: 'processed' });
       } catch (err) {
         if (!isBlindearError(err)) throw err; // a programmer error: crash loudly, kafkajs re-delivers
         log.warn({ code: err.code, partition, offset: message.offset, session: message.key?.toString('utf8') }, err.message);

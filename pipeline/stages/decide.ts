@@ -13,7 +13,7 @@ import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { AirplayEvent, DecideState, Prediction } from '../../schemas/messages.js';
 import { decodeFrames } from '../../schemas/frames.js';
 import { BlindearError } from '../errors.js';
-import { verifyQueryMac } from '../he/client/service-key.js';
+import { openNote, verifyQueryMac } from '../he/client/service-key.js';
 import type { Decider } from '../features/registry.js';
 import { AirplayTracker, type PlayEvent } from '../model/airplay.js';
 import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
@@ -54,7 +54,7 @@ export function createDecideStage(deps: DecideDeps) {
       const record = await ctx.tables.fetch('clientSessions', session, msg.partition);
       if (!record) {
         // Not a session of this service (a one-shot client shares the topic): not ours to judge.
-        ctx.metrics.messages.inc({ stage: 'decide', outcome: 'not_ours' });
+        ctx.logger.debug({ session }, 'scores of a session this service does not hold: skipped');
         return [];
       }
       const { client, macKey } = await deps.sessions.get(record);
@@ -64,7 +64,7 @@ export function createDecideStage(deps: DecideDeps) {
         throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `session ${session} windows ${seq}+${count}: MAC does not match`);
       }
       const state: DecideState = ctx.tables.get('decideState', session)
-        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, originMs: record.createdAtMs, ended: false };
+        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], originMs: record.createdAtMs, ended: false };
       const endRepeat = final && !state.ended && seq + count - 1 === state.lastSeq && seq <= state.lastSeq;
       if (!endRepeat && (state.ended || seq <= state.lastSeq)) {
         ctx.metrics.integrityErrors.inc({ reason: 'replay' });
@@ -93,6 +93,10 @@ export function createDecideStage(deps: DecideDeps) {
           }
         }
       }
+      // The boundary hints this service sealed into the query; a note that does not open is ignored.
+      const hints = env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : [];
+      const horizon = (seq + count) * deps.hopSeconds - 4 * spanSeconds;
+      const boundaries = [...state.boundaries, ...hints].filter((t) => t >= horizon).sort((a, b) => a - b).slice(-256);
       const restored: ScoredWindow[] = state.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: b64ToF64(w.scores) }));
       const decisions = new StreamDecisions(deps.decider, deps.decisions, { recent: restored, sinceEmit: state.sinceEmit, lastSeq: state.lastSeq });
       const windows = endRepeat ? [] : scores.map((sc, i) => ({ seq: seq + i, startSeconds: (seq + i) * deps.hopSeconds, scores: sc, capturedAtMs }));
@@ -107,7 +111,7 @@ export function createDecideStage(deps: DecideDeps) {
         ctx.metrics.predictionLatencySeconds.observe(p.latencyMs / 1000);
         if (p.outcome === 'unknown') ctx.metrics.unknownWindows.inc({ station: record.station });
         out.push({ topic: 'predictions', key: session, envelope: p });
-        const step = tracker.step(play, d, now);
+        const step = tracker.step(play, d, now, boundaries);
         play = step.play;
         for (const e of step.events) {
           out.push({ topic: 'airplay', key: session, envelope: airplayEvent(e, record.station, session, d.capturedAtMs - d.audioEndSeconds * 1000, now) });
@@ -116,7 +120,7 @@ export function createDecideStage(deps: DecideDeps) {
       }
       const snap = decisions.snapshot();
       const next: DecideState = {
-        session, lastSeq: snap.lastSeq, sinceEmit: snap.sinceEmit, play, originMs: state.originMs, ended: final,
+        session, lastSeq: snap.lastSeq, sinceEmit: snap.sinceEmit, play, boundaries, originMs: state.originMs, ended: final,
         recent: snap.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: f64ToB64(w.scores) })),
       };
       out.push({ topic: 'decideState', key: session, envelope: next });

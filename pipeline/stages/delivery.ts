@@ -7,10 +7,9 @@ export function createDeliveryStage(deps: { sink: Sink<AirplayEvent>; serves?(se
   return defineStage({
     name: 'delivery',
     input: 'airplay',
-    async process(msg, ctx) {
+    async process(msg) {
       if (deps.serves && !deps.serves(msg.envelope.session)) return [];
       await deps.sink.write(msg.envelope);
-      ctx.metrics.messages.inc({ stage: 'delivery', outcome: 'delivered' });
       deps.delivered?.(msg.envelope);
       return [];
     },
@@ -21,10 +20,9 @@ export function createReportStage(deps: { sink: Sink<Prediction>; serves(session
   return defineStage({
     name: 'report',
     input: 'predictions',
-    async process(msg, ctx) {
+    async process(msg) {
       if (!deps.serves(msg.envelope.session)) return [];
       await deps.sink.write(msg.envelope);
-      ctx.metrics.messages.inc({ stage: 'report', outcome: 'delivered' });
       deps.delivered?.(msg.envelope);
       return [];
     },

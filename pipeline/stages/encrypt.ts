@@ -4,7 +4,7 @@
  * beyond the sessions' keys (from the `client-sessions` table), so any instance can take any partition.
  */
 import { BlindearError } from '../errors.js';
-import { queryMac } from '../he/client/service-key.js';
+import { queryMac, sealNote } from '../he/client/service-key.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
 import type { ClientSessions } from './client-sessions.js';
 import { float32FromBytes } from './ingest.js';
@@ -14,7 +14,7 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
     name: 'encrypt',
     input: 'features',
     async process(msg, ctx) {
-      const { session, seq, count, prev, dim, modelId, final, capturedAtMs } = msg.envelope;
+      const { session, seq, count, prev, dim, modelId, final, capturedAtMs, boundaries } = msg.envelope;
       if (modelId !== deps.modelId) throw new BlindearError('BLINDEAR_ERR_MODEL_MISMATCH', `window for model ${modelId}, this service uses ${deps.modelId}`);
       if (dim !== deps.dim || msg.value.length !== count * dim * 4) {
         throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `${msg.value.length} bytes for ${count} windows of ${deps.dim} float32`);
@@ -35,7 +35,9 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
         };
         before = at + fields.count - 1;
         at += fields.count;
-        return { topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields) }, value };
+        // The boundary hints ride along sealed: only this client service can read them when the scores return.
+        const note = sealNote(macKey, { session, seq: fields.seq }, i === 0 ? boundaries : []);
+        return { topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields), note }, value };
       });
     },
   });

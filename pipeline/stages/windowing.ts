@@ -10,6 +10,7 @@
 import { BlindearError } from '../errors.js';
 import type { FeatureExtractor } from '../features/extractor.js';
 import { StreamWindower, type StreamWindow } from '../features/stream-windower.js';
+import { boundaryCandidates } from '../dsp/boundaries.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
 import { float32FromBytes } from './ingest.js';
 
@@ -48,6 +49,7 @@ export function createWindowingStage(deps: WindowingDeps) {
   const { extractor } = deps;
   const sessions = new Map<string, SessionWindowing>();
   const rate = extractor.sampleRate;
+  const hopSamples = Math.round(extractor.hopSeconds * rate);
 
   /** Wall clock at which `sample` was captured, from the chunk that holds it. */
   const capturedAt = (s: SessionWindowing, sample: number): number => {
@@ -65,6 +67,11 @@ export function createWindowingStage(deps: WindowingDeps) {
     s.lastBatch = b;
     const first = b.windows[0];
     const last = b.windows[b.windows.length - 1];
+    // Boundary hints from the new audio of these windows (a hop each), with 4 s of analysis context.
+    const from = b.windows[0].seq * hopSamples;
+    const to = (last.seq + 1) * hopSamples;
+    const seen = s.windower.audio(from - 4 * rate, to + Math.round(1.5 * rate));
+    const boundaries = boundaryCandidates(seen.pcm, rate).map((t) => t + seen.start / rate).filter((t) => t >= from / rate && t < to / rate).slice(0, 64);
     const values = new Float32Array(b.windows.length * extractor.dim);
     b.windows.forEach((w, i) => values.set(w.vector, i * extractor.dim));
     s.lastEmitted = last.seq;
@@ -73,7 +80,7 @@ export function createWindowingStage(deps: WindowingDeps) {
       key: session,
       envelope: {
         session, seq: first.seq, count: b.windows.length, prev: b.prev, dim: extractor.dim, modelId: deps.modelId,
-        startSeconds: first.startSeconds, final, capturedAtMs: capturedAt(s, s.windower.windowEndSample(last.seq)),
+        startSeconds: first.startSeconds, final, capturedAtMs: capturedAt(s, s.windower.windowEndSample(last.seq)), boundaries,
       },
       value: new Uint8Array(values.buffer),
     }];

@@ -12,12 +12,12 @@ function decision(k: number, track: number | null, offset = 0, final = false): S
   return { fromSeq: k - 1, toSeq: k, audioStartSeconds: (k - 1) * HOP, audioEndSeconds: (k + 1) * HOP, decision, capturedAtMs: 0, final };
 }
 
-function run(steps: StreamDecision[], durations = [200, 100, 90]) {
+function run(steps: StreamDecision[], durations = [200, 100, 90], boundaries: number[] = []) {
   const t = new AirplayTracker('s', durations.map((d) => ({ durationSeconds: d })), { hopSeconds: HOP, spanSeconds: 30, missesToEnd: 1, confidence: (c) => (c > 1 ? 0.9 : 0.1) });
   let play: OpenPlay | null = null;
   const events = [];
   for (const d of steps) {
-    const r = t.step(play, d, 0);
+    const r = t.step(play, d, 0, boundaries);
     play = r.play;
     events.push(...r.events);
   }
@@ -48,5 +48,13 @@ describe('airplay tracker', () => {
     const { events } = run([decision(1, 0, 0), decision(2, 0, 15, true)]);
     expect(events[0].confidence).toBe(0.9);
     expect(events.at(-1)!.event).toBe('ended');
+  });
+
+  it('a play cut short ends on the silence the client heard, not on the window grid', () => {
+    // Track 0 (200 s) from stream second 0, cut at 52 s (silence 52–55), then unknown.
+    const steps = [decision(1, 0, 0), decision(2, 0, 15), decision(3, 0, 30), decision(4, null), decision(5, null)];
+    expect(run(steps).events.at(-1)!.streamEndSeconds).toBe(52.5);
+    const hinted = run(steps, [200, 100, 90], [52, 55]).events.at(-1)!;
+    expect(hinted.streamEndSeconds).toBe(52);
   });
 });

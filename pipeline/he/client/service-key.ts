@@ -5,7 +5,7 @@
  *
  * The key comes from configuration (a file of 32 random bytes, hex or raw); it never goes to Kafka.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BlindearError } from '../../errors.js';
@@ -99,4 +99,40 @@ export function verifyQueryMac(macKey: Uint8Array, q: QueryFields, mac: string |
 
 export function newMacKey(): Uint8Array {
   return new Uint8Array(randomBytes(32));
+}
+
+const NOTE_SLOTS = 16;
+
+function noteKey(macKey: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', macKey, Buffer.alloc(0), 'blindear/query-note', 32));
+}
+
+/**
+ * Seals up to 16 numbers (stream seconds) into a fixed-size note bound to the query (session and first
+ * window): the server learns nothing from it, not even how many there are.
+ */
+export function sealNote(macKey: Uint8Array, bind: { session: string; seq: number }, values: readonly number[]): string {
+  const slots = new Float32Array(NOTE_SLOTS).fill(Number.NaN);
+  values.slice(0, NOTE_SLOTS).forEach((v, i) => { slots[i] = v; });
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', noteKey(macKey), iv);
+  c.setAAD(Buffer.from(`${bind.session}/${bind.seq}`));
+  const body = Buffer.concat([c.update(new Uint8Array(slots.buffer)), c.final()]);
+  return Buffer.concat([iv, c.getAuthTag(), body]).toString('base64');
+}
+
+/** The numbers of a note, or null when it does not open (not made by this session for this query). */
+export function openNote(macKey: Uint8Array, bind: { session: string; seq: number }, note: string): number[] | null {
+  const raw = Buffer.from(note, 'base64');
+  if (raw.length !== 28 + NOTE_SLOTS * 4) return null;
+  try {
+    const d = createDecipheriv('aes-256-gcm', noteKey(macKey), raw.subarray(0, 12));
+    d.setAAD(Buffer.from(`${bind.session}/${bind.seq}`));
+    d.setAuthTag(raw.subarray(12, 28));
+    const plain = Buffer.concat([d.update(raw.subarray(28)), d.final()]);
+    const slots = new Float32Array(plain.buffer.slice(plain.byteOffset, plain.byteOffset + plain.length));
+    return Array.from(slots).filter((v) => Number.isFinite(v));
+  } catch {
+    return null;
+  }
 }
