@@ -25,7 +25,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const metrics = createMetrics();
   const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger });
-  await ensureTopics(kafka, config.partitions);
+  await ensureTopics(kafka, config.partitions, 'server');
   const producer = createProducer(kafka);
   await producer.connect();
   const keys = new SessionKeyStore(engine);
