@@ -7,6 +7,27 @@ import { BlindearError } from '../pipeline/errors.js';
 
 export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
+/** SASL and TLS towards the brokers (kafkajs `sasl` / `ssl`); file paths are read by the Kafka factory. */
+export const KafkaSecurity = z.object({
+  sasl: z
+    .object({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string().min(1),
+      password: z.string().min(1),
+    })
+    .optional(),
+  ssl: z
+    .object({
+      /** PEM files: the CA that signed the brokers' certificates, and this client's certificate and key (mTLS). */
+      caFile: z.string().min(1).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      rejectUnauthorized: z.boolean().default(true),
+    })
+    .optional(),
+});
+export type KafkaSecurity = z.infer<typeof KafkaSecurity>;
+
 export const RuntimeConfig = z.object({
   brokers: z.array(z.string().regex(/^[^\s,:]+:\d{1,5}$/, 'brokers are host:port')).min(1),
   clientId: z.string().min(1).default('blindear'),
@@ -15,6 +36,7 @@ export const RuntimeConfig = z.object({
   partitions: z.number().int().min(1).max(1024).default(2),
   /** Port for the Prometheus /metrics endpoint; 0 picks a free one, absent disables it. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
+  security: KafkaSecurity.default({}),
   retry: z
     .object({
       retries: z.number().int().min(0).max(100).default(8),
@@ -35,6 +57,25 @@ function deepFreeze<T>(o: T): DeepReadonly<T> {
   return o as DeepReadonly<T>;
 }
 
+/**
+ * BLINDEAR_KAFKA_SASL_MECHANISM (plain | scram-sha-256 | scram-sha-512), _USERNAME, _PASSWORD;
+ * BLINDEAR_KAFKA_SSL=1 (TLS with the system CAs), BLINDEAR_KAFKA_SSL_CA / _CERT / _KEY (PEM files),
+ * BLINDEAR_KAFKA_SSL_REJECT_UNAUTHORIZED=0 (tests only).
+ */
+function securityFromEnv(env: NodeJS.ProcessEnv): unknown {
+  const v = (name: string): string | undefined => (env[name]?.trim() ? env[name]!.trim() : undefined);
+  const mechanism = v('BLINDEAR_KAFKA_SASL_MECHANISM');
+  const sasl = mechanism || v('BLINDEAR_KAFKA_SASL_USERNAME')
+    ? { mechanism: mechanism?.toLowerCase(), username: v('BLINDEAR_KAFKA_SASL_USERNAME'), password: env.BLINDEAR_KAFKA_SASL_PASSWORD }
+    : undefined;
+  const tls = v('BLINDEAR_KAFKA_SSL');
+  const caFile = v('BLINDEAR_KAFKA_SSL_CA');
+  const ssl = (tls && tls !== '0' && tls !== 'false') || caFile
+    ? { caFile, certFile: v('BLINDEAR_KAFKA_SSL_CERT'), keyFile: v('BLINDEAR_KAFKA_SSL_KEY'), rejectUnauthorized: v('BLINDEAR_KAFKA_SSL_REJECT_UNAUTHORIZED') !== '0' }
+    : undefined;
+  return { sasl, ssl };
+}
+
 /** Builds the runtime config from CLI options layered over the environment (BLINDEAR_BROKERS, BLINDEAR_LOG_LEVEL, ...). */
 export function loadConfig(
   env: NodeJS.ProcessEnv,
@@ -48,6 +89,7 @@ export function loadConfig(
     logLevel: overrides.logLevel ?? env.BLINDEAR_LOG_LEVEL,
     partitions: overrides.partitions ?? (env.BLINDEAR_PARTITIONS ? Number(env.BLINDEAR_PARTITIONS) : undefined),
     metricsPort,
+    security: securityFromEnv(env),
   });
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');

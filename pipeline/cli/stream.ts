@@ -9,9 +9,9 @@ import { createJsonlSink, type Sink } from '../../connectors/jsonl-sink.js';
 import { createTextSink } from '../../connectors/text-sink.js';
 import { createWebhookSink } from '../../connectors/webhook-sink.js';
 import { loadConfig } from '../../schemas/config.js';
-import { SessionId, type Prediction } from '../../schemas/messages.js';
+import { SESSION_TOMBSTONE_HEADER, SessionId, type Prediction } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
-import { ClientSession } from '../he/client/index.js';
+import { ClientSession, createSigner, signSessionKeys, signTombstone } from '../he/client/index.js';
 import { createDecider, createExtractor } from '../features/registry.js';
 import { loadManifest } from '../model/catalog-store.js';
 import { StreamDecisions } from '../model/stream-decisions.js';
@@ -65,7 +65,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
   const metrics = createMetrics();
   const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
-  const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-client`, logger });
+  const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-client`, logger, security: config.security });
   await ensureTopics(kafka, config.partitions);
   const producer = createProducer(kafka);
   await producer.connect();
@@ -89,12 +89,15 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const running: RunningStage[] = [];
   const groups: string[] = [];
   const signal = shutdownSignal();
+  const signer = createSigner();
   let stream: Awaited<ReturnType<typeof decodeStream>> | undefined;
   try {
     // The session's evaluation keys go out once, before any query; the workers keep them in memory.
+    // Signed with the session's own key: workers refuse keys or a tombstone for it signed by anyone else.
+    const material = client.publicMaterial();
     await sendOutputs(producer, [{
-      topic: 'sessionKeys', key: sessionId, value: client.publicMaterial(),
-      envelope: { session: sessionId, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: Date.now() },
+      topic: 'sessionKeys', key: sessionId, value: material,
+      envelope: signSessionKeys(signer, { session: sessionId, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: Date.now() }, material),
     }]);
     for (const stage of stages) {
       const groupId = `blindear-client-${sessionId}-${stage.name}`;
@@ -131,7 +134,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     stream?.stop();
     for (const r of running.reverse()) await r.stop().catch(() => undefined);
     // Tombstone: the session is over, compaction drops its keys from the server zone.
-    await sendTombstone(producer, 'sessionKeys', sessionId).catch(() => undefined);
+    await sendTombstone(producer, 'sessionKeys', sessionId, { [SESSION_TOMBSTONE_HEADER]: JSON.stringify(signTombstone(signer, sessionId)) }).catch(() => undefined);
     await producer.disconnect();
     await deleteGroups(kafka, groups);
     await sink.close();

@@ -16,6 +16,10 @@ export interface Metrics {
   fheSeconds: Histogram;
   predictions: Counter<'outcome'>;
   predictionLatencySeconds: Histogram;
+  /** Queries refused because their session exceeded its scoring budget (model extraction guard). */
+  rateLimited: Counter<'stage'>;
+  /** Queries a scorer holds while their session's keys have not arrived. */
+  parkedQueries: Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -49,6 +53,8 @@ export function createMetrics(): Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [registry],
     }),
+    rateLimited: new Counter({ name: 'blindear_rate_limited_total', help: 'Queries refused because their session exceeded its scoring budget', labelNames: ['stage'] as const, registers: [registry] }),
+    parkedQueries: new Gauge({ name: 'blindear_parked_queries', help: 'Queries held by a scorer until their session\'s keys arrive', registers: [registry] }),
   };
 }
 

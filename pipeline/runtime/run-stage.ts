@@ -30,6 +30,18 @@ export interface RunStageOptions<K extends TopicKey> {
   startAtCurrentEnd?: boolean;
   /** Partitions processed concurrently by this consumer (order is kept within a partition). */
   partitionsConsumedConcurrently?: number;
+  /** Group liveness (defaults 45 s / 3 s): a killed member's partitions move after `sessionTimeoutMs`. */
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  /**
+   * For stages that hold records past `process` (the scorer's parking lot): the lowest offset of the
+   * partition still held. Commits then stop there, so a crash re-delivers what was held (and what
+   * followed it: consumers de-duplicate by session and seq). Call `RunningStage.commit()` when it moves.
+   */
+  heldOffset?(partition: number): string | undefined;
+  /** Called with the input partitions this member owns after each (re)join of the group. */
+  onAssigned?(partitions: number[]): void;
 }
 
 export interface RunningStage {
@@ -37,6 +49,8 @@ export interface RunningStage {
   /** Resolves once the consumer has joined its group and owns partitions. */
   joined: Promise<void>;
   stop(): Promise<void>;
+  /** With `heldOffset`: commits each owned partition up to its held offset or its next record. */
+  commit(): Promise<void>;
 }
 
 export function createProducer(kafka: KafkaClient): Producer {
@@ -60,8 +74,8 @@ export async function sendOutputs(producer: Producer, outputs: readonly Outbound
 }
 
 /** A null value under `key`: on a compacted topic, compaction then drops the key's records. */
-export async function sendTombstone(producer: Producer, topic: TopicKey, key: string): Promise<void> {
-  await producer.send({ topic: TOPICS[topic].name, acks: -1, messages: [{ key, value: null }] });
+export async function sendTombstone(producer: Producer, topic: TopicKey, key: string, headers?: Record<string, string>): Promise<void> {
+  await producer.send({ topic: TOPICS[topic].name, acks: -1, messages: [{ key, value: null, headers }] });
 }
 
 export type { Producer };
@@ -100,10 +114,35 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     groupId: opts.groupId,
     maxBytesPerPartition: spec.maxMessageBytes + 65536,
     maxBytes: Math.max(spec.maxMessageBytes * 2, 10 * 1024 * 1024),
-    sessionTimeout: 45_000,
-    heartbeatInterval: 3_000,
+    sessionTimeout: opts.sessionTimeoutMs ?? 45_000,
+    heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
+    ...(opts.rebalanceTimeoutMs ? { rebalanceTimeout: opts.rebalanceTimeoutMs } : {}),
     allowAutoTopicCreation: false,
   });
+  const manualCommit = opts.heldOffset !== undefined;
+  /** Next offset to consume per owned partition, and the last offset committed (manual commits only). */
+  const nextOffset = new Map<number, bigint>();
+  const committed = new Map<number, bigint>();
+  let committing: Promise<void> = Promise.resolve();
+  const commit = (): Promise<void> => {
+    if (!manualCommit) return Promise.resolve();
+    committing = committing.then(async () => {
+      const partitions: { topic: string; partition: number; offset: string }[] = [];
+      for (const [partition, next] of nextOffset) {
+        const held = opts.heldOffset!(partition);
+        const floor = held !== undefined && BigInt(held) < next ? BigInt(held) : next;
+        if (floor > (committed.get(partition) ?? -1n)) partitions.push({ topic: spec.name, partition, offset: String(floor) });
+      }
+      if (partitions.length === 0) return;
+      try {
+        await consumer.commitOffsets(partitions);
+        for (const p of partitions) committed.set(p.partition, BigInt(p.offset));
+      } catch (err) {
+        log.debug({ err: (err as Error).message }, 'commit deferred (rebalance or broker away)');
+      }
+    });
+    return committing;
+  };
   let stopping = false;
   const ctx: StageContext = { logger: log, metrics, now: () => Date.now() };
 
@@ -113,10 +152,18 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     await admin.connect();
     try { ends = await admin.fetchTopicOffsets(spec.name); } finally { await admin.disconnect(); }
   }
-  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    // A new generation: only the partitions assigned now may be committed.
+    const mine = new Set(e.payload.memberAssignment[spec.name] ?? []);
+    for (const p of [...nextOffset.keys()]) if (!mine.has(p)) nextOffset.delete(p);
+    committed.clear();
+    opts.onAssigned?.([...mine]);
+    resolve();
+  }));
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: opts.fromBeginning ?? true });
   await consumer.run({
+    autoCommit: !manualCommit,
     partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
     eachMessage: async ({ partition, message, heartbeat }) => {
       const started = process.hrtime.bigint();
@@ -142,6 +189,10 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
       } finally {
         metrics.stageSeconds.observe({ stage: stage.name }, Number(process.hrtime.bigint() - started) / 1e9);
       }
+      if (manualCommit) {
+        nextOffset.set(partition, BigInt(message.offset) + 1n);
+        await commit();
+      }
     },
   });
   for (const e of ends) consumer.seek({ topic: spec.name, partition: e.partition, offset: e.offset });
@@ -151,8 +202,10 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     joined,
     async stop() {
       stopping = true;
+      await commit();
       await consumer.disconnect();
       await stage.close?.();
     },
+    commit,
   };
 }

@@ -24,7 +24,15 @@ export async function ensureTopics(kafka: KafkaClient, partitions: number): Prom
       },
     ]);
     const missing = wanted.filter((t) => !existing.has(t.topic));
-    if (missing.length) await admin.createTopics({ topics: missing, waitForLeaders: true });
+    if (missing.length === 0) return [];
+    try {
+      await admin.createTopics({ topics: missing, waitForLeaders: true });
+    } catch (err) {
+      // Under broker ACLs a principal sees (and may create) only its zone's topics: an operator creates
+      // them all (`blindear topics` as an admin principal); what this one cannot see is not its business.
+      if (/AUTHORIZATION_FAILED/i.test(`${(err as { type?: string }).type ?? ''} ${(err as Error).message}`)) return [];
+      throw err;
+    }
     return missing.map((t) => t.topic);
   } finally {
     await admin.disconnect();
