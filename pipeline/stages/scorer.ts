@@ -203,7 +203,9 @@ export function createScorerStage(deps: {
       closed = true;
     },
   });
-  return Object.assign(stage, {
+  // A getter must be defined, not assigned (Object.assign would copy its value once).
+  Object.defineProperty(stage, 'parked', { get: () => parkedCount, enumerable: true });
+  return Object.assign(stage as typeof stage & { readonly parked: number }, {
     heldOffset(partition: number): string | undefined {
       let low: bigint | undefined;
       for (const list of lot.values()) {
@@ -215,7 +217,6 @@ export function createScorerStage(deps: {
       }
       return low === undefined ? undefined : String(low);
     },
-    get parked() { return parkedCount; },
     idle: () => draining,
   });
 }

@@ -8,7 +8,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { isBlindearError } from '../../pipeline/errors.js';
-import { ClientSession } from '../../pipeline/he/client/index.js';
+import { ClientSession, createSigner, signSessionKeys } from '../../pipeline/he/client/index.js';
 import { ScoringEngine } from '../../pipeline/he/server/index.js';
 import { createDecider, createExtractor } from '../../pipeline/features/registry.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
@@ -55,6 +55,13 @@ describe('stage topology in memory', () => {
   let cat: { dir: string };
   const session = 'topo-1';
   const enrolled = tracksPerPackage(4);
+  const signer = createSigner();
+  /** The session's keys as its client publishes them: signed with the session's own key. */
+  const putKeys = (): void => {
+    const value = client.publicMaterial();
+    const put = keys.put(session, { envelope: signSessionKeys(signer, { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value), value });
+    expect(put.ok).toBe(true);
+  };
 
   beforeAll(async () => {
     cat = await testCatalog('landmark', enrolled);
@@ -62,7 +69,7 @@ describe('stage topology in memory', () => {
     engine = await ScoringEngine.create(manifest.he, await loadModel(cat.dir, manifest));
     client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
     keys = new SessionKeyStore(engine);
-    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
+    putKeys();
   });
 
   it('audio → windows → queries → encrypted scores → a prediction naming the track and offset', async () => {
@@ -84,7 +91,7 @@ describe('stage topology in memory', () => {
     const queries = await runThrough(encrypt, features);
     expect(queries.length).toBeGreaterThan(0);
 
-    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
+    putKeys();
     const scorer = createScorerStage({ engine, modelId: manifest.modelId, keys });
     const scores = await runThrough(scorer, queries);
     expect(scores).toHaveLength(queries.length);
@@ -148,11 +155,14 @@ describe('stage topology in memory', () => {
       topic: 'queries', key: over.session ?? session, value,
       envelope: { session: over.session ?? session, seq: 0, count: 1, paramsId: client.paramsId, modelId: over.modelId ?? manifest.modelId, final: false, capturedAtMs: 0 },
     });
+    let offset = 0; // each record its own offset, as on a partition
     const codeOf = async (o: Outbound): Promise<string> => {
-      try { await scorer.process(viaKafka(o, 'queries', 0), ctx); return 'none'; } catch (e) { return isBlindearError(e) ? `${e.code}${e.retriable ? ' (retriable)' : ''}` : String(e); }
+      try { await scorer.process(viaKafka(o, 'queries', offset++), ctx); return 'none'; } catch (e) { return isBlindearError(e) ? `${e.code}${e.retriable ? ' (retriable)' : ''}` : String(e); }
     };
-    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
-    expect(await codeOf(query({ session: 'nobody' }, valid))).toBe('BLINDEAR_ERR_SESSION_UNKNOWN (retriable)');
+    putKeys();
+    // A session without keys is parked (test/stages/scorer-hostile.test.ts), never retried in place.
+    expect(await codeOf(query({ session: 'nobody' }, valid))).toBe('none');
+    expect(scorer.parked).toBe(1);
     expect(await codeOf(query({ modelId: '0000000000000000' }, valid))).toBe('BLINDEAR_ERR_MODEL_MISMATCH');
     const forged = Uint8Array.from(valid); forged.fill(7, 64, 4096);
     expect(await codeOf(query({}, forged))).toMatch(/^BLINDEAR_ERR_HE_(CIPHERTEXT_INVALID|PARAMS_MISMATCH)$/);
