@@ -30,7 +30,9 @@ export async function ensureTopics(kafka: KafkaClient, partitions: number): Prom
     } catch (err) {
       // Under broker ACLs a principal sees (and may create) only its zone's topics: an operator creates
       // them all (`blindear topics` as an admin principal); what this one cannot see is not its business.
-      if (/AUTHORIZATION_FAILED/i.test(`${(err as { type?: string }).type ?? ''} ${(err as Error).message}`)) return [];
+      const all = [err, ...((err as { errors?: unknown[] }).errors ?? [])] as { type?: string; message?: string }[];
+      const denied = (e: { type?: string; message?: string }): boolean => /AUTHORIZATION_FAILED|not authorized/i.test(`${e.type ?? ''} ${e.message ?? ''}`);
+      if ((err as { errors?: unknown[] }).errors?.length ? all.slice(1).every(denied) : denied(all[0])) return [];
       throw err;
     }
     return missing.map((t) => t.topic);
