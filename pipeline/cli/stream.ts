@@ -4,7 +4,7 @@
  * each stage is bound to its topic, so the scoring workers elsewhere see only ciphertexts.
  */
 import { randomUUID } from 'node:crypto';
-import { decodeStream } from '../../connectors/ffmpeg.js';
+import { assertInputReadable, decodeStream } from '../../connectors/ffmpeg.js';
 import { createJsonlSink, type Sink } from '../../connectors/jsonl-sink.js';
 import { createTextSink } from '../../connectors/text-sink.js';
 import { createWebhookSink } from '../../connectors/webhook-sink.js';
@@ -59,6 +59,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const session = SessionId.safeParse(opts.session ?? `s-${randomUUID()}`);
   if (!session.success) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `--session: ${session.error.issues[0].message}`);
   const sessionId = session.data;
+  await assertInputReadable(source); // a missing file is one line at once, before any Kafka work
   const logger = createLogger(config.logLevel, { command: 'stream', session: sessionId });
   const manifest = await loadManifest(opts.catalog);
   const extractor = createExtractor(manifest);
