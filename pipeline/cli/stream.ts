@@ -3,7 +3,6 @@
  * encryption, decryption and delivery run in this process, which alone holds the session's secret key;
  * each stage is bound to its topic, so the scoring workers elsewhere see only ciphertexts.
  */
-import { randomUUID } from 'node:crypto';
 import { assertInputReadable, decodeStream } from '../../connectors/ffmpeg.js';
 import { createJsonlSink, type Sink } from '../../connectors/jsonl-sink.js';
 import { createTextSink } from '../../connectors/text-sink.js';
@@ -11,7 +10,7 @@ import { createWebhookSink } from '../../connectors/webhook-sink.js';
 import { loadConfig } from '../../schemas/config.js';
 import { SESSION_TOMBSTONE_HEADER, SessionId, type Prediction } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
-import { ClientSession, createSigner, signSessionKeys, signTombstone } from '../he/client/index.js';
+import { ClientSession, createSigner, selfCertifiedSessionId, signSessionKeys, signTombstone } from '../he/client/index.js';
 import { createDecider, createExtractor } from '../features/registry.js';
 import { loadManifest } from '../model/catalog-store.js';
 import { StreamDecisions } from '../model/stream-decisions.js';
@@ -56,7 +55,9 @@ export function decisionOptions(windowSeconds: number, hopSeconds: number): { sp
 
 export async function runStream(source: string, opts: StreamOptions): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
-  const session = SessionId.safeParse(opts.session ?? `s-${randomUUID()}`);
+  // The session's signing key names the default session id, so no other producer can claim it.
+  const signer = createSigner();
+  const session = SessionId.safeParse(opts.session ?? selfCertifiedSessionId(signer));
   if (!session.success) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `--session: ${session.error.issues[0].message}`);
   const sessionId = session.data;
   await assertInputReadable(source); // a missing file is one line at once, before any Kafka work
@@ -90,7 +91,6 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const running: RunningStage[] = [];
   const groups: string[] = [];
   const signal = shutdownSignal();
-  const signer = createSigner();
   let stream: Awaited<ReturnType<typeof decodeStream>> | undefined;
   try {
     // The session's evaluation keys go out once, before any query; the workers keep them in memory.

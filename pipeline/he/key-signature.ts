@@ -41,3 +41,19 @@ export function verifySignature(publicKey: string, message: Uint8Array, signatur
     return false;
   }
 }
+
+/** Fingerprint of a signing key (base64 SPKI DER): 32 hex digits of its sha256. */
+export function keyFingerprint(publicKey: string): string {
+  return createHash('sha256').update(Buffer.from(publicKey, 'base64')).digest('hex').slice(0, 32);
+}
+
+const SELF_CERTIFIED = /\.k([0-9a-f]{32})$/;
+
+/**
+ * A session id ending in `.k<fingerprint of its signing key>` names its owner: nobody else can sign for
+ * it, even before its first key record (no trust on first use needed, so a guessed id cannot be
+ * squatted). Returns the fingerprint it requires, or undefined for other ids.
+ */
+export function requiredFingerprint(session: string): string | undefined {
+  return SELF_CERTIFIED.exec(session)?.[1];
+}

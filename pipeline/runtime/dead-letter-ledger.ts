@@ -20,7 +20,7 @@ interface Pending {
 }
 
 const MAX_PENDING = 256;
-const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 export class DeadLetterLedger {
   private readonly watermark = new Map<number, bigint>();
@@ -56,11 +56,27 @@ export class DeadLetterLedger {
   /** The partitions this instance owns now (from its work consumer's assignment). */
   setOwned(partitions: Iterable<number>): Promise<void> {
     this.owned = new Set(partitions);
+    // Another instance may have sent dead letters of these partitions while it owned them.
+    this.chain = this.chain.then(() => this.refreshWatermarks()).catch(() => undefined);
     const ready = this.pending.filter((p) => this.owned.has(p.source.partition));
     this.pending = this.pending.filter((p) => !this.owned.has(p.source.partition));
     this.pendingBytes = this.pending.reduce((n, p) => n + (p.source.record.value?.length ?? 0), 0);
     for (const p of ready) this.enqueue(p);
     return this.chain;
+  }
+
+  private async refreshWatermarks(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const [t] = await admin.fetchOffsets({ groupId: this.groupId, topics: [TOPICS[this.topic].name] });
+      for (const p of t?.partitions ?? []) {
+        const o = Number(p.offset) >= 0 ? BigInt(p.offset) : 0n;
+        if (o > (this.watermark.get(p.partition) ?? 0n)) this.watermark.set(p.partition, o);
+      }
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   /** Dead-letters `source` unless already done (below the watermark) or owned elsewhere (then it waits). */

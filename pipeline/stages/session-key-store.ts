@@ -1,9 +1,10 @@
 /**
  * The scorer's view of session keys, read from the compacted session-keys topic. Every record is checked
  * before it is kept: record key = envelope session, size within the layout's bound, and a signature by
- * the session's own Ed25519 key. The first signing key seen for a session is pinned (trust on first
- * use): a later record or tombstone for that session signed by anything else is refused, so a producer
- * that can write the topic cannot replace or delete another session's keys.
+ * the session's own Ed25519 key. A session id ending in `.k<fingerprint>` names its signing key outright;
+ * for other ids the first signing key seen is pinned (trust on first use). A later record or tombstone
+ * for that session signed by anything else is refused, so a producer that can write the topic cannot
+ * replace or delete another session's keys.
  *
  * Memory is bounded twice: raw key records by count and bytes (least recently used dropped first; a
  * query for a dropped session gets BLINDEAR_ERR_SESSION_EVICTED), and keys loaded into SEAL (megabytes
@@ -11,7 +12,7 @@
  */
 import type { SessionKeysEnvelope, SessionKeysTombstone } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
-import { keyRecordMessage, tombstoneMessage, verifySignature } from '../he/key-signature.js';
+import { keyFingerprint, keyRecordMessage, requiredFingerprint, tombstoneMessage, verifySignature } from '../he/key-signature.js';
 import type { ScoringEngine, SessionKeys } from '../he/server/index.js';
 
 export interface KeyStoreLimits {
@@ -98,6 +99,10 @@ export class SessionKeyStore {
     }
     if (!verifySignature(envelope.signingKey, keyRecordMessage(envelope, value), envelope.signature)) {
       return refuse('BLINDEAR_ERR_SESSION_KEYS_FORGED', `bad signature on the keys of ${key}`);
+    }
+    const fingerprint = requiredFingerprint(key);
+    if (fingerprint && keyFingerprint(envelope.signingKey) !== fingerprint) {
+      return refuse('BLINDEAR_ERR_SESSION_KEYS_FORGED', `keys of ${key} signed by a key its id does not name`);
     }
     const pin = this.pins.get(key);
     if (pin && pin.key !== envelope.signingKey) {

@@ -6,7 +6,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { SessionKeysEnvelope, SessionKeysTombstone } from '../../../schemas/messages.js';
-import { keyRecordMessage, tombstoneMessage, type SignedKeyFields } from '../key-signature.js';
+import { keyFingerprint, keyRecordMessage, tombstoneMessage, type SignedKeyFields } from '../key-signature.js';
 
 export interface SessionSigner {
   /** Base64 SPKI DER: goes into every key record's envelope. */
@@ -45,4 +45,12 @@ export function signSessionKeys(signer: SessionSigner, fields: SignedKeyFields, 
 /** The header value of the session's tombstone. */
 export function signTombstone(signer: SessionSigner, session: string, endedAtMs = Date.now()): SessionKeysTombstone {
   return { session, endedAtMs, signature: signer.signBytes(tombstoneMessage(session, endedAtMs)) };
+}
+
+/**
+ * A session id bound to `signer`: `<prefix>.k<fingerprint>`. Workers accept keys for it only when signed
+ * by this signer, so the id cannot be taken over even by a producer that writes first.
+ */
+export function selfCertifiedSessionId(signer: SessionSigner, prefix = 's'): string {
+  return `${prefix}.k${keyFingerprint(signer.publicKey)}`;
 }
