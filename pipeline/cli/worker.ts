@@ -18,7 +18,7 @@ import { createScorerStage } from '../stages/scorer.js';
 import { SessionKeyStore } from '../stages/session-key-store.js';
 
 export const SCORER_GROUP = 'blindear-scorer';
-/** Committed offsets of this group (never joined) mark how far refused key records were dead-lettered. */
+/** Prefix of the throwaway groups that read how far refused key records were dead-lettered. */
 export const SCORER_KEYS_DLQ_GROUP = 'blindear-scorer-keys-dlq';
 /** Queries no longer wait for keys in the retry loop (they are parked), so retries are for the broker only. */
 const SCORER_RETRY = { retries: 3, initialRetryTimeMs: 100, maxRetryTimeMs: 1_000 };

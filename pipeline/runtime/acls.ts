@@ -23,9 +23,12 @@ export const GROUP_PREFIXES = { server: ['blindear-scorer'], client: ['blindear-
 
 type Grant = [TopicKey | `${TopicKey}.dlq`, ('read' | 'write')[]];
 
-/** Topic grants per zone. Dead letters are written by the zone that consumed the source topic. */
+/**
+ * Topic grants per zone. Dead letters are written by the zone that consumed the source topic; workers
+ * also read the end of the session-keys dead letters (how far they were sent: dead-letter-ledger.ts).
+ */
 export const ZONE_GRANTS: { server: Grant[]; client: Grant[] } = {
-  server: [['queries', ['read']], ['sessionKeys', ['read']], ['scores', ['write']], ['queries.dlq', ['write']], ['sessionKeys.dlq', ['write']]],
+  server: [['queries', ['read']], ['sessionKeys', ['read']], ['scores', ['write']], ['queries.dlq', ['write']], ['sessionKeys.dlq', ['read', 'write']]],
   client: [
     ['audio', ['read', 'write']], ['features', ['read', 'write']], ['predictions', ['read', 'write']],
     ['queries', ['write']], ['sessionKeys', ['write']], ['scores', ['read']],

@@ -7,7 +7,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlindearError, isBlindearError } from '../../pipeline/errors.js';
-import { ClientSession, createSigner, importSigner, signSessionKeys, signTombstone, type SessionSigner } from '../../pipeline/he/client/index.js';
+import { ClientSession, createSigner, importSigner, selfCertifiedSessionId, signSessionKeys, signTombstone, type SessionSigner } from '../../pipeline/he/client/index.js';
 import { ScoringEngine } from '../../pipeline/he/server/index.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
 import { decodeRecord, encodeRecord } from '../../pipeline/runtime/codec.js';
@@ -160,6 +160,15 @@ describe('scorer under hostile input', () => {
     // After its end the session id stays pinned: nobody else can reopen it.
     expect(code(keys.put('s1', keyRecord('s1', thief, other, 40)))).toBe('BLINDEAR_ERR_SESSION_KEYS_FORGED');
     await scorer.close?.();
+  });
+
+  it('a self-certified session id cannot be squatted, even by a producer that writes first', () => {
+    const keys = new SessionKeyStore(engine);
+    const owner = createSigner();
+    const id = selfCertifiedSessionId(owner);
+    const squat = keys.put(id, keyRecord(id, createSigner(), other, 1));
+    expect(squat.ok ? 'ok' : squat.error.code).toBe('BLINDEAR_ERR_SESSION_KEYS_FORGED');
+    expect(keys.put(id, keyRecord(id, owner, client, 2)).ok).toBe(true);
   });
 
   it('bounds the key store by sessions and bytes; a dropped session answers with a clear code', async () => {
