@@ -65,7 +65,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers: string; catalo
       topic: 'queries', partition: msg.partition,
       record: { key: Buffer.from(msg.key), value: msg.value, headers: { [ENVELOPE_HEADER]: JSON.stringify(msg.envelope) }, offset: msg.offset, timestamp: '0', attributes: 0 } as Parameters<typeof sendDeadLetter>[1]['record'],
     }, 'scorer', err),
-    released: () => { void running?.commit(); },
+    released: () => { running?.scheduleCommit(); },
   });
   // eslint-disable-next-line prefer-const
   let running: Awaited<ReturnType<typeof runStage>> | undefined;

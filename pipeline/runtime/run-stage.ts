@@ -51,6 +51,8 @@ export interface RunningStage {
   stop(): Promise<void>;
   /** With `heldOffset`: commits each owned partition up to its held offset or its next record. */
   commit(): Promise<void>;
+  /** The same, coalesced: within COMMIT_EVERY_MS. */
+  scheduleCommit(): void;
 }
 
 export function createProducer(kafka: KafkaClient): Producer {
@@ -106,6 +108,8 @@ export async function sendDeadLetter(
   });
 }
 
+const COMMIT_EVERY_MS = 500;
+
 export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Promise<RunningStage> {
   const { kafka, producer, stage, logger, metrics } = opts;
   const spec = TOPICS[stage.input];
@@ -142,6 +146,12 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
       }
     });
     return committing;
+  };
+  // Commits are coalesced (one round trip per COMMIT_EVERY_MS at most), never awaited per record: a
+  // flood of small records must not turn into a flood of commit round trips on the partition's path.
+  let commitTimer: NodeJS.Timeout | undefined;
+  const scheduleCommit = (): void => {
+    commitTimer ??= setTimeout(() => { commitTimer = undefined; void commit(); }, COMMIT_EVERY_MS);
   };
   let stopping = false;
   const ctx: StageContext = { logger: log, metrics, now: () => Date.now() };
@@ -191,7 +201,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
       }
       if (manualCommit) {
         nextOffset.set(partition, BigInt(message.offset) + 1n);
-        await commit();
+        scheduleCommit();
       }
     },
   });
@@ -202,10 +212,13 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     joined,
     async stop() {
       stopping = true;
+      clearTimeout(commitTimer);
+      commitTimer = undefined;
       await commit();
       await consumer.disconnect();
       await stage.close?.();
     },
     commit,
+    scheduleCommit,
   };
 }
