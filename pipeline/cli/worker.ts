@@ -1,11 +1,16 @@
 /** `blindear worker scorer`: one server-zone scoring worker in the `blindear-scorer` consumer group. */
+import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/messages.js';
 import { loadConfig } from '../../schemas/config.js';
+import { ENVELOPE_HEADER } from '../../schemas/topics.js';
+import { maxKeyBytes } from '../he/serialized.js';
 import { ScoringEngine } from '../he/server/index.js';
+import { createExtractor } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
+import { DeadLetterLedger } from '../runtime/dead-letter-ledger.js';
 import { createKafka } from '../runtime/kafka.js';
 import { createLogger } from '../runtime/logger.js';
 import { createMetrics, serveMetrics } from '../runtime/metrics.js';
-import { createProducer, runStage } from '../runtime/run-stage.js';
+import { createProducer, runStage, sendDeadLetter, sendOutputs } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { materializeTable } from '../runtime/table.js';
 import { ensureTopics } from '../runtime/topics-admin.js';
@@ -13,8 +18,17 @@ import { createScorerStage } from '../stages/scorer.js';
 import { SessionKeyStore } from '../stages/session-key-store.js';
 
 export const SCORER_GROUP = 'blindear-scorer';
-/** ≈5 s in all: keys published just before their first query arrive well within it. */
-const SCORER_RETRY = { retries: 6, initialRetryTimeMs: 100, maxRetryTimeMs: 2_000 };
+/** Prefix of the throwaway groups that read how far refused key records were dead-lettered. */
+export const SCORER_KEYS_DLQ_GROUP = 'blindear-scorer-keys-dlq';
+/** Queries no longer wait for keys in the retry loop (they are parked), so retries are for the broker only. */
+const SCORER_RETRY = { retries: 3, initialRetryTimeMs: 100, maxRetryTimeMs: 1_000 };
+/**
+ * Group liveness: a worker killed with SIGKILL is noticed after the session timeout (the broker's minimum,
+ * 6 s), and the survivor, heart-beating every second, rejoins at once: its partitions resume within ≈8 s.
+ */
+export const SCORER_SESSION_TIMEOUT_MS = 6_000;
+export const SCORER_HEARTBEAT_MS = 1_000;
+export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
 
 export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string }): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.serverBrokers ?? opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
@@ -24,24 +38,49 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const engine = await ScoringEngine.create(manifest.he, model);
   const metrics = createMetrics();
   const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
-  const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger });
+  const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger, security: config.serverSecurity ?? config.security });
   await ensureTopics(kafka, config.partitions, 'server');
   const producer = createProducer(kafka);
   await producer.connect();
-  const keys = new SessionKeyStore(engine);
+  const keys = new SessionKeyStore(engine, { maxRecordBytes: maxKeyBytes(engine.params, engine.layout) });
+  const ledger = await DeadLetterLedger.open({ kafka, producer, groupId: SCORER_KEYS_DLQ_GROUP, topic: 'sessionKeys', stageName: 'scorer', logger, metrics });
   const table = await materializeTable({
     kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys',
-    onRecord: (session, entry) => { keys.put(session, entry); metrics.activeSessions.set({ stage: 'scorer' }, keys.size); },
+    onRecord: (session, entry, meta) => {
+      let tombstone: SessionKeysTombstone | undefined;
+      if (entry === null && meta.headers[SESSION_TOMBSTONE_HEADER]) {
+        try { tombstone = SessionKeysTombstone.parse(JSON.parse(meta.headers[SESSION_TOMBSTONE_HEADER])); } catch { /* unsigned: refused below */ }
+      }
+      const put = keys.put(session, entry, tombstone);
+      metrics.activeSessions.set({ stage: 'scorer' }, keys.size);
+      return put.ok ? undefined : put.error;
+    },
+    deadLetter: (source, err) => ledger.deadLetter(source, err),
   });
-  const running = await runStage({
-    // A query whose keys have not arrived holds up its partition while retried: keep that short.
+  const scorer = createScorerStage({
+    engine, modelId: manifest.modelId, keys,
+    hopSeconds: createExtractor(manifest).hopSeconds,
+    emit: (outputs) => sendOutputs(producer, outputs),
+    deadLetter: (msg, err) => sendDeadLetter(producer, {
+      topic: 'queries', partition: msg.partition,
+      record: { key: Buffer.from(msg.key), value: msg.value, headers: { [ENVELOPE_HEADER]: JSON.stringify(msg.envelope) }, offset: msg.offset, timestamp: '0', attributes: 0 } as Parameters<typeof sendDeadLetter>[1]['record'],
+    }, 'scorer', err),
+    released: () => { running?.scheduleCommit(); },
+  });
+  // eslint-disable-next-line prefer-const
+  let running: Awaited<ReturnType<typeof runStage>> | undefined;
+  running = await runStage({
     kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true,
-    stage: createScorerStage({ engine, modelId: manifest.modelId, keys }),
+    stage: scorer, heldOffset: (p) => scorer.heldOffset(p),
+    sessionTimeoutMs: SCORER_SESSION_TIMEOUT_MS, heartbeatIntervalMs: SCORER_HEARTBEAT_MS, rebalanceTimeoutMs: SCORER_REBALANCE_TIMEOUT_MS,
+    // The owner of queries partition p dead-letters refused key records of session-keys partition p.
+    onAssigned: (partitions) => { void ledger.setOwned(partitions); },
   });
   logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, metricsPort: metricsServer?.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');
+  // Leave the group first (kafkajs sends LeaveGroup): the partitions move to a survivor at once.
   await running.stop();
   await table.stop();
   await producer.disconnect();

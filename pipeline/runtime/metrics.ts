@@ -22,6 +22,10 @@ export interface Metrics {
   sourceConnected: Gauge<'station'>;
   sourceReconnects: Counter<'station'>;
   sourceLastAudio: Gauge<'station'>;
+  /** Queries refused because their session exceeded its scoring budget (model extraction guard). */
+  rateLimited: Counter<'stage'>;
+  /** Queries a scorer holds while their session's keys have not arrived. */
+  parkedQueries: Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -61,6 +65,8 @@ export function createMetrics(): Metrics {
     sourceConnected: new Gauge({ name: 'blindear_source_connected', help: 'Whether a station source is delivering audio (1) or down (0)', labelNames: ['station'] as const, registers: [registry] }),
     sourceReconnects: new Counter({ name: 'blindear_source_reconnects_total', help: 'Times a station source dropped and was reconnected', labelNames: ['station'] as const, registers: [registry] }),
     sourceLastAudio: new Gauge({ name: 'blindear_source_last_audio_timestamp_seconds', help: 'Unix time of the last audio received from a station', labelNames: ['station'] as const, registers: [registry] }),
+    rateLimited: new Counter({ name: 'blindear_rate_limited_total', help: 'Queries refused because their session exceeded its scoring budget', labelNames: ['stage'] as const, registers: [registry] }),
+    parkedQueries: new Gauge({ name: 'blindear_parked_queries', help: 'Queries held by a scorer until their session\'s keys arrive', registers: [registry] }),
   };
 }
 
