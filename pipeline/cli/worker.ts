@@ -14,7 +14,7 @@ import { createProducer, runStage, sendDeadLetter, sendOutputs } from '../runtim
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { materializeTable } from '../runtime/table.js';
 import { ensureTopics } from '../runtime/topics-admin.js';
-import { createScorerStage } from '../stages/scorer.js';
+import { DEFAULT_RATE_LIMIT, createScorerStage } from '../stages/scorer.js';
 import { SessionKeyStore } from '../stages/session-key-store.js';
 
 export const SCORER_GROUP = 'blindear-scorer';
@@ -30,7 +30,7 @@ export const SCORER_SESSION_TIMEOUT_MS = 6_000;
 export const SCORER_HEARTBEAT_MS = 1_000;
 export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
 
-export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string }): Promise<void> {
+export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string; maxSpeed?: number; burstSeconds?: number }): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.serverBrokers ?? opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
   const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
   const manifest = await loadManifest(opts.catalog);
@@ -60,6 +60,8 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const scorer = createScorerStage({
     engine, modelId: manifest.modelId, keys,
     hopSeconds: createExtractor(manifest).hopSeconds,
+    // Each session's scoring budget: a burst, then at most `maxSpeed` audio seconds per second.
+    rateLimit: { ...DEFAULT_RATE_LIMIT, perSecond: opts.maxSpeed ?? DEFAULT_RATE_LIMIT.perSecond, burstSeconds: opts.burstSeconds ?? DEFAULT_RATE_LIMIT.burstSeconds },
     emit: (outputs) => sendOutputs(producer, outputs),
     deadLetter: (msg, err) => sendDeadLetter(producer, {
       topic: 'queries', partition: msg.partition,
