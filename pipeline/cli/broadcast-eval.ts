@@ -151,7 +151,7 @@ export async function runBroadcastEval(musicDir: string, opts: BroadcastEvalOpti
       children.push(spawn(process.execPath, [BIN, 'worker', 'scorer', '--brokers', opts.brokers, '--catalog', opts.catalog, '--max-speed', '1000', '--burst-seconds', String(Math.ceil(opts.hours * 3600 + 600)), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }));
     }
     const stations = join(work, 'stations.json');
-    writeFileSync(stations, JSON.stringify([{ id: `day-${opts.seed}`, source: wav }]));
+    writeFileSync(stations, JSON.stringify([{ id: `day-${opts.seed}-${Date.now().toString(36)}`, source: wav }]));
     const airplay = join(opts.outDir, 'airplay.jsonl');
     rmSync(airplay, { force: true });
     const mon = spawn(process.execPath, [BIN, 'monitor', '--stations', stations, '--catalog', opts.catalog, '--brokers', opts.brokers, '--output', airplay,

@@ -69,7 +69,12 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
   // A new session's id ends in its signing key's fingerprint (`<station>.k<fingerprint>`): workers then
   // accept keys for it only when that key signs them, so nobody can claim the id first.
   const shape = { classes: manifest.classes.track.length, dim: manifest.dim };
-  const resumed = resume ? tables.get('clientSessions', resume.session) : undefined;
+  let resumed = resume ? tables.get('clientSessions', resume.session) : undefined;
+  if (resumed && resumed.keyId !== serviceKey.keyId) {
+    // Sealed under another client key: it cannot be continued here; a new session takes over the station.
+    log.error({ session: resumed.session, sealedWith: resumed.keyId, clientKey: serviceKey.keyId }, 'the station\'s session was sealed under another client key: starting a new session');
+    resumed = undefined;
+  }
   let record = fixedSession ? tables.get('clientSessions', fixedSession) : resumed;
   let client: ClientSession;
   let signer: SessionSigner;
@@ -111,7 +116,7 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
 
   const createdAtMs = record.createdAtMs;
   const rate = opts.sampleRate;
-  let position = kind === 'file' ? resume?.samples ?? 0 : 0;
+  let position = kind === 'file' && resumed && record?.session === resumed.session ? resume?.samples ?? 0 : 0;
   let seq = Math.floor(position / Math.max(1, Math.round(opts.chunkSeconds * rate)));
   let pending: { pcm: Float32Array; start: number; discontinuity: boolean; capturedAtMs: number } | undefined;
   let lastProgress = 0;
@@ -131,7 +136,7 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
     await sendOutputs(producers, out);
   };
 
-  if (resume?.ended) {
+  if (resumed && resume?.ended) {
     log.info({ session }, 'source already read to its end: waiting for its last decisions');
     return { station, session, ended: Promise.resolve(), signer };
   }
