@@ -70,6 +70,7 @@ export function buildProgram(): Command {
     .addArgument(new Argument('<stage>', 'stage to run').choices(['scorer']))
     .requiredOption('--brokers <list>', 'Kafka bootstrap servers')
     .requiredOption('--catalog <dir>', 'catalogue folder (the scorer loads its model)')
+    .option('--threads <n>', 'scoring threads, each with its own SEAL instance (default: one per core)', parseIntArg)
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
     .addOption(logLevel('info'))
     .action(runWorker);

@@ -1,4 +1,9 @@
-/** `blindear worker scorer`: one server-zone scoring worker in the `blindear-scorer` consumer group. */
+/**
+ * `blindear worker scorer`: one server-zone scoring worker in the `blindear-scorer` consumer group. It
+ * evaluates on `--threads` worker threads (default: one per core), never on the consumer's event loop,
+ * and consumes that many partitions concurrently so every thread has work.
+ */
+import { availableParallelism } from 'node:os';
 import { loadConfig } from '../../schemas/config.js';
 import { ScoringEngine } from '../he/server/index.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
@@ -16,12 +21,13 @@ export const SCORER_GROUP = 'blindear-scorer';
 /** ≈5 s in all: keys published just before their first query arrive well within it. */
 const SCORER_RETRY = { retries: 6, initialRetryTimeMs: 100, maxRetryTimeMs: 2_000 };
 
-export async function runWorker(stage: 'scorer', opts: { brokers: string; catalog: string; metricsPort?: number; logLevel: string }): Promise<void> {
+export async function runWorker(stage: 'scorer', opts: { brokers: string; catalog: string; metricsPort?: number; logLevel: string; threads?: number }): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
   const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
   const manifest = await loadManifest(opts.catalog);
   const model = await loadModel(opts.catalog, manifest);
-  const engine = await ScoringEngine.create(manifest.he, model);
+  const threads = opts.threads ?? availableParallelism();
+  const engine = await ScoringEngine.create(manifest.he, model, { threads });
   const metrics = createMetrics();
   const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger });
@@ -35,10 +41,10 @@ export async function runWorker(stage: 'scorer', opts: { brokers: string; catalo
   });
   const running = await runStage({
     // A query whose keys have not arrived holds up its partition while retried: keep that short.
-    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true,
+    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: Math.max(1, threads),
     stage: createScorerStage({ engine, modelId: manifest.modelId, keys }),
   });
-  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, metricsPort: metricsServer?.port }, 'scorer ready');
+  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, threads, metricsPort: metricsServer?.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');
@@ -47,6 +53,6 @@ export async function runWorker(stage: 'scorer', opts: { brokers: string; catalo
   await producer.disconnect();
   metricsServer?.server.close();
   keys.dispose();
-  engine.dispose();
+  await engine.close();
   signal.dispose();
 }
