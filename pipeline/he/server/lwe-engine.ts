@@ -1,0 +1,74 @@
+/**
+ * The server half of LWE scoring (pipeline/he/lwe.ts): z = W_q·c mod 2^32 over a client's query vector.
+ * It holds the quantised weights and the public setup, never a secret; a query is d 32-bit words, which
+ * is all its validation can check (every word string is a valid LWE ciphertext). No session keys: the
+ * catalogue's hint is the only public material, the same for every client.
+ *
+ * `scoreBatch` scores many sessions' queries in one pass over the weights.
+ */
+import { randomBytes } from 'node:crypto';
+import { BlindearError } from '../../errors.js';
+import type { LinearModel } from '../../features/types.js';
+import { computeHint, expandA, inputScaleFor, LWE_N, matmulMod32, quantiseWeights, type LweSetup } from '../lwe.js';
+
+export interface LweEngineOptions {
+  /** Signed bits per quantised weight (default 10). */
+  weightBits?: number;
+  /** Hex of the 16-byte seed of A (default: fresh random). */
+  seed?: string;
+}
+
+export class LweScoringEngine {
+  readonly setup: LweSetup;
+  readonly #weights: Int16Array;
+  #hint: Int32Array | undefined;
+
+  private constructor(setup: LweSetup, weights: Int16Array) {
+    this.setup = Object.freeze(setup);
+    this.#weights = weights;
+  }
+
+  static create(model: LinearModel, opts: LweEngineOptions = {}): LweScoringEngine {
+    const { classes: C, dim: d } = model;
+    if (!Number.isInteger(C) || C < 1 || !Number.isInteger(d) || d < 1 || model.weights.length !== C * d) {
+      throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `linear model: ${model.weights.length} weights for ${C}×${d}`);
+    }
+    if (!model.weights.every(Number.isFinite)) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', 'linear model: non-finite weight');
+    const q = quantiseWeights(model, opts.weightBits ?? 10);
+    const seed = opts.seed ?? randomBytes(16).toString('hex');
+    return new LweScoringEngine({ classes: C, dim: d, n: LWE_N, seed, weightScale: q.scale, inputScale: inputScaleFor(q.maxRowNorm) }, q.weights);
+  }
+
+  /** Bytes of one query (d words) and of one result (C words). */
+  get queryBytes(): number {
+    return this.setup.dim * 4;
+  }
+
+  get resultBytes(): number {
+    return this.setup.classes * 4;
+  }
+
+  /** The catalogue's hint H = W_q·A (C × n words): computed on first use (C·d·n multiply-adds), then kept. */
+  hint(): Int32Array {
+    this.#hint ??= computeHint(this.#weights, this.setup.classes, this.setup.dim, expandA(this.setup.seed, this.setup.dim, this.setup.n), this.setup.n);
+    return this.#hint;
+  }
+
+  /** Scores one query: C little-endian words. BLINDEAR_ERR_HE_CIPHERTEXT_INVALID unless it is d words. */
+  score(query: Uint8Array): Uint8Array {
+    return this.scoreBatch([query])[0];
+  }
+
+  /** Scores Q queries (any sessions) in one pass over the weights. */
+  scoreBatch(queries: readonly Uint8Array[]): Uint8Array[] {
+    const { classes: C, dim: d } = this.setup;
+    const x = new Int32Array(queries.length * d);
+    queries.forEach((q, i) => {
+      if (q.byteLength !== d * 4) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `LWE query of ${q.byteLength} bytes, expected ${d * 4}`);
+      x.set(new Int32Array(q.buffer.slice(q.byteOffset, q.byteOffset + q.byteLength)), i * d);
+    });
+    const out = new Int32Array(queries.length * C);
+    matmulMod32(this.#weights, C, d, x, queries.length, out);
+    return queries.map((_, i) => new Uint8Array(out.buffer, i * C * 4, C * 4));
+  }
+}
