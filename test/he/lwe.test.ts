@@ -57,6 +57,18 @@ describe('LWE scoring', () => {
     expect(JSON.stringify(qs[0])).toBe(JSON.stringify({ bytes: 256 }));
   });
 
+  it('the WASM SIMD kernel gives the plain-JS kernel\'s words (d = 33: rows padded to 8)', () => {
+    const model = randomModel(70, 33, 305);
+    const simd = LweScoringEngine.create(model, { kernel: 'simd' });
+    const js = LweScoringEngine.create(model, { kernel: 'js', seed: simd.setup.seed });
+    expect([simd.kernel, js.kernel]).toEqual(['simd', 'js']);
+    const client = new LweClient(simd.setup, simd.hint(), model.bias);
+    const qs = randomWindows(5, 33, 306).map((x) => client.encrypt(x).bytes);
+    const a = simd.scoreBatch(qs);
+    const b = js.scoreBatch(qs);
+    a.forEach((r, i) => expect(Array.from(r)).toEqual(Array.from(b[i])));
+  });
+
   describe('real landmark windows of an enrolled catalogue', () => {
     let model: LinearModel;
     let windows: Float32Array[];

@@ -4,11 +4,13 @@
  * is all its validation can check (every word string is a valid LWE ciphertext). No session keys: the
  * catalogue's hint is the only public material, the same for every client.
  *
- * `scoreBatch` scores many sessions' queries in one pass over the weights.
+ * `scoreBatch` scores many sessions' queries in one pass over the weights. The scan runs in the WASM SIMD
+ * kernel (lwe-simd.ts) where the runtime has it, else in plain JS (lwe.ts); both give the same words.
  */
 import { randomBytes } from 'node:crypto';
 import { BlindearError } from '../../errors.js';
 import type { LinearModel } from '../../features/types.js';
+import { SimdScan, simdAvailable } from '../lwe-simd.js';
 import { computeHint, expandA, inputScaleFor, LWE_N, matmulMod32, quantiseWeights, type LweSetup } from '../lwe.js';
 
 export interface LweEngineOptions {
@@ -16,16 +18,25 @@ export interface LweEngineOptions {
   weightBits?: number;
   /** Hex of the 16-byte seed of A (default: fresh random). */
   seed?: string;
+  /** The scan's kernel: 'simd' (default where available) or 'js'. */
+  kernel?: 'simd' | 'js';
 }
 
 export class LweScoringEngine {
   readonly setup: LweSetup;
   readonly #weights: Int16Array;
+  readonly #simd: SimdScan | undefined;
   #hint: Int32Array | undefined;
 
-  private constructor(setup: LweSetup, weights: Int16Array) {
+  private constructor(setup: LweSetup, weights: Int16Array, kernel: 'simd' | 'js') {
     this.setup = Object.freeze(setup);
     this.#weights = weights;
+    this.#simd = kernel === 'simd' ? new SimdScan(weights, setup.classes, setup.dim) : undefined;
+  }
+
+  /** The kernel scanning the weights. */
+  get kernel(): 'simd' | 'js' {
+    return this.#simd ? 'simd' : 'js';
   }
 
   static create(model: LinearModel, opts: LweEngineOptions = {}): LweScoringEngine {
@@ -36,7 +47,8 @@ export class LweScoringEngine {
     if (!model.weights.every(Number.isFinite)) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', 'linear model: non-finite weight');
     const q = quantiseWeights(model, opts.weightBits ?? 10);
     const seed = opts.seed ?? randomBytes(16).toString('hex');
-    return new LweScoringEngine({ classes: C, dim: d, n: LWE_N, seed, weightScale: q.scale, inputScale: inputScaleFor(q.maxRowNorm) }, q.weights);
+    const kernel = opts.kernel ?? (simdAvailable ? 'simd' : 'js');
+    return new LweScoringEngine({ classes: C, dim: d, n: LWE_N, seed, weightScale: q.scale, inputScale: inputScaleFor(q.maxRowNorm) }, q.weights, kernel);
   }
 
   /** Bytes of one query (d words) and of one result (C words). */
@@ -68,7 +80,8 @@ export class LweScoringEngine {
       x.set(new Int32Array(q.buffer.slice(q.byteOffset, q.byteOffset + q.byteLength)), i * d);
     });
     const out = new Int32Array(queries.length * C);
-    matmulMod32(this.#weights, C, d, x, queries.length, out);
+    if (this.#simd) this.#simd.matmul(x, queries.length, out);
+    else matmulMod32(this.#weights, C, d, x, queries.length, out);
     return queries.map((_, i) => new Uint8Array(out.buffer, i * C * 4, C * 4));
   }
 }
