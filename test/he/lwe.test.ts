@@ -62,6 +62,7 @@ describe('LWE scoring', () => {
     const simd = LweScoringEngine.create(model, { kernel: 'simd' });
     const js = LweScoringEngine.create(model, { kernel: 'js', seed: simd.setup.seed });
     expect([simd.kernel, js.kernel]).toEqual(['simd', 'js']);
+    expect(Array.from(simd.hint())).toEqual(Array.from(js.hint()));
     const client = new LweClient(simd.setup, simd.hint(), model.bias);
     const qs = randomWindows(5, 33, 306).map((x) => client.encrypt(x).bytes);
     const a = simd.scoreBatch(qs);

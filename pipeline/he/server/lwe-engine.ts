@@ -62,8 +62,26 @@ export class LweScoringEngine {
 
   /** The catalogue's hint H = W_q·A (C × n words): computed on first use (C·d·n multiply-adds), then kept. */
   hint(): Int32Array {
-    this.#hint ??= computeHint(this.#weights, this.setup.classes, this.setup.dim, expandA(this.setup.seed, this.setup.dim, this.setup.n), this.setup.n);
+    this.#hint ??= this.#computeHint();
     return this.#hint;
+  }
+
+  #computeHint(): Int32Array {
+    const { classes: C, dim: d, n } = this.setup;
+    const a = expandA(this.setup.seed, d, n);
+    if (!this.#simd) return computeHint(this.#weights, C, d, a, n);
+    // H = W_q·A is the scan of A's n columns as if they were queries: transpose A, scan in blocks.
+    const at = new Int32Array(n * d);
+    for (let k = 0; k < d; k++) for (let j = 0; j < n; j++) at[j * d + k] = a[k * n + j];
+    const h = new Int32Array(C * n);
+    const block = 64;
+    const out = new Int32Array(block * C);
+    for (let j0 = 0; j0 < n; j0 += block) {
+      const Q = Math.min(block, n - j0);
+      this.#simd.matmul(at.subarray(j0 * d, (j0 + Q) * d), Q, out);
+      for (let q = 0; q < Q; q++) for (let r = 0; r < C; r++) h[r * n + j0 + q] = out[q * C + r];
+    }
+    return h;
   }
 
   /** Scores one query: C little-endian words. BLINDEAR_ERR_HE_CIPHERTEXT_INVALID unless it is d words. */

@@ -1,0 +1,117 @@
+/**
+ * Scenario 5: server cost of LWE scoring (pipeline/he/lwe.ts) at the landmark default shape (d = 2048,
+ * one query per 15 s) and C classes, next to a plaintext Float32 matvec of the same shape in the same
+ * run: CPU ms per query, ns per useful multiply-add (C·d per query), real-time streams per core; the
+ * scan's two kernels (WASM SIMD, plain JS), one query per pass or a batch of sessions' queries per pass
+ * over the weights; the client's encrypt/decrypt ms, the bytes on the wire and the catalogue's hint; the
+ * argmax of every decrypted window against the clear one. Random models: the cost depends on the shape.
+ */
+import { LweClient } from '../pipeline/he/client/lwe-session.js';
+import { LweScoringEngine } from '../pipeline/he/server/lwe-engine.js';
+import { LandmarkParams } from '../schemas/feature-landmark.js';
+import { matvec, randomModel, randomWindows } from './scoring-cost.js';
+import { mdTable, now, round, timeLoop } from './util.js';
+
+export interface LweRow {
+  C: number;
+  d: number;
+  kernel: 'simd' | 'js';
+  batch: number;
+  cpuMsPerQuery: number;
+  nsPerMultiplyAdd: number;
+  streamsPerCore: number;
+  plainMsPerQuery: number;
+  slowdown: number;
+  queryKiBPerAudioSecond: number;
+  resultKiBPerAudioSecond: number;
+  hintMiB: number;
+  hintSeconds: number;
+  encryptMs: number;
+  decryptMs: number;
+  argmaxAgree: string;
+  maxErrorOfRange: number;
+}
+
+const argmax = (v: ArrayLike<number>): number => {
+  let b = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[b]) b = i;
+  return b;
+};
+
+export async function runLweScoring(opts: { classes: number[]; jsUpTo: number; batch: number; reps: number; log: (s: string) => void }): Promise<{ rows: LweRow[]; markdown: string }> {
+  const { d, hopSeconds } = LandmarkParams.parse({});
+  const rows: LweRow[] = [];
+  for (const C of opts.classes) {
+    const model = randomModel(C, d, C * 31 + d);
+    const windows = randomWindows(Math.max(opts.reps, opts.batch) + 1, d, C + d);
+    const simd = LweScoringEngine.create(model, { kernel: 'simd' });
+    let t = now();
+    const hint = simd.hint();
+    const hintSeconds = (now() - t) / 1000;
+    const client = new LweClient(simd.setup, hint, model.bias);
+    const enc = await timeLoop(() => client.encrypt(windows[0]), { minRuns: 3, minWallMs: 100 });
+    const queries = windows.map((x) => client.encrypt(x));
+    // Agreement and error: every decrypted window against the clear W·x + b.
+    const results = simd.scoreBatch(queries.map((q) => q.bytes));
+    let agree = 0;
+    let worst = 0;
+    const ref = new Float32Array(C);
+    t = now();
+    const decrypted = queries.map((q, i) => client.decrypt(q, results[i]));
+    const decryptMs = (now() - t) / queries.length;
+    queries.forEach((_, i) => {
+      const s = decrypted[i];
+      matvec(model, windows[i], ref);
+      if (argmax(s) === argmax(ref)) agree++;
+      let lo = Infinity;
+      let hi = -Infinity;
+      let err = 0;
+      for (let c = 0; c < C; c++) { lo = Math.min(lo, ref[c]); hi = Math.max(hi, ref[c]); err = Math.max(err, Math.abs(s[c] - ref[c])); }
+      worst = Math.max(worst, err / (hi - lo));
+    });
+    let n = 0;
+    const plain = await timeLoop(() => matvec(model, windows[n++ % windows.length], ref), { minWallMs: 100 });
+    const engines: [LweScoringEngine, 'simd' | 'js'][] = [[simd, 'simd']];
+    if (C <= opts.jsUpTo) engines.push([LweScoringEngine.create(model, { kernel: 'js', seed: simd.setup.seed }), 'js']);
+    for (const [engine, kernel] of engines) {
+      for (const batch of [1, opts.batch]) {
+        const bytes = queries.slice(0, batch).map((q) => q.bytes);
+        engine.scoreBatch(bytes); // warm-up
+        const timed = await timeLoop(() => engine.scoreBatch(bytes), { minRuns: Math.max(1, Math.ceil(opts.reps / batch)), minWallMs: 300 });
+        const cpuMsPerQuery = timed.cpuMs / batch;
+        const row: LweRow = {
+          C, d, kernel, batch,
+          cpuMsPerQuery: round(cpuMsPerQuery, 3),
+          nsPerMultiplyAdd: round((cpuMsPerQuery * 1e6) / (C * d), 3),
+          streamsPerCore: round((hopSeconds * 1000) / cpuMsPerQuery, 0),
+          plainMsPerQuery: round(plain.cpuMs, 3),
+          slowdown: round(cpuMsPerQuery / plain.cpuMs, 2),
+          queryKiBPerAudioSecond: round(engine.queryBytes / 1024 / hopSeconds, 2),
+          resultKiBPerAudioSecond: round(engine.resultBytes / 1024 / hopSeconds, 2),
+          hintMiB: round((C * simd.setup.n * 4) / 2 ** 20, 1),
+          hintSeconds: round(hintSeconds, 1),
+          encryptMs: round(enc.cpuMs, 2),
+          decryptMs: round(decryptMs, 2),
+          argmaxAgree: `${agree}/${queries.length}`,
+          maxErrorOfRange: Number(worst.toPrecision(2)),
+        };
+        opts.log(`lwe C=${C} ${kernel} batch ${batch}: ${row.cpuMsPerQuery} ms/query, ${row.nsPerMultiplyAdd} ns per multiply-add`);
+        rows.push(row);
+      }
+    }
+  }
+  const markdown = [
+    '## 5. LWE scoring (server, one core)',
+    '',
+    `Landmark default shape: d = ${d}, one query per ${hopSeconds} s; random models. LWE n = 1024, q = 2^32, σ = 6.4, weights quantised to 10 bits. ` +
+      'CPU ms of the server scan per query (validation and framing included), mean after a warm-up; "batch" = queries of different sessions scanned in one pass over the weights. ' +
+      'ns per multiply-add = CPU time / (C·d). Plain = Float32 W·x + b in JS, same shape, same run. Hint = H = W_q·A, downloaded once per catalogue by clients; built once by the server. ' +
+      'Error = largest |decrypted − clear| over the window\'s clear score range.',
+    '',
+    mdTable(
+      ['C', 'kernel', 'batch', 'CPU ms / query', 'ns / multiply-add', 'real-time streams / core', 'plain ms / query', 'LWE / plain', 'query KiB / audio s', 'result KiB / audio s', 'hint MiB (build s)', 'client encrypt / decrypt ms', 'argmax = plain', 'max error / range'],
+      rows.map((r) => [r.C, r.kernel, r.batch, r.cpuMsPerQuery, r.nsPerMultiplyAdd, r.streamsPerCore, r.plainMsPerQuery, `${r.slowdown}×`, r.queryKiBPerAudioSecond, r.resultKiBPerAudioSecond, `${r.hintMiB} (${r.hintSeconds})`, `${r.encryptMs} / ${r.decryptMs}`, r.argmaxAgree, r.maxErrorOfRange]),
+    ),
+  ].join('\n');
+  return { rows, markdown };
+}
