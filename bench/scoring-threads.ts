@@ -18,6 +18,12 @@ import { LandmarkParams } from '../schemas/feature-landmark.js';
 import { randomModel, randomWindows } from './scoring-cost.js';
 import { loadAverage, mdTable, now, round } from './util.js';
 
+/** CPU ms of the whole process, every thread included (util's cpuMs counts the main thread only). */
+const processCpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
 export interface ThreadsRow {
   threads: number;
   C: number;
@@ -29,6 +35,9 @@ export interface ThreadsRow {
   queriesPerSecond: number;
   streamsPerProcess: number;
   speedup: number;
+  /** Process CPU time (all threads) per wall time while draining: the cores the process got. */
+  coresUsed: number;
+  cpuMsPerQuery: number;
   loopUtilisation: number;
   loopMaxDelayMs: number;
   loadavg: number[];
@@ -50,6 +59,7 @@ async function drain(threads: number, C: number, sessions: number, perSession: n
     const delay = monitorEventLoopDelay({ resolution: 5 });
     delay.enable();
     const elu0 = performance.eventLoopUtilization();
+    const cpu0 = processCpuMs();
     t = now();
     if (threads === 0) {
       for (let q = 0; q < perSession; q++) for (let s = 0; s < sessions; s++) await engine.score(keys[s], backlog[s][q]);
@@ -58,6 +68,7 @@ async function drain(threads: number, C: number, sessions: number, perSession: n
       await Promise.all(backlog.map(async (queries, s) => { for (const q of queries) await engine.score(keys[s], q); }));
     }
     const wallMs = now() - t;
+    const cpu = processCpuMs() - cpu0;
     const elu = performance.eventLoopUtilization(elu0);
     delay.disable();
     const queries = sessions * perSession;
@@ -69,11 +80,13 @@ async function drain(threads: number, C: number, sessions: number, perSession: n
       queriesPerSecond: round((1000 * queries) / wallMs, 2),
       // One query per 15 s of audio per stream.
       streamsPerProcess: round((15_000 * queries) / wallMs, 1),
+      coresUsed: round(cpu / wallMs, 2),
+      cpuMsPerQuery: round(cpu / queries, 1),
       loopUtilisation: round(elu.utilization, 3),
       loopMaxDelayMs: round(delay.max / 1e6, 1),
       loadavg: loadAverage(),
     };
-    log(`threads ${threads}: ${row.wallMsPerQuery} ms per query, ${row.streamsPerProcess} streams, loop ${row.loopUtilisation} busy, max delay ${row.loopMaxDelayMs} ms`);
+    log(`threads ${threads}: ${row.wallMsPerQuery} ms per query, ${row.streamsPerProcess} streams, ${row.coresUsed} cores, loop ${row.loopUtilisation} busy, max delay ${row.loopMaxDelayMs} ms`);
     return row;
   } finally {
     for (const k of keys) k.dispose();
@@ -95,11 +108,11 @@ export async function runScoringThreads(opts: { C: number; threads: number[]; se
     '',
     `Landmark default shape (d = 2048, one query per 15 s), C = ${opts.C}, random model; ${opts.sessions} sessions × ${opts.perSession} queries queued, ` +
       'each session scored in order, sessions side by side. threads = 0: evaluation on the calling thread (the previous engine). ' +
-      'Wall time (several cores). "loop busy" = event-loop utilisation of the calling thread while the backlog drains; "max delay" = its worst event-loop delay.',
+      'Wall time (several cores); "cores used" = the process\'s CPU time (all threads) over wall time, with CPU ms per query beside it: on a shared machine, the cores the process actually got. "loop busy" = event-loop utilisation of the calling thread while the backlog drains; "max delay" = its worst event-loop delay.',
     '',
     mdTable(
-      ['threads', 'engine build ms', 'wall ms / query', 'queries / s', 'real-time streams (process)', 'vs 1 thread', 'loop busy', 'max loop delay ms', 'load average after'],
-      rows.map((r) => [r.threads, r.engineBuildMs, r.wallMsPerQuery, r.queriesPerSecond, r.streamsPerProcess, `×${r.speedup}`, r.loopUtilisation, r.loopMaxDelayMs, r.loadavg.join(' ')]),
+      ['threads', 'engine build ms', 'wall ms / query', 'queries / s', 'real-time streams (process)', 'vs 1 thread', 'cores used', 'CPU ms / query', 'loop busy', 'max loop delay ms', 'load average after'],
+      rows.map((r) => [r.threads, r.engineBuildMs, r.wallMsPerQuery, r.queriesPerSecond, r.streamsPerProcess, `×${r.speedup}`, r.coresUsed, r.cpuMsPerQuery, r.loopUtilisation, r.loopMaxDelayMs, r.loadavg.join(' ')]),
     ),
   ].join('\n');
   return { rows, markdown };
