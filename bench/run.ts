@@ -20,7 +20,7 @@ import { runFront } from './front.js';
 import { runKafkaThroughput } from './kafka-throughput.js';
 import { featureShapes, runScoringCost } from './scoring-cost.js';
 import { runScoringThreads } from './scoring-threads.js';
-import { runLweScoring } from './lwe-scoring.js';
+import { lweShapes, runLweScoring } from './lwe-scoring.js';
 import { runLweShards } from './lwe-shards.js';
 import { cleanupAll, loadAverage, machine, now, REPO, round, writeReport } from './util.js';
 
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   };
 
   await scenario('scoring', () => runScoringCost({ classes: MODE.classes, reps: MODE.reps, log }));
-  await scenario('lwe', () => runLweScoring({ classes: MODE.lweClasses, jsUpTo: 10_000, batch: 8, reps: MODE.reps * 2, log }));
+  await scenario('lwe', () => runLweScoring({ shapes: lweShapes(MODE.lweClasses, MODE.classes), jsUpTo: 10_000, batch: 8, reps: MODE.reps * 2, log }));
   await scenario('shards', () => runLweShards({ C: MODE.shardClasses, shards: 2, d: 2048, queries: 8, batch: 8, log }));
   await scenario('threads', () => runScoringThreads({ C: MODE.threadsC, threads: [0, 1, 2], sessions: 4, perSession: MODE.threadsPerSession, log }));
   await scenario('client', () => runClientCost({ track: tracks[0], maxSeconds: MODE.clientSeconds, C: 1000, decodeReps: MODE.decodeReps, log }));
