@@ -42,13 +42,15 @@ interface LweShape {
   classes: number[];
 }
 
-/** The landmark default (one 2048-bucket window per 15 s) and the seed's MFCC shape as one mean query per 15 s. */
+/** The landmark default (one 2048-bucket window per 15 s), the seed's MFCC shape as one mean query per 15 s, and the landmark quality probe. */
 export function lweShapes(landmarkClasses: number[], seedClasses: number[]): LweShape[] {
   const l = LandmarkParams.parse({});
   const m = MfccSumParams.parse({ summary: 'sum' });
   return [
     { label: `landmark (d=${l.d})`, d: l.d, hopSeconds: l.hopSeconds, classes: landmarkClasses },
     { label: `mfcc-sum, mean of ${m.meanOfWindows} windows (d=${mfccSumDim(m)})`, d: mfccSumDim(m), hopSeconds: m.meanOfWindows * m.hopSeconds, classes: seedClasses },
+    // The quality probe of README "Tuning": 1.5 s windows every 0.5 s, 7 s segments, d = 4096 (8187 classes on dev).
+    { label: 'landmark probe (d=4096, 1.5 s windows every 0.5 s)', d: 4096, hopSeconds: 0.5, classes: [8187] },
   ];
 }
 
@@ -122,7 +124,7 @@ export async function runLweScoring(opts: { shapes: LweShape[]; jsUpTo: number; 
   const markdown = [
     '## 5. LWE scoring (server, one core)',
     '',
-    `One query per 15 s of audio; random models. LWE n = 1024, q = 2^32, σ = 6.4, weights quantised to 10 bits. ` +
+    `One query per window hop (15 s, or 0.5 s for the probe); random models. LWE n = 1024, q = 2^32, σ = 6.4, weights quantised to 10 bits. ` +
       'CPU ms of the server scan per query (validation and framing included), mean after a warm-up; "batch" = queries of different sessions scanned in one pass over the weights. ' +
       'ns per multiply-add = CPU time / (C·d). Plain = Float32 W·x + b in JS, same shape, same run. Hint = H = W_q·A, downloaded once per catalogue by clients; built once by the server. ' +
       'Error = largest |decrypted − clear| over the window\'s clear score range, worst window; the last column counts only windows whose clear top-2 margin exceeds twice that error.',
