@@ -43,15 +43,16 @@ interface LweShape {
 }
 
 /** The landmark default (one 2048-bucket window per 15 s), the seed's MFCC shape as one mean query per 15 s, and the landmark quality probe. */
-export function lweShapes(landmarkClasses: number[], seedClasses: number[]): LweShape[] {
+export function lweShapes(landmarkClasses: number[], seedClasses: number[], probe: boolean): LweShape[] {
   const l = LandmarkParams.parse({});
   const m = MfccSumParams.parse({ summary: 'sum' });
-  return [
+  const shapes: LweShape[] = [
     { label: `landmark (d=${l.d})`, d: l.d, hopSeconds: l.hopSeconds, classes: landmarkClasses },
     { label: `mfcc-sum, mean of ${m.meanOfWindows} windows (d=${mfccSumDim(m)})`, d: mfccSumDim(m), hopSeconds: m.meanOfWindows * m.hopSeconds, classes: seedClasses },
-    // The quality probe of README "Tuning": 1.5 s windows every 0.5 s, 7 s segments, d = 4096 (8187 classes on dev).
-    { label: 'landmark probe (d=4096, 1.5 s windows every 0.5 s)', d: 4096, hopSeconds: 0.5, classes: [8187] },
   ];
+  // The quality probe of README "Tuning": 1.5 s windows every 0.5 s, 7 s segments, d = 4096 (8187 classes on dev).
+  if (probe) shapes.push({ label: 'landmark probe (d=4096, 1.5 s windows every 0.5 s)', d: 4096, hopSeconds: 0.5, classes: [8187] });
+  return shapes;
 }
 
 const argmax = (v: ArrayLike<number>): number => {

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   };
 
   await scenario('scoring', () => runScoringCost({ classes: MODE.classes, reps: MODE.reps, log }));
-  await scenario('lwe', () => runLweScoring({ shapes: lweShapes(MODE.lweClasses, MODE.classes), jsUpTo: 10_000, batch: 8, reps: MODE.reps * 2, log }));
+  await scenario('lwe', () => runLweScoring({ shapes: lweShapes(MODE.lweClasses, MODE.classes, !quick), jsUpTo: 10_000, batch: 8, reps: MODE.reps * 2, log }));
   await scenario('shards', () => runLweShards({ C: MODE.shardClasses, shards: 2, d: 2048, queries: 8, batch: 8, log }));
   await scenario('threads', () => runScoringThreads({ C: MODE.threadsC, threads: [0, 1, 2], sessions: 4, perSession: MODE.threadsPerSession, log }));
   await scenario('client', () => runClientCost({ track: tracks[0], maxSeconds: MODE.clientSeconds, C: 1000, decodeReps: MODE.decodeReps, log }));
