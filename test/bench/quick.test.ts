@@ -30,7 +30,8 @@ describe('npm run bench -- --quick', () => {
     expect(report.machine.nodeSeal).toBe('6.0.3');
     expect(report.scoring.rows.length).toBeGreaterThan(0);
     expect(report.kafka.rounds.map((r: { workers: number }) => r.workers)).toEqual([1, 2]);
-    expect(report.lwe.rows.every((r: { argmaxAgree: string }) => /^(\d+)\/\1$/.test(r.argmaxAgree))).toBe(true);
+    // Windows whose clear margin exceeds twice the worst error keep their argmax (closer pairs may swap).
+    expect(report.lwe.rows.every((r: { argmaxAgreeBeyondError: string }) => /^(\d+)\/\1$/.test(r.argmaxAgreeBeyondError))).toBe(true);
     expect(report.shards.rows.length).toBeGreaterThan(0);
     expect(report.threads.rows.map((r: { threads: number }) => r.threads)).toEqual([0, 1, 2]);
   }, 900_000);
