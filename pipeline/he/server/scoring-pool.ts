@@ -66,7 +66,8 @@ function threadScript(): string {
 export function rebuildError(code: ErrorCode | undefined, message: string): Error {
   if (!code) return new Error(message);
   const prefix = `${ERROR_CODES[code].message}: `;
-  return new BlindearError(code, message.startsWith(prefix) ? message.slice(prefix.length) : undefined);
+  if (message.startsWith(prefix)) return new BlindearError(code, message.slice(prefix.length));
+  return new BlindearError(code, message === ERROR_CODES[code].message ? undefined : message);
 }
 
 function shared(a: Float32Array): Float32Array {
