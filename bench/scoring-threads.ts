@@ -39,7 +39,8 @@ export interface ThreadsRow {
   coresUsed: number;
   cpuMsPerQuery: number;
   loopUtilisation: number;
-  loopMaxDelayMs: number;
+  /** Worst event-loop delay; null when the loop never reached its timers (blocked throughout). */
+  loopMaxDelayMs: number | null;
   loadavg: number[];
 }
 
@@ -83,7 +84,7 @@ async function drain(threads: number, C: number, sessions: number, perSession: n
       coresUsed: round(cpu / wallMs, 2),
       cpuMsPerQuery: round(cpu / queries, 1),
       loopUtilisation: round(elu.utilization, 3),
-      loopMaxDelayMs: round(delay.max / 1e6, 1),
+      loopMaxDelayMs: delay.count > 0 ? round(delay.max / 1e6, 1) : null,
       loadavg: loadAverage(),
     };
     log(`threads ${threads}: ${row.wallMsPerQuery} ms per query, ${row.streamsPerProcess} streams, ${row.coresUsed} cores, loop ${row.loopUtilisation} busy, max delay ${row.loopMaxDelayMs} ms`);
@@ -112,7 +113,7 @@ export async function runScoringThreads(opts: { C: number; threads: number[]; se
     '',
     mdTable(
       ['threads', 'engine build ms', 'wall ms / query', 'queries / s', 'real-time streams (process)', 'vs 1 thread', 'cores used', 'CPU ms / query', 'loop busy', 'max loop delay ms', 'load average after'],
-      rows.map((r) => [r.threads, r.engineBuildMs, r.wallMsPerQuery, r.queriesPerSecond, r.streamsPerProcess, `×${r.speedup}`, r.coresUsed, r.cpuMsPerQuery, r.loopUtilisation, r.loopMaxDelayMs, r.loadavg.join(' ')]),
+      rows.map((r) => [r.threads, r.engineBuildMs, r.wallMsPerQuery, r.queriesPerSecond, r.streamsPerProcess, `×${r.speedup}`, r.coresUsed, r.cpuMsPerQuery, r.loopUtilisation, r.loopMaxDelayMs ?? 'never ran', r.loadavg.join(' ')]),
     ),
   ].join('\n');
   return { rows, markdown };
