@@ -1,5 +1,5 @@
 /**
- * Scenario 5: server cost of LWE scoring (pipeline/he/lwe.ts) at the landmark default shape (d = 2048,
+ * Scenario 6: server cost of LWE scoring (pipeline/he/lwe.ts) at the landmark default shape (d = 2048,
  * one query per 15 s) and at the seed's shape (20 summed MFCCs, the mean of a 15 s query's windows), C classes, next to a plaintext Float32 matvec of the same shape in the same
  * run: CPU ms per query, ns per useful multiply-add (C·d per query), real-time streams per core; the
  * scan's two kernels (WASM SIMD, plain JS), one query per pass or a batch of sessions' queries per pass
@@ -123,7 +123,7 @@ export async function runLweScoring(opts: { shapes: LweShape[]; jsUpTo: number; 
     }
   }
   const markdown = [
-    '## 5. LWE scoring (server, one core)',
+    '## 6. LWE scoring (server, one core)',
     '',
     `One query per window hop (15 s, or 0.5 s for the probe); random models. LWE n = 1024, q = 2^32, σ = 6.4, weights quantised to 10 bits. ` +
       'CPU ms of the server scan per query (validation and framing included), mean after a warm-up; "batch" = queries of different sessions scanned in one pass over the weights. ' +

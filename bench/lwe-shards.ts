@@ -1,5 +1,5 @@
 /**
- * Scenario 6: a catalogue beyond one process. An LWE catalogue of C classes (random 10-bit weights,
+ * Scenario 7: a catalogue beyond one process. An LWE catalogue of C classes (random 10-bit weights,
  * d = 2048) is split by rows into shards, each held by a process of its own (a "worker group" of one);
  * a query fans out to every shard and the parts are merged by concatenation, as a client merges the
  * parts of sharded results (the hint is split the same way, so each part decrypts on its own).
@@ -95,7 +95,7 @@ export async function runLweShards(opts: { C: number; shards: number; d: number;
     for (const s of shards) { s.child.send({ type: 'close' }); }
   }
   const markdown = [
-    '## 6. A sharded LWE catalogue (one process per shard)',
+    '## 7. A sharded LWE catalogue (one process per shard)',
     '',
     `C = ${C} random classes × d = ${d} (10-bit weights) split by rows over ${opts.shards} shard processes on this machine; each query fans out to every shard, ` +
       'the parts are merged by concatenation. Wall s per query with the shards in parallel; CPU ms and peak RSS per shard; ns per multiply-add and streams per core from the shards\' CPU time in all. ' +

@@ -1,5 +1,5 @@
 /**
- * Scenario 4: a scoring process on more than one core. A ScoringEngine with `threads` worker threads
+ * Scenario 5: a scoring process on more than one core. A ScoringEngine with `threads` worker threads
  * (one SEAL instance and encoded model each) drains a backlog of queries from several sessions, as a
  * scorer consuming several partitions does; the same backlog through 0 threads (evaluation on the
  * calling thread, one query at a time) is the baseline. Reported: wall ms per query, queries and
@@ -105,7 +105,7 @@ export async function runScoringThreads(opts: { C: number; threads: number[]; se
   const one = rows.find((r) => r.threads === 1) ?? rows[0];
   for (const r of rows) r.speedup = round(one.wallMsPerQuery / r.wallMsPerQuery, 2);
   const markdown = [
-    '## 4. One scoring process on several cores (worker threads)',
+    '## 5. One scoring process on several cores (worker threads)',
     '',
     `Landmark default shape (d = 2048, one query per 15 s), C = ${opts.C}, random model; ${opts.sessions} sessions × ${opts.perSession} queries queued, ` +
       'each session scored in order, sessions side by side. threads = 0: evaluation on the calling thread (the previous engine). ' +

@@ -16,6 +16,12 @@ export interface Metrics {
   fheSeconds: Histogram;
   predictions: Counter<'outcome'>;
   predictionLatencySeconds: Histogram;
+  integrityErrors: Counter<'reason'>;
+  plays: Counter<'station' | 'event'>;
+  unknownWindows: Counter<'station'>;
+  sourceConnected: Gauge<'station'>;
+  sourceReconnects: Counter<'station'>;
+  sourceLastAudio: Gauge<'station'>;
 }
 
 export function createMetrics(): Metrics {
@@ -44,11 +50,17 @@ export function createMetrics(): Metrics {
     activeSessions: new Gauge({ name: 'blindear_active_sessions', help: 'Sessions a stage currently holds state or keys for', labelNames: ['stage'] as const, registers: [registry] }),
     predictions: new Counter({ name: 'blindear_predictions_total', help: 'Decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
     predictionLatencySeconds: new Histogram({
-      name: 'blindear_prediction_latency_seconds',
-      help: 'From the capture of a window\'s audio to its decrypted prediction',
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      name: 'blindear_window_decision_latency_seconds',
+      help: 'From the wall-clock capture of a window\'s last sample to its decrypted decision',
+      buckets: [0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 30],
       registers: [registry],
     }),
+    integrityErrors: new Counter({ name: 'blindear_integrity_errors_total', help: 'Server-zone records the client refused or flagged (mac, replay, gap, range)', labelNames: ['reason'] as const, registers: [registry] }),
+    plays: new Counter({ name: 'blindear_plays_total', help: 'Airplay events per station', labelNames: ['station', 'event'] as const, registers: [registry] }),
+    unknownWindows: new Counter({ name: 'blindear_unknown_windows_total', help: 'Decisions that named no catalogue track, per station', labelNames: ['station'] as const, registers: [registry] }),
+    sourceConnected: new Gauge({ name: 'blindear_source_connected', help: 'Whether a station source is delivering audio (1) or down (0)', labelNames: ['station'] as const, registers: [registry] }),
+    sourceReconnects: new Counter({ name: 'blindear_source_reconnects_total', help: 'Times a station source dropped and was reconnected', labelNames: ['station'] as const, registers: [registry] }),
+    sourceLastAudio: new Gauge({ name: 'blindear_source_last_audio_timestamp_seconds', help: 'Unix time of the last audio received from a station', labelNames: ['station'] as const, registers: [registry] }),
   };
 }
 
