@@ -112,7 +112,7 @@ async function spawnWorkers(k: number, brokers: string, catalog: string): Promis
   const workers: Worker[] = [];
   for (let i = 0; i < k; i++) {
     const port = await freeLoopbackPort();
-    workers.push({ port, samples: [], proc: startCli(['worker', 'scorer', '--brokers', brokers, '--catalog', catalog, '--metrics-port', String(port), '--log-level', 'warn']) });
+    workers.push({ port, samples: [], proc: startCli(['worker', 'scorer', '--brokers', brokers, '--catalog', catalog, '--threads', '1', '--metrics-port', String(port), '--log-level', 'warn']) });
   }
   return workers;
 }

@@ -76,6 +76,21 @@ export function matvec(m: LinearModel, x: Float32Array, out: Float32Array): void
   }
 }
 
+/** Largest |a − ref| and the clear top-2 margin, both over the clear score range. */
+export function errorAndMargin(a: ArrayLike<number>, ref: ArrayLike<number>): { errorOfRange: number; marginOfRange: number } {
+  let err = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  let second = -Infinity;
+  for (let i = 0; i < ref.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - ref[i]));
+    lo = Math.min(lo, ref[i]);
+    if (ref[i] > hi) { second = hi; hi = ref[i]; } else if (ref[i] > second) second = ref[i];
+  }
+  const range = hi - lo || 1;
+  return { errorOfRange: err / range, marginOfRange: (hi - second) / range };
+}
+
 const argmax = (v: ArrayLike<number>): number => {
   let b = 0;
   for (let i = 1; i < v.length; i++) if (v[i] > v[b]) b = i;
@@ -102,6 +117,10 @@ export interface ScoringRow {
   plainMsPer15s: number;
   slowdown: number;
   argmaxAgree: string;
+  /** Largest |decrypted − clear| over the window's clear score range. */
+  maxErrorOfRange: number;
+  /** Agreement among the windows whose clear top-2 margin exceeds twice that error. */
+  argmaxAgreeBeyondError: string;
 }
 
 async function scoringCase(params: HeParams, shape: FeatureShape, C: number, reps: number): Promise<ScoringRow> {
@@ -124,13 +143,18 @@ async function scoringCase(params: HeParams, shape: FeatureShape, C: number, rep
     // Every decrypted argmax must equal the plaintext one (CKKS is approximate).
     let agree = 0;
     const ref = new Float32Array(C);
+    const checked: { same: boolean; errorOfRange: number; marginOfRange: number }[] = [];
     for (const [i, out] of results.entries()) {
       const scores = await client.decryptScores([out], batches[i].length);
       batches[i].forEach((x, w) => {
         matvec(model, x, ref);
-        if (argmax(scores[w]) === argmax(ref)) agree++;
+        const same = argmax(scores[w]) === argmax(ref);
+        if (same) agree++;
+        checked.push({ same, ...errorAndMargin(scores[w], ref) });
       });
     }
+    const maxErrorOfRange = Math.max(...checked.map((c) => c.errorOfRange));
+    const clear = checked.filter((c) => c.marginOfRange > 2 * maxErrorOfRange);
     // Plaintext baseline, same shape.
     let n = 0;
     const plain = await timeLoop(() => matvec(model, windows[n++ % windows.length], ref), { minWallMs: 100 });
@@ -161,6 +185,8 @@ async function scoringCase(params: HeParams, shape: FeatureShape, C: number, rep
       plainMsPer15s: round(plainMsPerWindow * windowsPer15s, 3),
       slowdown: round(msPer15s / (plainMsPerWindow * windowsPer15s), 0),
       argmaxAgree: `${agree}/${(reps + 1) * B}`,
+      maxErrorOfRange: Number(maxErrorOfRange.toPrecision(2)),
+      argmaxAgreeBeyondError: `${clear.filter((c) => c.same).length}/${clear.length}`,
     };
   } finally {
     keys.dispose();
@@ -183,11 +209,11 @@ export async function runScoringCost(opts: { classes: number[]; reps: number; lo
     '## 1. Encrypted scoring (server, one core)',
     '',
     `Main-thread CPU ms of one ScoringEngine.score() call (query validation + W·x + b + result serialisation), mean of ${opts.reps} after a warm-up; wall ms beside it. ` +
-      'B = windows packed per query ciphertext. "per 15 s" = ceil(windows in 15 s / B) queries. Plain = Float32 W·x + b in JS, same shape, same run.',
+      'Error = largest |decrypted − clear| over the clear score range of the window, worst window; the last column counts only windows whose clear top-2 margin exceeds twice that error (closer pairs may swap under approximate arithmetic). B = windows packed per query ciphertext. "per 15 s" = ceil(windows in 15 s / B) queries. Plain = Float32 W·x + b in JS, same shape, same run.',
     '',
     mdTable(
-      ['shape', 'C', 'layout', 'mul / rot per ct', 'engine build ms', 'CPU ms / ct (wall)', 'ms / window', 'cts per 15 s', 'ms per 15 s', 'server ms per audio s', 'real-time streams per core', 'plain ms / window', 'plain ms per 15 s', 'HE / plain', 'argmax = plain'],
-      rows.map((r) => [r.shape, r.C, r.layout, `${r.multiplyPlain} / ${r.rotations}`, r.engineBuildMs, `${r.cpuMsPerCt} (${r.wallMsPerCt})`, r.msPerWindow, r.ctsPer15s, r.msPer15s, r.msPerAudioSecond, r.streamsPerCore, r.plainMsPerWindow, r.plainMsPer15s, `${r.slowdown}×`, r.argmaxAgree]),
+      ['shape', 'C', 'layout', 'mul / rot per ct', 'engine build ms', 'CPU ms / ct (wall)', 'ms / window', 'cts per 15 s', 'ms per 15 s', 'server ms per audio s', 'real-time streams per core', 'plain ms / window', 'plain ms per 15 s', 'HE / plain', 'argmax = plain', 'max error / range', 'argmax = plain where margin > 2× error'],
+      rows.map((r) => [r.shape, r.C, r.layout, `${r.multiplyPlain} / ${r.rotations}`, r.engineBuildMs, `${r.cpuMsPerCt} (${r.wallMsPerCt})`, r.msPerWindow, r.ctsPer15s, r.msPer15s, r.msPerAudioSecond, r.streamsPerCore, r.plainMsPerWindow, r.plainMsPer15s, `${r.slowdown}×`, r.argmaxAgree, r.maxErrorOfRange, r.argmaxAgreeBeyondError]),
     ),
   ].join('\n');
   return { rows, markdown };

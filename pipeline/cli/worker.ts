@@ -1,4 +1,9 @@
-/** `blindear worker scorer`: one server-zone scoring worker in the `blindear-scorer` consumer group. */
+/**
+ * `blindear worker scorer`: one server-zone scoring worker in the `blindear-scorer` consumer group. It
+ * evaluates on `--threads` worker threads (default: one per core), never on the consumer's event loop,
+ * and consumes that many partitions concurrently so every thread has work.
+ */
+import { availableParallelism } from 'node:os';
 import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/messages.js';
 import { loadConfig } from '../../schemas/config.js';
 import { ENVELOPE_HEADER } from '../../schemas/topics.js';
@@ -30,12 +35,13 @@ export const SCORER_SESSION_TIMEOUT_MS = 6_000;
 export const SCORER_HEARTBEAT_MS = 1_000;
 export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
 
-export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string; maxSpeed?: number; burstSeconds?: number }): Promise<void> {
+export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string; maxSpeed?: number; burstSeconds?: number; threads?: number }): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.serverBrokers ?? opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
   const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
   const manifest = await loadManifest(opts.catalog);
   const model = await loadModel(opts.catalog, manifest);
-  const engine = await ScoringEngine.create(manifest.he, model);
+  const threads = opts.threads ?? availableParallelism();
+  const engine = await ScoringEngine.create(manifest.he, model, { threads });
   const metrics = createMetrics();
   const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger, security: config.serverSecurity ?? config.security });
@@ -72,13 +78,14 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   // eslint-disable-next-line prefer-const
   let running: Awaited<ReturnType<typeof runStage>> | undefined;
   running = await runStage({
-    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true,
+    // As many partitions at once as there are threads, so every thread has work.
+    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: Math.max(1, threads),
     stage: scorer, heldOffset: (p) => scorer.heldOffset(p),
     sessionTimeoutMs: SCORER_SESSION_TIMEOUT_MS, heartbeatIntervalMs: SCORER_HEARTBEAT_MS, rebalanceTimeoutMs: SCORER_REBALANCE_TIMEOUT_MS,
     // The owner of queries partition p dead-letters refused key records of session-keys partition p.
     onAssigned: (partitions) => { void ledger.setOwned(partitions); },
   });
-  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, metricsPort: metricsServer?.port }, 'scorer ready');
+  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, threads, metricsPort: metricsServer?.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');
@@ -88,6 +95,6 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   await producer.disconnect();
   metricsServer?.server.close();
   keys.dispose();
-  engine.dispose();
+  await engine.close();
   signal.dispose();
 }

@@ -1,6 +1,7 @@
 /**
- * The benchmark must not rot: its quick mode runs end to end (scoring, client cost, a real broker with
- * one and two workers) and writes a complete report. Nothing here asserts speed; figures are read by
+ * The benchmark must not rot: its quick mode runs end to end (scoring, LWE scoring, a sharded LWE
+ * catalogue, scoring threads, client cost, a real broker with one and two workers) and writes a complete
+ * report. Nothing here asserts speed; figures are read by
  * people from `npm run bench`.
  */
 import { spawn } from 'node:child_process';
@@ -29,5 +30,9 @@ describe('npm run bench -- --quick', () => {
     expect(report.machine.nodeSeal).toBe('6.0.3');
     expect(report.scoring.rows.length).toBeGreaterThan(0);
     expect(report.kafka.rounds.map((r: { workers: number }) => r.workers)).toEqual([1, 2]);
+    // Windows whose clear margin exceeds twice the worst error keep their argmax (closer pairs may swap).
+    expect(report.lwe.rows.every((r: { argmaxAgreeBeyondError: string }) => /^(\d+)\/\1$/.test(r.argmaxAgreeBeyondError))).toBe(true);
+    expect(report.shards.rows.length).toBeGreaterThan(0);
+    expect(report.threads.rows.map((r: { threads: number }) => r.threads)).toEqual([0, 1, 2]);
   }, 900_000);
 });

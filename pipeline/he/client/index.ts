@@ -2,3 +2,4 @@
 export { ClientSession } from './session.js';
 export type { EncryptedWindows, ModelShape, PublicMaterial } from '../types.js';
 export { createSigner, importSigner, selfCertifiedSessionId, signSessionKeys, signTombstone, type SessionSigner } from './key-signing.js';
+export { LweClient, LweQuery } from './lwe-session.js';

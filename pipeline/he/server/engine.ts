@@ -9,6 +9,10 @@
  *
  * The bias is added by the server, in the encrypted domain, after the product: results decrypt to the
  * full score W·x + b.
+ *
+ * With `threads` ≥ 1 the engine evaluates nothing on the calling thread: it starts that many worker
+ * threads, each an in-thread engine of its own (scoring-pool.ts), and the same async methods send them
+ * the work. A Kafka consumer's event loop then only routes bytes.
  */
 import { BlindearError } from '../../errors.js';
 import type { LinearModel } from '../../features/types.js';
@@ -24,6 +28,7 @@ import {
 } from '../seal.js';
 import type { ParmsIdType } from 'node-seal/implementation/parms-id-type.js';
 import { sharedUntrustedLoader, type UntrustedLoader } from '../untrusted-loader.js';
+import { ScoringPool } from './scoring-pool.js';
 import { SessionKeys } from './session-keys.js';
 
 export interface ScoringEngineOptions {
@@ -33,6 +38,11 @@ export interface ScoringEngineOptions {
   maxKeyBytes?: number;
   /** Encoded weights held per SEAL instance (default SHARD_BYTES); larger models are split into shards. */
   maxShardBytes?: number;
+  /**
+   * Worker threads that evaluate (each with its own SEAL instance and encoded weights). 0, the default,
+   * evaluates on the calling thread.
+   */
+  threads?: number;
 }
 
 /**
@@ -122,8 +132,9 @@ export class ScoringEngine {
   readonly layout: ScoringLayout;
   readonly paramsId: string;
   readonly #shards: readonly Shard[];
-  readonly #facts: ContextFacts;
-  readonly #loader: UntrustedLoader;
+  readonly #facts: ContextFacts | undefined;
+  readonly #loader: UntrustedLoader | undefined;
+  readonly #pool: ScoringPool | undefined;
   readonly #issued = new WeakSet<SessionKeys>();
   readonly #galoisElements: number[];
   readonly #maxQueryBytes: number;
@@ -132,24 +143,26 @@ export class ScoringEngine {
   readonly #modSwitch: boolean;
   #disposed = false;
 
-  private constructor(init: { params: HeParams; layout: ScoringLayout; shards: Shard[]; loader: UntrustedLoader; opts: ScoringEngineOptions }) {
+  private constructor(init: { params: HeParams; layout: ScoringLayout; shards: Shard[]; loader?: UntrustedLoader; pool?: ScoringPool; opts: ScoringEngineOptions }) {
     this.params = init.params;
     this.layout = init.layout;
     this.paramsId = computeParamsId(init.params, init.layout);
     this.#shards = init.shards;
-    // Every shard runs the same parameters: their context facts are equal.
-    this.#facts = init.shards[0].facts;
+    // Every shard runs the same parameters: their context facts are equal. A threaded engine has none here.
+    this.#facts = init.shards[0]?.facts;
     this.#loader = init.loader;
+    this.#pool = init.pool;
     this.#galoisElements = galoisSteps(init.layout).map((s) => galoisElement(s, init.params.polyModulusDegree));
     this.#maxQueryBytes = init.opts.maxQueryBytes ?? maxQueryBytes(init.params);
     this.#maxKeyBytes = init.opts.maxKeyBytes ?? maxKeyBytes(init.params, init.layout);
-    this.#modSwitch = this.#facts.firstPrimeCount - (this.#facts.rescale ? 1 : 0) > 1;
+    this.#modSwitch = !!this.#facts && this.#facts.firstPrimeCount - (this.#facts.rescale ? 1 : 0) > 1;
   }
 
   /**
    * Builds the engine for a model: plans the layout, encodes every non-zero weight diagonal and the
    * bias once — in the process's shared SEAL instance, or, when the encoded weights exceed
-   * `maxShardBytes`, in shards of whole output ciphertexts, each in an instance of its own.
+   * `maxShardBytes`, in shards of whole output ciphertexts, each in an instance of its own; with
+   * `threads` ≥ 1, once in each of that many worker threads instead (resolves when all are ready).
    * BLINDEAR_ERR_CATALOG_INVALID for a malformed model (or an output block with only zero weights, which
    * CKKS cannot produce without encrypting); BLINDEAR_ERR_CONFIG_INVALID for parameters SEAL rejects.
    */
@@ -157,6 +170,13 @@ export class ScoringEngine {
     const p = HeParams.parse(params);
     checkModel(model);
     const layout = layoutFor(p, model.classes, model.dim);
+    const threads = opts.threads ?? 0;
+    if (!Number.isInteger(threads) || threads < 0) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `scoring threads must be a non-negative integer, got ${threads}`);
+    if (threads > 0) {
+      const { maxQueryBytes: q, maxKeyBytes: k, maxShardBytes: b } = opts;
+      const pool = await ScoringPool.start(p, model, threads, { maxQueryBytes: q, maxKeyBytes: k, maxShardBytes: b });
+      return new ScoringEngine({ params: p, layout, shards: [], pool, opts });
+    }
     const loader = await sharedUntrustedLoader(p);
     const seal = await getSeal();
     // Upper bound of one output's encoded diagonals: `period` plaintexts of N coefficients per data prime
@@ -178,10 +198,17 @@ export class ScoringEngine {
   }
 
   /** Encoded plaintexts held for the model (shared by all sessions) and their approximate WASM bytes. */
-  get footprint(): { plaintexts: number; bytes: number; shards: number } {
+  get footprint(): { plaintexts: number; bytes: number; shards: number; threads: number } {
+    if (this.#pool) return { ...this.#pool.footprint, threads: this.#pool.size };
+    const facts = this.#facts!;
     let plaintexts = 0;
     for (const s of this.#shards) for (const groups of s.diagonals) for (const g of groups) for (const p of g) if (p) plaintexts++;
-    return { plaintexts, bytes: plaintexts * this.#facts.polyModulusDegree * this.#facts.firstPrimeCount * 8, shards: this.#shards.length };
+    return { plaintexts, bytes: plaintexts * facts.polyModulusDegree * facts.firstPrimeCount * 8, shards: this.#shards.length, threads: 0 };
+  }
+
+  /** Worker threads evaluating for this engine (0: the calling thread evaluates). */
+  get threads(): number {
+    return this.#pool?.size ?? 0;
   }
 
   /** Operations per query ciphertext (for metrics and logs). */
@@ -191,7 +218,7 @@ export class ScoringEngine {
 
   /** Instances of the thread's isolated parser retired after malformed inputs since start. */
   get rejectedParses(): number {
-    return this.#loader.retiredInstances;
+    return this.#pool ? this.#pool.rejectedParses : this.#loader!.retiredInstances;
   }
 
   /** BLINDEAR_ERR_HE_PARAMS_MISMATCH unless `id` (from an envelope) is this engine's parameters id. */
@@ -210,7 +237,12 @@ export class ScoringEngine {
    */
   async loadSessionKeys(bytes: Uint8Array): Promise<SessionKeys> {
     this.#live();
-    const canonical = await this.#loader.galoisKeys(bytes, this.#galoisElements, this.#maxKeyBytes);
+    if (this.#pool) {
+      const handle = new SessionKeys(await this.#pool.loadKeys(bytes), bytes.byteLength);
+      this.#issued.add(handle);
+      return handle;
+    }
+    const canonical = await this.#loader!.galoisKeys(bytes, this.#galoisElements, this.#maxKeyBytes);
     this.#live();
     const loaded: GaloisKeys[] = [];
     try {
@@ -239,7 +271,13 @@ export class ScoringEngine {
   async score(keys: SessionKeys, query: Uint8Array): Promise<Uint8Array[]> {
     this.#live();
     if (!this.#issued.has(keys)) throw new TypeError('SessionKeys were not loaded by this engine');
-    const canonical = await this.#loader.ciphertext(query, { level: 'first', scale: this.#facts.inputScale, maxBytes: this.#maxQueryBytes });
+    if (this.#pool) {
+      const id = keys.pooledId;
+      // Released by another message of the same consumer (an LRU eviction): retriable, the keys reload.
+      if (id === undefined) throw new BlindearError('BLINDEAR_ERR_SESSION_UNKNOWN', 'session keys were released');
+      return this.#pool.score(id, query);
+    }
+    const canonical = await this.#loader!.ciphertext(query, { level: 'first', scale: this.#facts!.inputScale, maxBytes: this.#maxQueryBytes });
     this.#live();
     const results: Uint8Array[] = [];
     // Shard by shard, each in its own instance: the query is loaded into each (its baby-step rotations
@@ -277,7 +315,7 @@ export class ScoringEngine {
   #ops(shard: Shard, galois: GaloisKeys, tmp: CipherText): MatvecOps<CipherText, PlainText> {
     const seal = shard.seal;
     const ev = shard.evaluator;
-    const rescale = this.#facts.rescale;
+    const rescale = this.#facts!.rescale;
     return {
       rotate: (ct, step) => {
         const out = seal.CipherText();
@@ -317,5 +355,12 @@ export class ScoringEngine {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const s of this.#shards) disposeShard(s);
+    void this.#pool?.close();
+  }
+
+  /** dispose(), then waits until the scoring threads (if any) have freed their SEAL objects and ended. */
+  async close(): Promise<void> {
+    this.dispose();
+    await this.#pool?.close();
   }
 }

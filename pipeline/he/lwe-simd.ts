@@ -1,0 +1,173 @@
+/**
+ * The LWE server scan, out = W_q·X mod 2^32, as a WebAssembly SIMD kernel (128-bit lanes: four 32-bit
+ * multiply-adds per instruction pair), with the plain-JS kernel of lwe.ts as the fallback where WASM SIMD
+ * is unavailable. The module is a few dozen instructions, assembled here from its opcodes (no toolchain,
+ * no binary in the repository): one exported memory holding the weights (signed 16-bit, rows padded to a
+ * multiple of 8), the queries (32-bit words) and the results, and one function
+ *
+ *   matmul(w, x, out, C, dPadded, Q):  for r < C, q < Q:  out[q·C + r] = Σ_k w[r][k]·x[q][k]  (mod 2^32)
+ *
+ * whose inner loop sign-extends four weights (v128.load16x4_s), multiplies them by four query words
+ * (i32x4.mul) and accumulates (i32x4.add), two such groups per iteration. Wrap-around mod 2^32 is the
+ * hardware's; there is no reduction at all.
+ */
+
+const u32 = (v: number): number[] => {
+  const out: number[] = [];
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+};
+const vec = (items: number[][]): number[] => [...u32(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...u32(body.length), ...body];
+const str = (s: string): number[] => [...u32(s.length), ...Buffer.from(s, 'utf8')];
+
+// Opcodes (WebAssembly core 2.0 and the fixed-width SIMD proposal).
+const I32 = 0x7f;
+const V128 = 0x7b;
+const get = (i: number) => [0x20, ...u32(i)];
+const set = (i: number) => [0x21, ...u32(i)];
+const i32c = (v: number) => [0x41, ...u32(v)]; // small non-negative constants only (< 64)
+const ADD = 0x6a;
+const GE_U = 0x4f;
+const BLOCK = [0x02, 0x40];
+const LOOP = [0x03, 0x40];
+const END = 0x0b;
+const br = (depth: number) => [0x0c, depth];
+const brIf = (depth: number) => [0x0d, depth];
+const simd = (op: number, ...imm: number[]) => [0xfd, ...u32(op), ...imm];
+const memarg = (offset: number) => [0x00, ...u32(offset)];
+const V128_LOAD = (offset: number) => simd(0x00, ...memarg(offset));
+const LOAD16X4_S = (offset: number) => simd(0x03, ...memarg(offset));
+const I32X4_SPLAT = simd(0x11);
+const I32X4_EXTRACT = (lane: number) => simd(0x1b, lane);
+const I32X4_ADD = simd(0xae);
+const I32X4_MUL = simd(0xb5);
+const I32_STORE = [0x36, 0x02, 0x00];
+
+function assemble(): Uint8Array<ArrayBuffer> {
+  // params: 0 w, 1 x, 2 out, 3 C, 4 d (padded), 5 Q; locals: 6 r, 7 q, 8 pw, 9 px, 10 pwEnd, 11 wRow, 12 acc0, 13 acc1, 14 pOut
+  const [W, X, OUT, C, D, Q, R, QI, PW, PX, PWEND, WROW, ACC0, ACC1, POUT] = Array.from({ length: 15 }, (_, i) => i);
+  // Locals 6..11 are i32 (6 of them), 12..13 v128, 14 i32.
+  const locals = vec([[...u32(6), I32], [...u32(2), V128], [...u32(1), I32]]);
+  const code = [
+    ...i32c(0), ...set(R),
+    ...get(W), ...set(WROW),
+    ...BLOCK, ...LOOP, // rows
+    ...get(R), ...get(C), GE_U, ...brIf(1),
+    ...get(WROW), ...get(D), ...i32c(1), 0x74 /* i32.shl */, ADD, ...set(PWEND),
+    ...i32c(0), ...set(QI),
+    ...get(X), ...set(PX),
+    ...get(OUT), ...get(R), ...i32c(2), 0x74, ADD, ...set(POUT),
+    ...BLOCK, ...LOOP, // queries
+    ...get(QI), ...get(Q), GE_U, ...brIf(1),
+    ...get(WROW), ...set(PW),
+    ...i32c(0), ...I32X4_SPLAT, ...set(ACC0),
+    ...i32c(0), ...I32X4_SPLAT, ...set(ACC1),
+    ...LOOP, // k, 8 per iteration (d is a multiple of 8, ≥ 8)
+    ...get(ACC0), ...get(PW), ...LOAD16X4_S(0), ...get(PX), ...V128_LOAD(0), ...I32X4_MUL, ...I32X4_ADD, ...set(ACC0),
+    ...get(ACC1), ...get(PW), ...LOAD16X4_S(8), ...get(PX), ...V128_LOAD(16), ...I32X4_MUL, ...I32X4_ADD, ...set(ACC1),
+    ...get(PX), ...i32c(32), ADD, ...set(PX),
+    ...get(PW), ...i32c(16), ADD, 0x22 /* local.tee */, ...u32(PW),
+    ...get(PWEND), 0x49 /* i32.lt_u */, ...brIf(0),
+    END,
+    // out[q·C + r] = Σ lanes(acc0 + acc1)
+    ...get(ACC0), ...get(ACC1), ...I32X4_ADD, ...set(ACC0),
+    ...get(POUT),
+    ...get(ACC0), ...I32X4_EXTRACT(0), ...get(ACC0), ...I32X4_EXTRACT(1), ADD,
+    ...get(ACC0), ...I32X4_EXTRACT(2), ADD, ...get(ACC0), ...I32X4_EXTRACT(3), ADD,
+    ...I32_STORE,
+    ...get(POUT), ...get(C), ...i32c(2), 0x74, ADD, ...set(POUT),
+    ...get(QI), ...i32c(1), ADD, ...set(QI),
+    ...br(0),
+    END, END,
+    ...get(R), ...i32c(1), ADD, ...set(R),
+    ...get(PWEND), ...set(WROW),
+    ...br(0),
+    END, END,
+    END,
+  ];
+  const fn = [...locals, ...code];
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), 0x00]])),
+    ...section(3, vec([[0x00]])),
+    ...section(5, vec([[0x00, 0x01]])), // one memory, min 1 page, no maximum
+    ...section(7, vec([[...str('mem'), 0x02, 0x00], [...str('matmul'), 0x00, 0x00]])),
+    ...section(10, vec([[...u32(fn.length), ...fn]])),
+  ];
+  return new Uint8Array(bytes);
+}
+
+const MODULE_BYTES = assemble();
+
+/** Whether this runtime runs the SIMD kernel (WebAssembly with fixed-width SIMD). */
+export const simdAvailable: boolean = (() => {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(MODULE_BYTES);
+  } catch {
+    return false;
+  }
+})();
+
+const PAGE = 65536;
+/** Rows padded to a multiple of this many weights. */
+const LANES = 8;
+
+/**
+ * Quantised weights resident in a WASM instance of their own, scanned by the SIMD kernel. One instance
+ * per engine (or per shard): a WASM32 memory addresses 4 GiB, so ≤ ≈ 1.5 G weights per instance.
+ */
+export class SimdScan {
+  readonly #memory: WebAssembly.Memory;
+  readonly #matmul: (w: number, x: number, out: number, C: number, d: number, Q: number) => void;
+  readonly #C: number;
+  readonly #d: number;
+  readonly #dp: number;
+  readonly #xBase: number;
+  #capacity = 0;
+
+  constructor(weights: Int16Array, C: number, d: number) {
+    if (!simdAvailable) throw new Error('WebAssembly SIMD is not available');
+    const dp = Math.ceil(d / LANES) * LANES;
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE_BYTES), {});
+    this.#memory = instance.exports.mem as WebAssembly.Memory;
+    this.#matmul = instance.exports.matmul as unknown as (w: number, x: number, out: number, C: number, d: number, Q: number) => void;
+    this.#C = C;
+    this.#d = d;
+    this.#dp = dp;
+    this.#xBase = Math.ceil((C * dp * 2) / 64) * 64;
+    this.#ensure(this.#xBase);
+    const w = new Int16Array(this.#memory.buffer, 0, C * dp);
+    if (dp === d) w.set(weights);
+    else for (let r = 0; r < C; r++) w.set(weights.subarray(r * d, (r + 1) * d), r * dp);
+  }
+
+  #ensure(bytes: number): void {
+    const have = this.#memory.buffer.byteLength;
+    if (bytes > have) this.#memory.grow(Math.ceil((bytes - have) / PAGE));
+    this.#capacity = this.#memory.buffer.byteLength;
+  }
+
+  /** out[q·C + r] = W_q[r]·x_q mod 2^32 for Q queries given as Q × d words (row-major). */
+  matmul(x: Int32Array, Q: number, out: Int32Array): void {
+    const C = this.#C;
+    const d = this.#d;
+    const dp = this.#dp;
+    const xBytes = Q * dp * 4;
+    const outBase = this.#xBase + xBytes;
+    if (outBase + Q * C * 4 > this.#capacity) this.#ensure(outBase + Q * C * 4);
+    const xs = new Int32Array(this.#memory.buffer, this.#xBase, Q * dp);
+    if (dp === d) xs.set(x.subarray(0, Q * d));
+    else {
+      xs.fill(0);
+      for (let q = 0; q < Q; q++) xs.set(x.subarray(q * d, (q + 1) * d), q * dp);
+    }
+    this.#matmul(0, this.#xBase, outBase, C, dp, Q);
+    out.set(new Int32Array(this.#memory.buffer, outBase, Q * C));
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The server half of LWE scoring (pipeline/he/lwe.ts): z = W_q·c mod 2^32 over a client's query vector.
+ * It holds the quantised weights and the public setup, never a secret; a query is d 32-bit words, which
+ * is all its validation can check (every word string is a valid LWE ciphertext). No session keys: the
+ * catalogue's hint is the only public material, the same for every client.
+ *
+ * `scoreBatch` scores many sessions' queries in one pass over the weights. The scan runs in the WASM SIMD
+ * kernel (lwe-simd.ts) where the runtime has it, else in plain JS (lwe.ts); both give the same words.
+ */
+import { randomBytes } from 'node:crypto';
+import { BlindearError } from '../../errors.js';
+import type { LinearModel } from '../../features/types.js';
+import { SimdScan, simdAvailable } from '../lwe-simd.js';
+import { computeHint, expandA, inputScaleFor, LWE_N, matmulMod32, quantiseWeights, type LweSetup } from '../lwe.js';
+
+export interface LweEngineOptions {
+  /** Signed bits per quantised weight (default 10). */
+  weightBits?: number;
+  /** Hex of the 16-byte seed of A (default: fresh random). */
+  seed?: string;
+  /** The scan's kernel: 'simd' (default where available) or 'js'. */
+  kernel?: 'simd' | 'js';
+}
+
+export class LweScoringEngine {
+  readonly setup: LweSetup;
+  readonly #weights: Int16Array;
+  readonly #simd: SimdScan | undefined;
+  #hint: Int32Array | undefined;
+
+  private constructor(setup: LweSetup, weights: Int16Array, kernel: 'simd' | 'js') {
+    this.setup = Object.freeze(setup);
+    this.#weights = weights;
+    this.#simd = kernel === 'simd' ? new SimdScan(weights, setup.classes, setup.dim) : undefined;
+  }
+
+  /** The kernel scanning the weights. */
+  get kernel(): 'simd' | 'js' {
+    return this.#simd ? 'simd' : 'js';
+  }
+
+  static create(model: LinearModel, opts: LweEngineOptions = {}): LweScoringEngine {
+    const { classes: C, dim: d } = model;
+    if (!Number.isInteger(C) || C < 1 || !Number.isInteger(d) || d < 1 || model.weights.length !== C * d) {
+      throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `linear model: ${model.weights.length} weights for ${C}×${d}`);
+    }
+    if (!model.weights.every(Number.isFinite)) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', 'linear model: non-finite weight');
+    const q = quantiseWeights(model, opts.weightBits ?? 10);
+    const seed = opts.seed ?? randomBytes(16).toString('hex');
+    const kernel = opts.kernel ?? (simdAvailable ? 'simd' : 'js');
+    return new LweScoringEngine({ classes: C, dim: d, n: LWE_N, seed, weightScale: q.scale, inputScale: inputScaleFor(q.maxRowNorm) }, q.weights, kernel);
+  }
+
+  /** Bytes of one query (d words) and of one result (C words). */
+  get queryBytes(): number {
+    return this.setup.dim * 4;
+  }
+
+  get resultBytes(): number {
+    return this.setup.classes * 4;
+  }
+
+  /** The catalogue's hint H = W_q·A (C × n words): computed on first use (C·d·n multiply-adds), then kept. */
+  hint(): Int32Array {
+    this.#hint ??= this.#computeHint();
+    return this.#hint;
+  }
+
+  #computeHint(): Int32Array {
+    const { classes: C, dim: d, n } = this.setup;
+    const a = expandA(this.setup.seed, d, n);
+    if (!this.#simd) return computeHint(this.#weights, C, d, a, n);
+    // H = W_q·A is the scan of A's n columns as if they were queries: transpose A, scan in blocks.
+    const at = new Int32Array(n * d);
+    for (let k = 0; k < d; k++) for (let j = 0; j < n; j++) at[j * d + k] = a[k * n + j];
+    const h = new Int32Array(C * n);
+    const block = 64;
+    const out = new Int32Array(block * C);
+    for (let j0 = 0; j0 < n; j0 += block) {
+      const Q = Math.min(block, n - j0);
+      this.#simd.matmul(at.subarray(j0 * d, (j0 + Q) * d), Q, out);
+      for (let q = 0; q < Q; q++) for (let r = 0; r < C; r++) h[r * n + j0 + q] = out[q * C + r];
+    }
+    return h;
+  }
+
+  /** Scores one query: C little-endian words. BLINDEAR_ERR_HE_CIPHERTEXT_INVALID unless it is d words. */
+  score(query: Uint8Array): Uint8Array {
+    return this.scoreBatch([query])[0];
+  }
+
+  /** Scores Q queries (any sessions) in one pass over the weights. */
+  scoreBatch(queries: readonly Uint8Array[]): Uint8Array[] {
+    const { classes: C, dim: d } = this.setup;
+    const x = new Int32Array(queries.length * d);
+    queries.forEach((q, i) => {
+      if (q.byteLength !== d * 4) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `LWE query of ${q.byteLength} bytes, expected ${d * 4}`);
+      x.set(new Int32Array(q.buffer.slice(q.byteOffset, q.byteOffset + q.byteLength)), i * d);
+    });
+    const out = new Int32Array(queries.length * C);
+    if (this.#simd) this.#simd.matmul(x, queries.length, out);
+    else matmulMod32(this.#weights, C, d, x, queries.length, out);
+    return queries.map((_, i) => new Uint8Array(out.buffer, i * C * 4, C * 4));
+  }
+}
