@@ -165,7 +165,11 @@ export async function runBroadcastEval(musicDir: string, opts: BroadcastEvalOpti
       const reached = Math.round(Math.max(0, ...events.map((e) => e.streamStartSeconds + e.durationSeconds)));
       if (reached > shown) { progress.increment(Math.min(reached, Math.round(seconds)) - shown); shown = Math.min(reached, Math.round(seconds)); }
     }, 2000);
-    const [code] = await once(mon, 'exit') as [number | null];
+    // A scoring worker that dies (a catalogue it refuses, a crash) ends the run with its code.
+    const scorerDied = Promise.race(children.filter((c) => c !== mon).map((c) => once(c, 'exit').then(([code]) => code as number | null)));
+    const code = await Promise.race([once(mon, 'exit').then(([c]) => c as number | null), scorerDied.then((c) => {
+      throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `a scoring worker exited with ${c} (its error is above)`);
+    })]);
     clearInterval(timer);
     progress.stop();
     if (code !== 0) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `monitor exited with ${code}`);
