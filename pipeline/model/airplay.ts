@@ -70,7 +70,8 @@ export class AirplayTracker {
           streamStartSeconds: start,
           lastEndSeconds: d.audioEndSeconds,
           startedAtMs: nowMs,
-          offsetSeconds: Math.max(0, d.decision.offsetSeconds - (d.audioStartSeconds - start)),
+          // Where in the track the play began: 0 when the decision heard the track's beginning.
+          offsetSeconds: d.decision.offsetSeconds <= 1 ? 0 : Math.max(0, d.decision.offsetSeconds - (d.audioStartSeconds - start)),
           confidence: conf,
           misses: 0,
         };
@@ -97,6 +98,13 @@ export class AirplayTracker {
     const fromOffset = d.audioStartSeconds - d.decision.offsetSeconds;
     const earliest = Math.max(floor, d.audioStartSeconds - this.opts.hopSeconds);
     const latest = d.audioEndSeconds - this.opts.hopSeconds;
+    if (d.decision.offsetSeconds <= 1) {
+      // The decision's audio starts at (or before) the track's beginning: the play began inside its first
+      // window, whose middle is the best guess without a boundary the client heard there.
+      const lo = Math.max(floor, d.audioStartSeconds);
+      const hi = Math.max(lo, Math.min(latest, d.audioStartSeconds + this.opts.hopSeconds));
+      return this.snap((lo + hi) / 2, lo, hi, this.opts.hopSeconds);
+    }
     const guess = fromOffset >= earliest && fromOffset <= latest ? fromOffset : Math.max(earliest, Math.min(latest, d.audioStartSeconds));
     return this.snap(guess, earliest, latest, fromOffset >= earliest && fromOffset <= latest ? 2 : this.opts.hopSeconds);
   }
@@ -106,7 +114,8 @@ export class AirplayTracker {
     const natural = p.streamStartSeconds - p.offsetSeconds + (this.tracks[p.track]?.durationSeconds ?? Infinity);
     const latest = Math.min(p.lastEndSeconds, streamEnd);
     const earliest = Math.max(p.streamStartSeconds, latest - this.opts.spanSeconds);
-    if (natural >= earliest && natural <= latest) return this.snap(natural, earliest, latest, 2);
+    // The track's own end, when it falls in the last matched stretch (or just past it: the start may be late by a little).
+    if (natural >= earliest && natural <= latest + this.opts.hopSeconds / 2) return this.snap(Math.min(natural, latest), earliest, latest, 2);
     return this.snap(Math.max(p.streamStartSeconds, latest - this.opts.hopSeconds / 2), earliest, Math.min(streamEnd, latest + this.opts.hopSeconds / 2), this.opts.hopSeconds);
   }
 

@@ -26,14 +26,16 @@ function run(steps: StreamDecision[], durations = [200, 100, 90], boundaries: nu
 
 describe('airplay tracker', () => {
   it('a track played from 20 s to its natural end, then unknown: one play, placed from its offsets', () => {
-    // Track 1 (100 s) starts at stream second 20: the span 15–45 sees it 5 s in... offsets say where it began.
+    // Track 1 (100 s) starts at stream second 20: the first span that names it (15–45) starts before it
+    // (offset 0), so it began in that span's first window: its middle, 22.5, without a boundary heard there.
     const { events, play } = run([decision(1, null), decision(2, 1, 0), decision(3, 1, 10), decision(4, 1, 25), decision(5, 1, 40), decision(6, 1, 55), decision(7, 1, 70), decision(8, null), decision(9, null)]);
     expect(play).toBeNull();
     expect(events.map((e) => e.event)).toEqual(['started', 'ended']);
     expect(events[0].track).toBe(1);
-    expect(events[0].streamStartSeconds).toBe(15);
-    expect(events[1].streamEndSeconds).toBe(115);
-    expect(events[1].durationSeconds).toBe(100);
+    expect(events[0].streamStartSeconds).toBe(22.5);
+    // It ends where the track ends, 100 s after its start, held to the last stretch that named it.
+    expect(events[1].streamEndSeconds).toBe(120);
+    expect(events[1].durationSeconds).toBe(97.5);
   });
 
   it('another track taking over ends the open play where the new one starts; the stream end closes the last', () => {
@@ -48,6 +50,11 @@ describe('airplay tracker', () => {
     const { events } = run([decision(1, 0, 0), decision(2, 0, 15, true)]);
     expect(events[0].confidence).toBe(0.9);
     expect(events.at(-1)!.event).toBe('ended');
+  });
+
+  it('a play that begins at a silence the client heard starts there', () => {
+    const { events } = run([decision(1, null), decision(2, 1, 0), decision(3, 1, 10), decision(4, null), decision(5, null)], [200, 100, 90], [18, 19.5]);
+    expect(events[0].streamStartSeconds).toBe(19.5);
   });
 
   it('a play cut short ends on the silence the client heard, not on the window grid', () => {
