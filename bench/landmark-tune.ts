@@ -25,6 +25,7 @@ import { resample22050To11025 } from '../pipeline/dsp/resample.js';
 import { findPeaks, strongerPeaks, STFT_HOP, type Peaks } from '../pipeline/dsp/spectral-peaks.js';
 import { LANDMARK_INPUT_SAMPLE_RATE, windowsFromLandmarks, type ClipLandmarks } from '../pipeline/features/landmark.js';
 import { addWhiteNoise, calibrateThreshold, drawExcerpt, seededRandom, type ScoredExcerpt } from '../pipeline/model/calibrate.js';
+import { changeSpeed } from '../pipeline/eval/distortions.js';
 import { decideLandmarkVote } from '../pipeline/model/landmark-vote.js';
 import { buildSegmentTemplatesFromLandmarks, scoreInClear, type CatalogueTrackLandmarks } from '../pipeline/model/segment-templates.js';
 import { LandmarkParams, type LandmarkParamsInput } from '../schemas/feature-landmark.js';
@@ -34,12 +35,16 @@ const CACHE_VERSION = 'lm-tune-v2-peaks';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CACHE_DIR = path.join(REPO, '.cache', 'landmark-tune');
 
-/** Query conditions: [name, seconds, SNR dB or null]. */
-const CONDITIONS = [
-  ['10s clean', 10, null],
-  ['10s @10dB', 10, 10],
-  ['5s @0dB', 5, 0],
-] as const;
+/** Query conditions: [name, seconds, SNR dB or null, speed change in percent]. */
+const CONDITIONS: readonly (readonly [string, number, number | null, number])[] = [
+  ['10s clean', 10, null, 0],
+  ['10s @10dB', 10, 10, 0],
+  ['5s @0dB', 5, 0, 0],
+  ['10s speed+2%', 10, null, 2],
+  ['10s speed-2%', 10, null, -2],
+  ['10s speed+4%', 10, null, 4],
+  ['10s speed-4%', 10, null, -4],
+];
 const CALIB_SNRS = [null, 20, 10, 0] as const;
 /** Catalogue framings cached (configurations use the first catalogueShifts of them, offsets hop·s/4). */
 const MAX_SHIFTS = 4;
@@ -138,11 +143,13 @@ async function runJob(job: Job): Promise<void> {
   const t1 = performance.now();
   const durationSeconds = pcm.length / LANDMARK_INPUT_SAMPLE_RATE;
   const clips: StoredClip[] = [];
-  const excerpt = (kind: StoredClip['kind'], cond: string, secs: number, snr: number | null, rand: () => number) => {
+  const excerpt = (kind: StoredClip['kind'], cond: string, secs: number, snr: number | null, rand: () => number, speed = 0) => {
     const ex = drawExcerpt(pcm, LANDMARK_INPUT_SAMPLE_RATE, secs, rand);
     if (!ex) return;
-    const x = snr === null ? ex.pcm : addWhiteNoise(ex.pcm, snr, rand);
-    clips.push({ kind, cond, startSeconds: ex.startSeconds, clipSeconds: secs, timeOffset: 0, peaks: findPeaks(resample22050To11025(x), floor) });
+    const noisy = snr === null ? ex.pcm : addWhiteNoise(ex.pcm, snr, rand);
+    const x = speed === 0 ? noisy : changeSpeed(noisy, speed);
+    const clipSeconds = x.length / LANDMARK_INPUT_SAMPLE_RATE;
+    clips.push({ kind, cond, startSeconds: ex.startSeconds, clipSeconds, timeOffset: 0, peaks: findPeaks(resample22050To11025(x), floor) });
   };
   let extractMs = 0;
   if (job.role === 'catalogue') {
@@ -157,7 +164,11 @@ async function runJob(job: Job): Promise<void> {
   } else if (job.role === 'queries') {
     const rand = seededRandom(hashSeed(job.seed, job.rel));
     const tq = performance.now();
-    for (const [name, secs, snr] of CONDITIONS) for (let i = 0; i < job.perCondition; i++) excerpt('q', name, secs, snr, rand);
+    for (const [name, secs, snr, speed] of CONDITIONS) {
+      // One generator per condition, so adding a condition leaves the others' excerpts as they were.
+      const r = seededRandom(hashSeed(job.seed, `${job.rel}|${name}`));
+      for (let i = 0; i < job.perCondition; i++) excerpt('q', name, secs, snr, name === '10s clean' ? rand : r, speed);
+    }
     extractMs = performance.now() - tq;
   } else {
     const rand = seededRandom(hashSeed(job.seed + 2000, job.rel));
@@ -189,7 +200,8 @@ async function listAudio(root: string, packages?: string[]): Promise<string[]> {
 async function cacheFileFor(file: string, role: Job['role'], perCondition: number, seed: number): Promise<string> {
   const st = await stat(file);
   const p = LandmarkParams.parse({});
-  const key = JSON.stringify([CACHE_VERSION, path.resolve(file), st.size, st.mtimeMs, role, perCondition, seed, { ...p.peaks, deltaNats: PEAK_FLOOR_NATS }, MAX_SHIFTS]);
+  const conditions = role === 'queries' ? CONDITIONS : [];
+  const key = JSON.stringify([CACHE_VERSION, path.resolve(file), st.size, st.mtimeMs, role, perCondition, seed, { ...p.peaks, deltaNats: PEAK_FLOOR_NATS }, MAX_SHIFTS, ...conditions]);
   return path.join(CACHE_DIR, createHash('sha1').update(key).digest('hex') + '.bin');
 }
 
@@ -296,6 +308,7 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
       return `${k}: p10 ${q(0.1)} p50 ${q(0.5)} p90 ${q(0.9)}`;
     }).join('; '), buildMs: tBuild, evalMs: performance.now() - t0,
     n: { c10: c10.n, n10: n10.n, n5: n5.n, neg: neg?.n ?? 0 }, params: p,
+    perCondition: Object.fromEntries([...stats].map(([k, v]) => [k, { n: v.n, top1: pct(v.correct, v.n), wrong: v.wrong, unknown: v.unknown, raw: pct(v.raw, v.n), offset2s: pct(v.offsetOk, v.correct) }])),
   };
   return row;
 }
@@ -387,6 +400,7 @@ async function main() {
     const r = evaluate(name, cfg, catalogue, calib, queries, negatives);
     const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
     console.log([name, r.lmPerSecond.toFixed(0), r.C, r.d, r.segHop, r.wps.toFixed(2), r.cost.toExponential(2), r.windows10, f(r.top1_10clean), f(r.top1_10dB), f(r.top1_5s0dB), r.wrong, f(r.negRejected), f(r.falseReject), f(r.offset2s), f(r.segment30_10dB), r.threshold.toFixed(3), `${f(r.raw_10clean)}/${f(r.raw_10dB)}/${f(r.raw_5s0dB)}`].join(' | '));
+    console.log(`#   ${Object.entries(r.perCondition).map(([k, v]) => `${k}: ${f(v.top1)}% (${v.wrong} wrong, raw ${f(v.raw)}%)`).join('; ')}`);
     if (argv.includes('--impostors')) {
       for (const w of r.calib.worstImpostors) console.log(`#   impostor ${w.confidence.toFixed(2)}: ${names[w.track]} (${calib[w.excerpt].clip.cond}, ${calib[w.excerpt].clip.peaks.frame.length} peaks) mistaken for ${names[w.mistakenFor]}`);
       console.log(`#   genuine confidences (calib, correct): ${r.genuineConf}`);
