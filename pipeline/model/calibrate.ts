@@ -45,7 +45,7 @@ function quantile(sorted: number[], q: number): number {
 export function calibrateThreshold(
   excerpts: ScoredExcerpt[],
   segments: Segment[],
-  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept' | 'voteKernel' | 'thresholdMethod'>,
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept' | 'voteKernel' | 'thresholdMethod' | 'confidence'>,
   hub?: SegmentHubStats,
 ): Calibration {
   const p = { ...params, threshold: -Infinity };

@@ -4,7 +4,7 @@
  * overlaps the segment (kernel 'box': only where the overlap is maximal; 'overlap': weighted by
  * sqrt(overlap fraction), which locates the offset inside segments longer than the window); votes add across windows (time consistency, as Shazam's offset
  * histogram). Answer = best (track, offset) bin; confidence = its vote minus the best vote of any other
- * track, per √windows; unknown below the threshold. A looping track may win at any of its repeats: the
+ * track, per √windows ('margin'), times (1 − other / best)² ('sharp'); unknown below the threshold. A looping track may win at any of its repeats: the
  * margin is only over other tracks.
  */
 import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
@@ -36,7 +36,7 @@ export function decideLandmarkVote(
   scores: ArrayLike<number>[],
   windowStartSeconds: number[],
   segments: Segment[],
-  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'threshold' | 'windowSeconds' | 'voteKernel'>,
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'threshold' | 'windowSeconds' | 'voteKernel' | 'confidence'>,
   opts: VoteOptions = {},
 ): Decision {
   const C = segments.length;
@@ -162,7 +162,10 @@ export function decideLandmarkVote(
   const top = order[0] ?? 0;
   const best = trackBest[top] ?? 0;
   const other = order.length > 1 ? trackBest[order[1]] : 0;
-  const confidence = (best - other) / Math.sqrt(Math.max(1, scores.length));
+  // 'sharp': the margin shrinks by (1 − other/best)², so a query whose best track wins by much in
+  // absolute votes but little relatively (noisy queries drawn to tracks that match anything) is doubted.
+  const margin = (best - other) / Math.sqrt(Math.max(1, scores.length));
+  const confidence = params.confidence === 'sharp' && best > 0 ? margin * (1 - other / best) ** 2 : margin;
   let offsetSeconds = 0;
   if (best > 0) {
     const row = acc.subarray(base[top], base[top] + nbins[top]);
