@@ -290,7 +290,7 @@ async function evaluate(out: { dumpFile?: string; catalogDir?: string; paths: st
     // calibration excerpts are the bench's own seeded draws), so `blindear eval --catalog` can skip enrolling.
     const finalParams = LandmarkParams.parse({ ...p, segmentSeconds: tpl.segmentSeconds, segmentHopSeconds: tpl.segmentHopSeconds, threshold: cal.threshold });
     await saveCatalog(out.catalogDir, {
-      feature: { kind: 'landmark', params: finalParams, idf: Array.from(tpl.idf) },
+      feature: { kind: 'landmark', params: finalParams, idf: Array.from(tpl.idf), ...(p.trackThresholdScale > 0 ? { trackThresholds: cal.trackThresholds } : {}) },
       he: heParamsFor('landmark', p.hopSeconds, p.d),
       tracks: out.paths.map((rel, i) => ({ path: rel, title: path.basename(rel, path.extname(rel)), durationSeconds: catTracks[i].durationSeconds })),
       classes: {
@@ -310,7 +310,7 @@ async function evaluate(out: { dumpFile?: string; catalogDir?: string; paths: st
       const g = decideLandmarkVote(e.scores, e.windowStartSeconds, tpl.segments, { ...p, threshold: -Infinity }, ex);
       const i = decideLandmarkVote(e.scores, e.windowStartSeconds, tpl.segments, { ...p, threshold: -Infinity }, { ...ex, maskTracks: [e.track, ...(dupOf.get(e.track) ?? [])] });
       dump.push({ kind: 'gen', clip: e.clipSeconds, ok: g.bestTrack === e.track, conf: g.confidence, votes: g.ranking.map((r) => r.vote), ...features(e.scores as Float64Array[]) });
-      dump.push({ kind: 'imp', clip: e.clipSeconds, ok: false, conf: i.confidence, votes: i.ranking.map((r) => r.vote) });
+      dump.push({ kind: 'imp', clip: e.clipSeconds, ok: false, best: i.bestTrack, truth: e.track, conf: i.confidence, votes: i.ranking.map((r) => r.vote) });
     }
   }
   const pt = { ...p, threshold: cal.threshold };
@@ -320,7 +320,8 @@ async function evaluate(out: { dumpFile?: string; catalogDir?: string; paths: st
   for (const q of [...queries, ...negatives]) {
     const s = scoreClip(q.clip);
     if (q.cond === '10s clean') windows10 = s.scores.length;
-    const dec = decideLandmarkVote(s.scores, s.starts, tpl.segments, pt, { clipSeconds: q.clip.clipSeconds, hub: tpl.hub });
+    const trackThresholds = p.trackThresholdScale > 0 ? cal.trackThresholds : undefined;
+    const dec = decideLandmarkVote(s.scores, s.starts, tpl.segments, pt, { clipSeconds: q.clip.clipSeconds, hub: tpl.hub, trackThresholds });
     if (dumpFile) dump.push({ kind: q.track < 0 ? 'neg' : 'q', cond: q.cond, truth: q.track, best: dec.bestTrack, start: q.startSeconds, clip: q.clip.clipSeconds, ok: dec.bestTrack === q.track, conf: dec.confidence, votes: dec.ranking.map((r) => r.vote), lm: q.clip.peaks.frame.length, offErr: dec.offsetSeconds - q.startSeconds, ...features(s.scores) });
     const st = stats.get(q.cond) ?? { n: 0, correct: 0, wrong: 0, unknown: 0, raw: 0, offsetOk: 0, segment30: 0 };
     st.n++;

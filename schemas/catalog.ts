@@ -29,6 +29,8 @@ export const FeatureSpec = z.discriminatedUnion('kind', [
     params: z.preprocess((v) => (v && typeof v === 'object' ? { confidence: 'margin', bucketMode: 'hash', ...v } : v), LandmarkParams),
     /** Inverse document frequency per bucket: the client weights its query vectors with it. */
     idf: z.array(z.number()),
+    /** Per track, the confidence an answer naming it must reach (calibrate.ts); absent: the threshold alone. */
+    trackThresholds: z.array(z.number()).optional(),
   }),
 ]);
 export type FeatureSpec = z.infer<typeof FeatureSpec>;

@@ -104,6 +104,11 @@ export const LandmarkParams = z
     confidence: z.enum(['margin', 'sharp']).default('sharp'),
     /** Unknown when the confidence is below this. */
     threshold: z.number().default(0),
+    /**
+     * Per-track thresholds: an answer naming a track must also reach this multiple of the highest
+     * confidence an in-catalogue impostor trial reached when it named that track at enrolment (0: off).
+     */
+    trackThresholdScale: z.number().min(0).default(1),
     /** False-accept rate the threshold is calibrated for at enrolment. */
     targetFalseAccept: z.number().gt(0).lt(1).default(0.1),
     /**

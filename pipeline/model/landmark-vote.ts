@@ -21,6 +21,8 @@ export interface VoteOptions {
    * (s − mean) / std before the per-window z-scores, so segments that match everything stop voting.
    */
   hub?: SegmentHubStats;
+  /** Per track: the confidence an answer naming it must reach (besides params.threshold). */
+  trackThresholds?: ArrayLike<number>;
 }
 
 export interface SegmentHubStats {
@@ -174,7 +176,7 @@ export function decideLandmarkVote(
   }
   const ranking = order.slice(0, 5).filter((t) => trackBest[t] > 0).map((t) => ({ track: t, vote: trackBest[t] }));
   return {
-    track: best > 0 && confidence >= params.threshold ? top : null,
+    track: best > 0 && confidence >= Math.max(params.threshold, opts.trackThresholds?.[top] ?? -Infinity) ? top : null,
     bestTrack: top,
     confidence,
     offsetSeconds,
