@@ -110,7 +110,7 @@ export const LandmarkParams = z
      */
     trackThresholdScale: z.number().min(0).default(1),
     /** False-accept rate the threshold is calibrated for at enrolment. */
-    targetFalseAccept: z.number().gt(0).lt(1).default(0.1),
+    targetFalseAccept: z.number().gt(0).lt(1).default(0.05),
     /**
      * 'tail': exponential tail fitted to the impostor confidences between their median and 90th
      * percentile (robust to near-duplicate tracks in the catalogue); 'empirical': their plain quantile.
