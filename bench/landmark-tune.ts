@@ -3,7 +3,7 @@
  *
  *   npx tsc -p . && node dist/bench/landmark-tune.js --music /work/data/ci --negatives /work/data/negatives \
  *     [--packages a,b] [--query-packages c,d] [--per-condition 100] [--seed 7] [--configs name,name|all] \
- *     [--workers 2] [--out file.jsonl] [--json '{"d":512,...}']
+ *     [--workers 2] [--out file.jsonl] [--json '{"d":512,...}'] [--dump dir] [--write-catalog dir]
  *
  * Enrols every audio file under --music (or only the listed top-level packages), draws seeded queries
  * from the enrolled tracks (or only from --query-packages): 10 s clean, 10 s + white noise at 10 dB SNR,
@@ -12,6 +12,8 @@
  * the threshold on catalogue excerpts with their own track masked out, and prints top-1 (accepted and
  * right), wrong answers, negatives rejected, false rejects (10 s clean answered unknown), offset ±2 s, and
  * the server cost C·d·windows/s. Decoded + landmarked tracks and queries are cached under .cache/.
+ * Queries also come at ±2 % and ±4 % speed. --dump writes each query's decision features per
+ * configuration (JSONL); --write-catalog writes each configuration's catalogue, for `blindear eval --catalog`.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -25,6 +27,9 @@ import { resample22050To11025 } from '../pipeline/dsp/resample.js';
 import { findPeaks, strongerPeaks, STFT_HOP, type Peaks } from '../pipeline/dsp/spectral-peaks.js';
 import { LANDMARK_INPUT_SAMPLE_RATE, windowsFromLandmarks, type ClipLandmarks } from '../pipeline/features/landmark.js';
 import { addWhiteNoise, calibrateThreshold, drawExcerpt, seededRandom, type ScoredExcerpt } from '../pipeline/model/calibrate.js';
+import { changeSpeed } from '../pipeline/eval/distortions.js';
+import { saveCatalog } from '../pipeline/model/catalog-store.js';
+import { heParamsFor } from '../pipeline/model/enroll.js';
 import { decideLandmarkVote } from '../pipeline/model/landmark-vote.js';
 import { buildSegmentTemplatesFromLandmarks, scoreInClear, type CatalogueTrackLandmarks } from '../pipeline/model/segment-templates.js';
 import { LandmarkParams, type LandmarkParamsInput } from '../schemas/feature-landmark.js';
@@ -34,12 +39,16 @@ const CACHE_VERSION = 'lm-tune-v2-peaks';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CACHE_DIR = path.join(REPO, '.cache', 'landmark-tune');
 
-/** Query conditions: [name, seconds, SNR dB or null]. */
-const CONDITIONS = [
-  ['10s clean', 10, null],
-  ['10s @10dB', 10, 10],
-  ['5s @0dB', 5, 0],
-] as const;
+/** Query conditions: [name, seconds, SNR dB or null, speed change in percent]. */
+const CONDITIONS: readonly (readonly [string, number, number | null, number])[] = [
+  ['10s clean', 10, null, 0],
+  ['10s @10dB', 10, 10, 0],
+  ['5s @0dB', 5, 0, 0],
+  ['10s speed+2%', 10, null, 2],
+  ['10s speed-2%', 10, null, -2],
+  ['10s speed+4%', 10, null, 4],
+  ['10s speed-4%', 10, null, -4],
+];
 const CALIB_SNRS = [null, 20, 10, 0] as const;
 /** Catalogue framings cached (configurations use the first catalogueShifts of them, offsets hop·s/4). */
 const MAX_SHIFTS = 4;
@@ -138,11 +147,13 @@ async function runJob(job: Job): Promise<void> {
   const t1 = performance.now();
   const durationSeconds = pcm.length / LANDMARK_INPUT_SAMPLE_RATE;
   const clips: StoredClip[] = [];
-  const excerpt = (kind: StoredClip['kind'], cond: string, secs: number, snr: number | null, rand: () => number) => {
+  const excerpt = (kind: StoredClip['kind'], cond: string, secs: number, snr: number | null, rand: () => number, speed = 0) => {
     const ex = drawExcerpt(pcm, LANDMARK_INPUT_SAMPLE_RATE, secs, rand);
     if (!ex) return;
-    const x = snr === null ? ex.pcm : addWhiteNoise(ex.pcm, snr, rand);
-    clips.push({ kind, cond, startSeconds: ex.startSeconds, clipSeconds: secs, timeOffset: 0, peaks: findPeaks(resample22050To11025(x), floor) });
+    const noisy = snr === null ? ex.pcm : addWhiteNoise(ex.pcm, snr, rand);
+    const x = speed === 0 ? noisy : changeSpeed(noisy, speed);
+    const clipSeconds = x.length / LANDMARK_INPUT_SAMPLE_RATE;
+    clips.push({ kind, cond, startSeconds: ex.startSeconds, clipSeconds, timeOffset: 0, peaks: findPeaks(resample22050To11025(x), floor) });
   };
   let extractMs = 0;
   if (job.role === 'catalogue') {
@@ -157,7 +168,11 @@ async function runJob(job: Job): Promise<void> {
   } else if (job.role === 'queries') {
     const rand = seededRandom(hashSeed(job.seed, job.rel));
     const tq = performance.now();
-    for (const [name, secs, snr] of CONDITIONS) for (let i = 0; i < job.perCondition; i++) excerpt('q', name, secs, snr, rand);
+    for (const [name, secs, snr, speed] of CONDITIONS) {
+      // One generator per condition, so adding a condition leaves the others' excerpts as they were.
+      const r = seededRandom(hashSeed(job.seed, `${job.rel}|${name}`));
+      for (let i = 0; i < job.perCondition; i++) excerpt('q', name, secs, snr, name === '10s clean' ? rand : r, speed);
+    }
     extractMs = performance.now() - tq;
   } else {
     const rand = seededRandom(hashSeed(job.seed + 2000, job.rel));
@@ -189,7 +204,8 @@ async function listAudio(root: string, packages?: string[]): Promise<string[]> {
 async function cacheFileFor(file: string, role: Job['role'], perCondition: number, seed: number): Promise<string> {
   const st = await stat(file);
   const p = LandmarkParams.parse({});
-  const key = JSON.stringify([CACHE_VERSION, path.resolve(file), st.size, st.mtimeMs, role, perCondition, seed, { ...p.peaks, deltaNats: PEAK_FLOOR_NATS }, MAX_SHIFTS]);
+  const conditions = role === 'queries' ? CONDITIONS : [];
+  const key = JSON.stringify([CACHE_VERSION, path.resolve(file), st.size, st.mtimeMs, role, perCondition, seed, { ...p.peaks, deltaNats: PEAK_FLOOR_NATS }, MAX_SHIFTS, ...conditions]);
   return path.join(CACHE_DIR, createHash('sha1').update(key).digest('hex') + '.bin');
 }
 
@@ -230,7 +246,7 @@ interface CatTrack { shifts: StoredClip[]; durationSeconds: number }
 /** segment30: right track and the right 30 s segment of it (the one holding the excerpt's centre): #3's scale check. */
 interface CondStats { n: number; correct: number; wrong: number; unknown: number; raw: number; offsetOk: number; segment30: number }
 
-function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[], calib: { track: number; clip: StoredClip }[], queries: Query[], negatives: Query[]) {
+async function evaluate(out: { dumpFile?: string; catalogDir?: string; paths: string[] }, name: string, input: LandmarkParamsInput, catTracks: CatTrack[], calib: { track: number; clip: StoredClip }[], queries: Query[], negatives: Query[]) {
   const p = LandmarkParams.parse(input);
   if (p.peaks.deltaNats < PEAK_FLOOR_NATS) throw new Error(`deltaNats below the cached floor ${PEAK_FLOOR_NATS}`);
   const t0 = performance.now();
@@ -242,6 +258,7 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
   }));
   const lmPerSecond = catalogue.reduce((a, c) => a + c.landmarks.code.length, 0) / catalogue.reduce((a, c) => a + c.durationSeconds, 0);
   const tpl = buildSegmentTemplatesFromLandmarks(catalogue, p);
+
   const tBuild = performance.now() - t0;
   const bucket = makeBucketer(p);
   const scoreClip = (c: StoredClip) => {
@@ -254,6 +271,48 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
     return { scores: s.scores, windowStartSeconds: s.starts, clipSeconds: c.clip.clipSeconds, track: c.track };
   });
   const cal = calibrateThreshold(scored, tpl.segments, p, tpl.hub);
+  const dump: object[] = [];
+  /** Per-query features a client-side decision could use (for --dump). */
+  const features = (scores: Float64Array[]) => {
+    let top = -Infinity; let z = -Infinity;
+    for (const s of scores) {
+      let m = 0; let m2 = 0; let mx = -Infinity;
+      for (const v of s) { m += v; m2 += v * v; if (v > mx) mx = v; }
+      m /= s.length;
+      const sd = Math.sqrt(Math.max(0, m2 / s.length - m * m)) + 1e-9;
+      top = Math.max(top, mx); z = Math.max(z, (mx - m) / sd);
+    }
+    return { top, z };
+  };
+  const dumpFile = out.dumpFile;
+  if (out.catalogDir) {
+    // The catalogue enrolment would write from these tracks (same templates, same calibration code; the
+    // calibration excerpts are the bench's own seeded draws), so `blindear eval --catalog` can skip enrolling.
+    const finalParams = LandmarkParams.parse({ ...p, segmentSeconds: tpl.segmentSeconds, segmentHopSeconds: tpl.segmentHopSeconds, threshold: cal.threshold });
+    await saveCatalog(out.catalogDir, {
+      feature: { kind: 'landmark', params: finalParams, idf: Array.from(tpl.idf), ...(p.trackThresholdScale > 0 ? { trackThresholds: cal.trackThresholds } : {}) },
+      he: heParamsFor('landmark', p.hopSeconds, p.d),
+      tracks: out.paths.map((rel, i) => ({ path: rel, title: path.basename(rel, path.extname(rel)), durationSeconds: catTracks[i].durationSeconds })),
+      classes: {
+        track: tpl.segments.map((sg) => sg.track),
+        startSeconds: tpl.segments.map((sg) => sg.startSeconds),
+        endSeconds: tpl.segments.map((sg) => sg.endSeconds),
+      },
+      dim: p.d,
+      skipped: [],
+      enrolment: { seed: 7, calibration: cal, builtBy: 'bench/landmark-tune.ts from cached peaks' },
+    }, tpl.model);
+  }
+  if (dumpFile) {
+    const dupOf = new Map(cal.nearDuplicates.map((g) => [g[0], g.slice(1)]));
+    for (const e of scored) {
+      const ex = { clipSeconds: e.clipSeconds, hub: tpl.hub };
+      const g = decideLandmarkVote(e.scores, e.windowStartSeconds, tpl.segments, { ...p, threshold: -Infinity }, ex);
+      const i = decideLandmarkVote(e.scores, e.windowStartSeconds, tpl.segments, { ...p, threshold: -Infinity }, { ...ex, maskTracks: [e.track, ...(dupOf.get(e.track) ?? [])] });
+      dump.push({ kind: 'gen', clip: e.clipSeconds, ok: g.bestTrack === e.track, conf: g.confidence, votes: g.ranking.map((r) => r.vote), ...features(e.scores as Float64Array[]) });
+      dump.push({ kind: 'imp', clip: e.clipSeconds, ok: false, best: i.bestTrack, truth: e.track, conf: i.confidence, votes: i.ranking.map((r) => r.vote) });
+    }
+  }
   const pt = { ...p, threshold: cal.threshold };
   const stats = new Map<string, CondStats>();
   const confs = new Map<string, number[]>();
@@ -261,7 +320,9 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
   for (const q of [...queries, ...negatives]) {
     const s = scoreClip(q.clip);
     if (q.cond === '10s clean') windows10 = s.scores.length;
-    const dec = decideLandmarkVote(s.scores, s.starts, tpl.segments, pt, { clipSeconds: q.clip.clipSeconds, hub: tpl.hub });
+    const trackThresholds = p.trackThresholdScale > 0 ? cal.trackThresholds : undefined;
+    const dec = decideLandmarkVote(s.scores, s.starts, tpl.segments, pt, { clipSeconds: q.clip.clipSeconds, hub: tpl.hub, trackThresholds });
+    if (dumpFile) dump.push({ kind: q.track < 0 ? 'neg' : 'q', cond: q.cond, truth: q.track, best: dec.bestTrack, start: q.startSeconds, clip: q.clip.clipSeconds, ok: dec.bestTrack === q.track, conf: dec.confidence, votes: dec.ranking.map((r) => r.vote), lm: q.clip.peaks.frame.length, offErr: dec.offsetSeconds - q.startSeconds, ...features(s.scores) });
     const st = stats.get(q.cond) ?? { n: 0, correct: 0, wrong: 0, unknown: 0, raw: 0, offsetOk: 0, segment30: 0 };
     st.n++;
     if (dec.bestTrack === q.track || q.track < 0) confs.set(q.cond, [...(confs.get(q.cond) ?? []), dec.confidence]);
@@ -282,6 +343,7 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
   const n10 = stats.get('10s @10dB')!;
   const n5 = stats.get('5s @0dB')!;
   const neg = stats.get('negative 10s');
+  if (dumpFile) await writeFile(dumpFile, dump.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const row = {
     name, lmPerSecond, C, d: p.d, segHop: tpl.segmentHopSeconds, wps, cost: C * p.d * wps, windows10,
     top1_10clean: pct(c10.correct, c10.n), top1_10dB: pct(n10.correct, n10.n), top1_5s0dB: pct(n5.correct, n5.n),
@@ -296,6 +358,7 @@ function evaluate(name: string, input: LandmarkParamsInput, catTracks: CatTrack[
       return `${k}: p10 ${q(0.1)} p50 ${q(0.5)} p90 ${q(0.9)}`;
     }).join('; '), buildMs: tBuild, evalMs: performance.now() - t0,
     n: { c10: c10.n, n10: n10.n, n5: n5.n, neg: neg?.n ?? 0 }, params: p,
+    perCondition: Object.fromEntries([...stats].map(([k, v]) => [k, { n: v.n, top1: pct(v.correct, v.n), wrong: v.wrong, unknown: v.unknown, raw: pct(v.raw, v.n), offset2s: pct(v.offsetOk, v.correct) }])),
   };
   return row;
 }
@@ -384,9 +447,16 @@ async function main() {
   const head = ['config', 'lm/s cat', 'C', 'd', 'segHop', 'win/s', 'C·d·win/s', 'win/10s', '10s clean', '10s@10dB', '5s@0dB', 'wrong (c/10dB/0dB)', 'neg rej', 'false rej', 'off±2s', '30s seg@10dB', 'thr', 'raw top1 (c/10dB/0dB)'];
   console.log(head.join(' | '));
   for (const [name, cfg] of configs) {
-    const r = evaluate(name, cfg, catalogue, calib, queries, negatives);
+    const dumpDir = arg(argv, 'dump');
+    const catDir = arg(argv, 'write-catalog');
+    const r = await evaluate({
+      dumpFile: dumpDir ? path.join(dumpDir, `${name.replace(/[^\w.+-]+/g, '_')}.jsonl`) : undefined,
+      catalogDir: catDir ? path.join(catDir, name.replace(/[^\w.+-]+/g, '_')) : undefined,
+      paths: names,
+    }, name, cfg, catalogue, calib, queries, negatives);
     const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
     console.log([name, r.lmPerSecond.toFixed(0), r.C, r.d, r.segHop, r.wps.toFixed(2), r.cost.toExponential(2), r.windows10, f(r.top1_10clean), f(r.top1_10dB), f(r.top1_5s0dB), r.wrong, f(r.negRejected), f(r.falseReject), f(r.offset2s), f(r.segment30_10dB), r.threshold.toFixed(3), `${f(r.raw_10clean)}/${f(r.raw_10dB)}/${f(r.raw_5s0dB)}`].join(' | '));
+    console.log(`#   ${Object.entries(r.perCondition).map(([k, v]) => `${k}: ${f(v.top1)}% (${v.wrong} wrong, raw ${f(v.raw)}%)`).join('; ')}`);
     if (argv.includes('--impostors')) {
       for (const w of r.calib.worstImpostors) console.log(`#   impostor ${w.confidence.toFixed(2)}: ${names[w.track]} (${calib[w.excerpt].clip.cond}, ${calib[w.excerpt].clip.peaks.frame.length} peaks) mistaken for ${names[w.mistakenFor]}`);
       console.log(`#   genuine confidences (calib, correct): ${r.genuineConf}`);

@@ -17,6 +17,10 @@ export const Distortion = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('codec'), codec: z.enum(['mp3', 'opus']), bitrateKbps: z.number().int().min(8).max(320) }),
   /** Played faster (percent > 0) or slower by resampling: tempo and pitch change together, as a sped-up broadcast. */
   z.object({ kind: z.literal('speed'), percent: z.number().min(-20).max(20) }),
+  /** Tempo changed by this percent with the pitch kept (WSOLA time stretch), as a DJ's tempo control. */
+  z.object({ kind: z.literal('tempo'), percent: z.number().min(-20).max(20) }),
+  /** A voice talking over the music (synthetic speech, espeak-ng) at this music-to-voice ratio in dB. */
+  z.object({ kind: z.literal('speech'), snrDb: z.number() }),
   /** Telephone band-pass 300–3400 Hz. */
   z.object({ kind: z.literal('bandpass') }),
   /** Telephone band-pass, then G.711 μ-law at 8 kHz and back. */

@@ -44,10 +44,22 @@ export const LandmarkParams = z
     d: z.number().int().min(8).max(65536).default(2048),
     /**
      * 'hash': landmark (f1/2, df/2, dt/2) hashed into d buckets; 'grid': quantised (f1, df, dt) cells
-     * (grid = [f1 bands, df bands, dt bands], d = their product), no collisions between distant landmarks.
+     * (grid = [f1 bands, df bands, dt bands], d = their product), no collisions between distant landmarks;
+     * 'ratio' (default): speed-tolerant codes (see ratioCode) hashed into d buckets.
      */
-    bucketMode: z.enum(['hash', 'grid']).default('hash'),
+    bucketMode: z.enum(['hash', 'grid', 'ratio']).default('ratio'),
     grid: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
+    /**
+     * 'ratio' bucketing, speed-tolerant: a faster playback multiplies frequencies by s and divides time
+     * differences by s, so log(f2/f1) and log(f1·dt) do not change and only f1 moves. Each is quantised
+     * in steps of these natural-log widths (f1 coarsely: ±4 % crosses a step boundary for 1 landmark in
+     * f1Step/0.04), and the triple is hashed into d buckets.
+     */
+    ratioCode: z.object({
+      f1Step: z.number().positive().default(0.25),
+      ratioStep: z.number().positive().default(0.08),
+      productStep: z.number().positive().default(0.12),
+    }).prefault({}),
     /** Right shift applied to f1, df, dt before hashing (1 = half resolution, more robust). */
     codeShift: z.number().int().min(0).max(3).default(1),
     /**
@@ -64,6 +76,12 @@ export const LandmarkParams = z
     segmentHopSeconds: blockMultiple('segmentHopSeconds').default(20),
     /** Cap on the number of classes; the segment hop grows (keeping length − hop) to stay under it. */
     maxClasses: z.number().int().positive().default(2048),
+    /**
+     * Catalogue side: each landmark also counts in the buckets it would fall in at playback speeds
+     * 1 ± k·catalogueSpeedStep up to ±catalogueSpeedSpread (0: off). Same classes, same cost.
+     */
+    catalogueSpeedSpread: z.number().min(0).max(0.2).default(0),
+    catalogueSpeedStep: z.number().positive().max(0.1).default(0.01),
     /** Catalogue side: union of landmarks over this many STFT frame shifts (hop/shifts samples apart). */
     catalogueShifts: z.number().int().min(1).max(8).default(4),
     peaks: LandmarkPeakParams.prefault({}),
@@ -78,10 +96,21 @@ export const LandmarkParams = z
     hubness: z.enum(['off', 'mean', 'zscore']).default('off'),
     /** How a segment's vote spreads over query offsets: 'box' (maximal-overlap interval) or 'overlap'. */
     voteKernel: z.enum(['box', 'overlap']).default('overlap'),
-    /** Unknown when confidence (margin over the best other track per √windows) is below this. */
+    /**
+     * The decision's confidence: 'margin', the best track's vote minus the best other track's, per
+     * √windows; 'sharp', that margin times (1 − other / best)², which doubts relative near-ties however
+     * large the votes (noisy queries pulled towards tracks that resemble noise).
+     */
+    confidence: z.enum(['margin', 'sharp']).default('sharp'),
+    /** Unknown when the confidence is below this. */
     threshold: z.number().default(0),
+    /**
+     * Per-track thresholds: an answer naming a track must also reach this multiple of the highest
+     * confidence an in-catalogue impostor trial reached when it named that track at enrolment (0: off).
+     */
+    trackThresholdScale: z.number().min(0).default(1),
     /** False-accept rate the threshold is calibrated for at enrolment. */
-    targetFalseAccept: z.number().gt(0).lt(1).default(0.1),
+    targetFalseAccept: z.number().gt(0).lt(1).default(0.05),
     /**
      * 'tail': exponential tail fitted to the impostor confidences between their median and 90th
      * percentile (robust to near-duplicate tracks in the catalogue); 'empirical': their plain quantile.

@@ -81,8 +81,28 @@ export function concatLandmarks(parts: Landmarks[], frames: number): Landmarks {
 /** Maps landmark codes to feature indices 0..d−1 for the given bucketing. */
 export type Bucketer = (code: number) => number;
 
-export function makeBucketer(params: Pick<LandmarkParams, 'd' | 'bucketMode' | 'grid' | 'codeShift'>): Bucketer {
+/** Hashes a small non-negative triple into 0..d−1 (Fibonacci hashing of its packed bits). */
+function hashTriple(a: number, b: number, c: number, d: number): number {
+  const mixed = Math.imul((a << 20) ^ (b << 10) ^ c, 0x9e3779b1) >>> 0;
+  return Math.floor((mixed * d) / 4294967296);
+}
+
+export function makeBucketer(params: Pick<LandmarkParams, 'd' | 'bucketMode' | 'grid' | 'codeShift'> & { ratioCode?: LandmarkParams['ratioCode'] }): Bucketer {
   const { d, codeShift: s } = params;
+  if (params.bucketMode === 'ratio') {
+    const { f1Step, ratioStep, productStep } = params.ratioCode ?? { f1Step: 0.25, ratioStep: 0.05, productStep: 0.08 };
+    // Codes are integers in small ranges: tabulate the logs once.
+    const ln = Float64Array.from({ length: 256 * 32 }, (_, i) => Math.log(Math.max(i, 1)));
+    return (code) => {
+      const f1 = Math.max(1, code >>> 12);
+      const f2 = Math.max(1, f1 + ((code >>> 5) & 127) - 64);
+      const dt = code & 31;
+      const qf = Math.floor(ln[f1] / f1Step);
+      const qr = Math.floor((ln[f2] - ln[f1]) / ratioStep) + 512;
+      const qp = Math.floor(ln[f1 * dt] / productStep);
+      return hashTriple(qf & 1023, qr & 1023, qp & 1023, d);
+    };
+  }
   if (params.bucketMode === 'grid') {
     const [nf, ndf, ndt] = params.grid ?? [0, 0, 0];
     if (nf * ndf * ndt !== d) throw new RangeError(`grid ${params.grid} does not multiply to d=${d}`);
@@ -104,4 +124,36 @@ export function makeBucketer(params: Pick<LandmarkParams, 'd' | 'bucketMode' | '
     const mixed = Math.imul(h, 0x9e3779b1) >>> 0;
     return Math.floor((mixed * d) / 4294967296);
   };
+}
+
+/**
+ * Catalogue side of speed tolerance: a landmark counted in the buckets it would fall in had the track
+ * been played at each of `speeds` (frequencies × s, time differences ÷ s, rounded back to bins and frames;
+ * each distinct bucket once). With speed-tolerant buckets most speeds land in the landmark's own bucket,
+ * so the template only spreads where a bucket boundary lies within the speed range.
+ */
+export type MultiBucketer = (code: number, out: Int32Array) => number;
+
+export function speedSpreadBucketer(bucket: Bucketer, speeds: readonly number[]): MultiBucketer {
+  return (code, out) => {
+    const f1 = code >>> 12;
+    const f2 = f1 + ((code >>> 5) & 127) - 64;
+    const dt = code & 31;
+    let n = 0;
+    for (const s of speeds) {
+      const g1 = Math.min(255, Math.round(f1 * s));
+      const df = Math.max(-64, Math.min(63, Math.round(f2 * s) - g1));
+      const b = bucket(encodeLandmark(g1, df, Math.max(1, Math.min(31, Math.round(dt / s)))));
+      let seen = false;
+      for (let i = 0; i < n; i++) if (out[i] === b) { seen = true; break; }
+      if (!seen) out[n++] = b;
+    }
+    return n;
+  };
+}
+
+/** Speed factors 1 ± k·step up to ±spread (just [1] for spread 0). */
+export function speedFactors(spread: number, step: number): number[] {
+  const k = Math.round(spread / step);
+  return Array.from({ length: 2 * k + 1 }, (_, i) => 1 + (i - k) * step);
 }

@@ -1,7 +1,7 @@
 /**
  * Query conditions of the evaluation (DESIGN.md §5) and their names: `<seconds>s-<distortion>`, e.g.
  * `10s-clean`, `10s-white-10dB`, `5s-babble-0dB`, `10s-mp3-64k`, `10s-speed+2%`, `10s-telephone`,
- * `10s-gain-20dB`. A name is the whole definition, so `--conditions` can ask for any combination.
+ * `10s-gain-20dB`, `10s-tempo+3%` (pitch kept), `10s-speech-6dB` (a voice 6 dB below the music). A name is the whole definition, so `--conditions` can ask for any combination.
  */
 import { EvalCondition, type Distortion } from '../../schemas/eval.js';
 import { BlindearError } from '../errors.js';
@@ -15,7 +15,10 @@ export const DEFAULT_CONDITIONS: readonly string[] = [
   '10s-white-20dB', '10s-white-10dB', '10s-white-0dB',
   '10s-babble-20dB', '10s-babble-10dB', '10s-babble-0dB',
   '10s-mp3-64k', '10s-opus-64k',
-  '10s-speed+2%', '10s-speed-2%',
+  '10s-speed+1%', '10s-speed-1%', '10s-speed+2%', '10s-speed-2%',
+  '10s-speed+3%', '10s-speed-3%', '10s-speed+4%', '10s-speed-4%',
+  '10s-tempo+3%', '10s-tempo-3%',
+  '10s-speech-0dB', '10s-speech-6dB',
   '10s-bandpass', '10s-telephone',
   '10s-gain-20dB', '10s-gain+6dB',
   '5s-clean', '5s-white-0dB', '5s-babble-0dB',
@@ -33,6 +36,8 @@ const PATTERNS: { re: RegExp; make: (m: RegExpExecArray) => Distortion }[] = [
   { re: new RegExp(`^babble-${NUM}dB$`), make: (m) => ({ kind: 'babble', snrDb: Number(m[1]) }) },
   { re: /^(mp3|opus)-(\d+)k$/, make: (m) => ({ kind: 'codec', codec: m[1] as 'mp3' | 'opus', bitrateKbps: Number(m[2]) }) },
   { re: /^speed([+-]\d+(?:\.\d+)?)%$/, make: (m) => ({ kind: 'speed', percent: Number(m[1]) }) },
+  { re: /^tempo([+-]\d+(?:\.\d+)?)%$/, make: (m) => ({ kind: 'tempo', percent: Number(m[1]) }) },
+  { re: new RegExp(`^speech-${NUM}dB$`), make: (m) => ({ kind: 'speech', snrDb: Number(m[1]) }) },
   { re: /^bandpass$/, make: () => ({ kind: 'bandpass' }) },
   { re: /^telephone$/, make: () => ({ kind: 'telephone' }) },
   { re: /^gain([+-]\d+(?:\.\d+)?)dB$/, make: (m) => ({ kind: 'gain', db: Number(m[1]) }) },
@@ -52,7 +57,7 @@ export function parseCondition(name: string): EvalCondition {
     if (!parsed.success) throw bad(parsed.error.issues.map((i) => i.message).join('; '));
     return parsed.data;
   }
-  throw bad('unknown distortion; known: clean, white-<snr>dB, babble-<snr>dB, mp3-<kbps>k, opus-<kbps>k, speed±<p>%, bandpass, telephone, gain±<db>dB');
+  throw bad('unknown distortion; known: clean, white-<snr>dB, babble-<snr>dB, mp3-<kbps>k, opus-<kbps>k, speed±<p>%, tempo±<p>%, speech-<snr>dB, bandpass, telephone, gain±<db>dB');
 }
 
 /** Parses a list of names, rejecting duplicates. */

@@ -107,3 +107,51 @@ export function changeSpeed(x: Float32Array, percent: number): Float32Array {
   }
   return out;
 }
+
+/** WSOLA frame (≈ 46 ms at 22050 Hz), synthesis hop (half a frame) and the alignment search's reach. */
+const WSOLA_FRAME_SECONDS = 0.046;
+const WSOLA_TOLERANCE_SECONDS = 0.01;
+
+/**
+ * Plays x `percent` faster (negative: slower) with its pitch kept: waveform-similarity overlap-add
+ * (WSOLA, Verhelst & Roelands 1993). Output frames of a periodic Hann window overlap by half (they sum
+ * to one); each is read from the input near its nominal place, shifted by up to ±10 ms to the position
+ * that best continues the previous frame's waveform, so periodic sounds keep their phase. The length
+ * becomes length / (1 + percent/100).
+ */
+export function changeTempo(x: Float32Array, percent: number, sampleRate: number): Float32Array {
+  const f = 1 + percent / 100;
+  if (!(f > 0)) throw new RangeError(`tempo change ${percent}% leaves no signal`);
+  const n = 2 * Math.round((WSOLA_FRAME_SECONDS * sampleRate) / 2);
+  const hs = n / 2;
+  const tol = Math.round(WSOLA_TOLERANCE_SECONDS * sampleRate);
+  const outLen = Math.floor(x.length / f);
+  const out = new Float64Array(outLen + n);
+  const win = new Float64Array(n);
+  for (let i = 0; i < n; i++) win[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / n);
+  const at = (i: number): number => (i >= 0 && i < x.length ? x[i] : 0);
+  let prev = 0; // where the previous frame was read from
+  for (let k = 0; k * hs < outLen; k++) {
+    const nominal = Math.round(k * hs * f);
+    let start = nominal;
+    if (k > 0) {
+      // The natural continuation of the previous frame starts hs after it; find the shift around the
+      // nominal position whose first half-frame correlates best with it.
+      const cont = prev + hs;
+      let best = -Infinity;
+      for (let dlt = -tol; dlt <= tol; dlt++) {
+        const s = nominal + dlt;
+        if (s < 0) continue;
+        let c = 0;
+        for (let i = 0; i < hs; i += 2) c += at(cont + i) * at(s + i);
+        if (c > best) { best = c; start = s; }
+      }
+    }
+    const o = k * hs;
+    for (let i = 0; i < n; i++) out[o + i] += win[i] * at(start + i);
+    prev = start;
+  }
+  // The first half-frame had no predecessor to overlap: scale it back up where the window is rising.
+  for (let i = 0; i < hs && i < outLen; i++) out[i] /= Math.max(win[i], 1e-3);
+  return Float32Array.from(out.subarray(0, outLen));
+}

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { EVAL_REPORT_FORMAT, EvalReport, type EvalCondition, type EvalQuery } from '../../schemas/eval.js';
 import { codecUnavailableReason } from '../../connectors/transcode.js';
+import { speechUnavailableReason, synthesiseSpeech } from '../../connectors/speech.js';
 import { BlindearError } from '../errors.js';
 import { createExtractor } from '../features/registry.js';
 import { loadManifest } from '../model/catalog-store.js';
@@ -25,6 +26,7 @@ import { QueryPool } from './query-pool.js';
 import {
   babbleSourceSeedLabel, dealSlots, deriveSeed, distortionSeedLabel, excerptSeedLabel, negativeSeedLabel, splitNegatives, type Slot,
 } from './query-plan.js';
+import { SpeechPool } from './speech.js';
 import { summarise } from './tally.js';
 
 export interface EvalOptions {
@@ -93,7 +95,7 @@ async function runnable(conditions: readonly EvalCondition[]): Promise<{ ok: Eva
   for (const c of conditions) {
     const d = c.distortion;
     const codec = d.kind === 'codec' ? d.codec : d.kind === 'telephone' ? 'mulaw' : null;
-    const reason = codec ? await codecUnavailableReason(codec) : null;
+    const reason = codec ? await codecUnavailableReason(codec) : d.kind === 'speech' ? await speechUnavailableReason() : null;
     if (reason) unavailable.push({ condition: c.name, reason });
     else ok.push(c);
   }
@@ -145,6 +147,12 @@ export async function runEvaluation(opts: EvalOptions): Promise<EvalReport> {
       }
     }
 
+    // Speech: the voice tracks are synthesised once per run (a few seconds of espeak-ng).
+    let speech: SpeechPool | undefined;
+    if (conditions.some((c) => c.distortion.kind === 'speech')) {
+      speech = await SpeechPool.create(sampleRate, (text, v) => synthesiseSpeech(text, { ...v, sampleRate }));
+    }
+
     const lengths = excerptLengths(conditions);
     const queryPaths = tracksForQueries.map((i) => manifest.tracks[i].path);
     const slots = dealSlots(queryPaths, lengths, opts.perCondition, rand);
@@ -190,7 +198,7 @@ export async function runEvaluation(opts: EvalOptions): Promise<EvalReport> {
           for (const c of conds) {
             let q: Float32Array;
             try {
-              q = await distort(ex.pcm, c.distortion, { sampleRate, rand: rand(distortionSeedLabel(c.name, slot)), babble });
+              q = await distort(ex.pcm, c.distortion, { sampleRate, rand: rand(distortionSeedLabel(c.name, slot)), babble, speech });
             } catch (err) {
               // e.g. a codec round trip ffmpeg refused: that query is reported, the run goes on.
               skip(`${job.path} @ ${ex.startSeconds.toFixed(1)} s, ${c.name}`, err instanceof Error ? err.message : String(err));

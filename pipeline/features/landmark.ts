@@ -4,7 +4,7 @@
  * The idf comes from the catalogue (enrolment), so a query is always windowed like its catalogue.
  */
 import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
-import { extractLandmarks, makeBucketer, type Bucketer, type Landmarks } from '../dsp/landmarks.js';
+import { extractLandmarks, makeBucketer, type Bucketer, type Landmarks, type MultiBucketer } from '../dsp/landmarks.js';
 import { resample22050To11025 } from '../dsp/resample.js';
 import { PEAK_SAMPLE_RATE, STFT_HOP } from '../dsp/spectral-peaks.js';
 import type { FeatureWindows } from './types.js';
@@ -29,14 +29,23 @@ export function blockCount(durationSeconds: number): number {
   return Math.max(1, Math.ceil(durationSeconds / LANDMARK_BLOCK_SECONDS - 1e-6));
 }
 
-/** Dense counts, blocks × d (row-major): landmark anchors falling in each 0.5 s block, per bucket. */
-export function blockCounts(clip: ClipLandmarks, d: number, bucket: Bucketer): { blocks: number; counts: Float32Array } {
+/**
+ * Dense counts, blocks × d (row-major): landmark anchors falling in each 0.5 s block, per bucket. A
+ * multi-bucketer, when given (the catalogue's speed spread), counts a landmark once in each bucket it names.
+ */
+export function blockCounts(clip: ClipLandmarks, d: number, bucket: Bucketer, many?: MultiBucketer): { blocks: number; counts: Float32Array } {
   const blocks = blockCount(clip.durationSeconds);
   const counts = new Float32Array(blocks * d);
   const { time, code } = clip.landmarks;
+  const out = new Int32Array(64);
   for (let i = 0; i < code.length; i++) {
     const b = Math.min(blocks - 1, Math.max(0, Math.floor((time[i] * FRAME_SECONDS) / LANDMARK_BLOCK_SECONDS)));
-    counts[b * d + bucket(code[i])] += 1;
+    if (many) {
+      const n = many(code[i], out);
+      for (let k = 0; k < n; k++) counts[b * d + out[k]] += 1;
+    } else {
+      counts[b * d + bucket(code[i])] += 1;
+    }
   }
   return { blocks, counts };
 }

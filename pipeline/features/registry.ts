@@ -60,7 +60,8 @@ export function createDecider(manifest: CatalogManifest): Decider {
   const spec = manifest.feature;
   if (spec.kind === 'landmark') {
     const segments = segmentsOf(manifest);
-    return (scores, starts, clipSeconds) => decideLandmarkVote(scores, starts, segments, spec.params, { clipSeconds });
+    const trackThresholds = spec.trackThresholds;
+    return (scores, starts, clipSeconds) => decideLandmarkVote(scores, starts, segments, spec.params, { clipSeconds, trackThresholds });
   }
   // One class per track, in track order: a class index is a track index.
   return (scores) => (spec.params.query === 'mean' ? decideMfccMean(scores, spec.params) : decideMfccVote(scores, spec.params));

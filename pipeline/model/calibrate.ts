@@ -3,7 +3,8 @@
  * (random offsets, some with white noise); each is decided with its own track masked out, which makes it
  * an impostor: a song the catalogue does not hold. The threshold is the confidence that impostors exceed
  * with probability targetFalseAccept: either their empirical quantile or (default) an exponential tail fitted
- * between their median and 90th percentile. Game packages hold near-duplicate tracks (renamed copies, variants);
+ * between their median and 90th percentile. On top of it each track gets its own threshold, the highest
+ * impostor confidence that named it (scaled). Game packages hold near-duplicate tracks (renamed copies, variants);
  * a track voting nearly as much as the excerpt's own track is masked with it. Negatives (never-enrolled songs) are for evaluation only, never here.
  */
 import type { LandmarkParams } from '../../schemas/feature-landmark.js';
@@ -29,6 +30,11 @@ export interface Calibration {
   genuine: { n: number; correct: number; acceptedCorrect: number };
   /** Tracks found to be near-duplicates of each other ([track, ...its duplicates]). */
   nearDuplicates: number[][];
+  /**
+   * Per catalogue track: the confidence an answer naming it must reach, the larger of the threshold and
+   * trackThresholdScale × the highest confidence of an impostor trial that named it.
+   */
+  trackThresholds: number[];
   /** The highest impostor trials: which track the masked excerpt was mistaken for (diagnostics). */
   worstImpostors: { excerpt: number; track: number; mistakenFor: number; confidence: number }[];
 }
@@ -45,7 +51,7 @@ function quantile(sorted: number[], q: number): number {
 export function calibrateThreshold(
   excerpts: ScoredExcerpt[],
   segments: Segment[],
-  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept' | 'voteKernel' | 'thresholdMethod'>,
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'windowSeconds' | 'targetFalseAccept' | 'voteKernel' | 'thresholdMethod' | 'confidence' | 'trackThresholdScale'>,
   hub?: SegmentHubStats,
 ): Calibration {
   const p = { ...params, threshold: -Infinity };
@@ -86,6 +92,13 @@ export function calibrateThreshold(
   const tail = p50 + scale * Math.log(0.5 / Math.min(0.5, params.targetFalseAccept));
   const threshold = params.thresholdMethod === 'empirical' ? empirical : tail;
   const mean = imp.reduce((a, v) => a + v, 0) / Math.max(1, imp.length);
+  // Some tracks attract impostors (noisy excerpts of other songs land on them with large margins): an
+  // answer naming such a track must beat what its impostors reached at enrolment.
+  const tracks = segments.reduce((a, sg) => Math.max(a, sg.track + 1), 0);
+  const trackThresholds = new Array<number>(tracks).fill(threshold);
+  for (const t of trials) {
+    trackThresholds[t.mistakenFor] = Math.max(trackThresholds[t.mistakenFor], params.trackThresholdScale * t.confidence);
+  }
   return {
     threshold,
     empiricalThreshold: empirical,
@@ -97,6 +110,7 @@ export function calibrateThreshold(
       correct: gen.filter((g) => g.ok).length,
       acceptedCorrect: gen.filter((g) => g.ok && g.conf >= threshold).length,
     },
+    trackThresholds,
     nearDuplicates: [...dups].filter(([, b]) => b.size > 0).map(([a, b]) => [a, ...b]),
     worstImpostors: trials.sort((a, b) => b.confidence - a.confidence).slice(0, 10),
   };

@@ -229,7 +229,10 @@ async function enrollLandmarks(
     threshold: calibration?.threshold ?? params.threshold,
   });
   return saveCatalog(opts.catalogDir, {
-    feature: { kind: 'landmark', params: finalParams, idf: Array.from(templates.idf) },
+    feature: {
+      kind: 'landmark', params: finalParams, idf: Array.from(templates.idf),
+      ...(calibration && params.trackThresholdScale > 0 ? { trackThresholds: calibration.trackThresholds } : {}),
+    },
     he,
     tracks: ok.map(trackEntry),
     classes: {

@@ -4,7 +4,7 @@
  * overlaps the segment (kernel 'box': only where the overlap is maximal; 'overlap': weighted by
  * sqrt(overlap fraction), which locates the offset inside segments longer than the window); votes add across windows (time consistency, as Shazam's offset
  * histogram). Answer = best (track, offset) bin; confidence = its vote minus the best vote of any other
- * track, per √windows; unknown below the threshold. A looping track may win at any of its repeats: the
+ * track, per √windows ('margin'), times (1 − other / best)² ('sharp'); unknown below the threshold. A looping track may win at any of its repeats: the
  * margin is only over other tracks.
  */
 import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
@@ -21,6 +21,8 @@ export interface VoteOptions {
    * (s − mean) / std before the per-window z-scores, so segments that match everything stop voting.
    */
   hub?: SegmentHubStats;
+  /** Per track: the confidence an answer naming it must reach (besides params.threshold). */
+  trackThresholds?: ArrayLike<number>;
 }
 
 export interface SegmentHubStats {
@@ -36,7 +38,7 @@ export function decideLandmarkVote(
   scores: ArrayLike<number>[],
   windowStartSeconds: number[],
   segments: Segment[],
-  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'threshold' | 'windowSeconds' | 'voteKernel'>,
+  params: Pick<LandmarkParams, 'topK' | 'zMin' | 'threshold' | 'windowSeconds' | 'voteKernel' | 'confidence'>,
   opts: VoteOptions = {},
 ): Decision {
   const C = segments.length;
@@ -162,7 +164,10 @@ export function decideLandmarkVote(
   const top = order[0] ?? 0;
   const best = trackBest[top] ?? 0;
   const other = order.length > 1 ? trackBest[order[1]] : 0;
-  const confidence = (best - other) / Math.sqrt(Math.max(1, scores.length));
+  // 'sharp': the margin shrinks by (1 − other/best)², so a query whose best track wins by much in
+  // absolute votes but little relatively (noisy queries drawn to tracks that match anything) is doubted.
+  const margin = (best - other) / Math.sqrt(Math.max(1, scores.length));
+  const confidence = params.confidence === 'sharp' && best > 0 ? margin * (1 - other / best) ** 2 : margin;
   let offsetSeconds = 0;
   if (best > 0) {
     const row = acc.subarray(base[top], base[top] + nbins[top]);
@@ -171,7 +176,7 @@ export function decideLandmarkVote(
   }
   const ranking = order.slice(0, 5).filter((t) => trackBest[t] > 0).map((t) => ({ track: t, vote: trackBest[t] }));
   return {
-    track: best > 0 && confidence >= params.threshold ? top : null,
+    track: best > 0 && confidence >= Math.max(params.threshold, opts.trackThresholds?.[top] ?? -Infinity) ? top : null,
     bestTrack: top,
     confidence,
     offsetSeconds,

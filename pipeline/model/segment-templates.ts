@@ -3,11 +3,12 @@
  * segmentHopSeconds), row = the segment's summed landmark counts weighted like a query window
  * (featureNorm: sqrt(counts)·idf, or sqrt(counts / total) centred on the catalogue mean), L2-normalised, bias 0. The counts come from
  * the union of several STFT framings (catalogueShifts). idf = log((1 + C) / (1 + df)) + 1, document =
- * segment. When the catalogue would exceed maxClasses, the segment hop grows by 0.5 s steps (keeping the
+ * segment. With catalogueSpeedSpread, each catalogue landmark also counts in the buckets it would take at
+ * slightly faster or slower playback (dsp/landmarks.ts speedSpreadBucketer). When the catalogue would exceed maxClasses, the segment hop grows by 0.5 s steps (keeping the
  * overlap segmentSeconds − segmentHopSeconds) until it fits.
  */
 import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
-import { extractLandmarks, extractLandmarksShifted, makeBucketer, type Landmarks } from '../dsp/landmarks.js';
+import { extractLandmarks, extractLandmarksShifted, makeBucketer, speedFactors, speedSpreadBucketer, type Landmarks } from '../dsp/landmarks.js';
 import { resample22050To11025 } from '../dsp/resample.js';
 import { blockCounts, LANDMARK_INPUT_SAMPLE_RATE, windowsFromLandmarks, type ClipLandmarks } from '../features/landmark.js';
 import type { FeatureWindows, LinearModel } from '../features/types.js';
@@ -79,8 +80,11 @@ export function buildSegmentTemplatesFromLandmarks(tracks: CatalogueTrackLandmar
   const weights = new Float32Array(C * d);
   const segments: Segment[] = [];
   const bucket = makeBucketer(params);
+  const spread = params.catalogueSpeedSpread > 0
+    ? speedSpreadBucketer(bucket, speedFactors(params.catalogueSpeedSpread, params.catalogueSpeedStep))
+    : undefined;
   tracks.forEach((track, ti) => {
-    const { blocks, counts } = blockCounts(track, d, bucket);
+    const { blocks, counts } = blockCounts(track, d, bucket, spread);
     const n = segmentsOf(track.durationSeconds, layout.segmentHopSeconds);
     for (let k = 0; k < n; k++) {
       const row = segments.length * d;

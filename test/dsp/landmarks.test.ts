@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeLandmark, extractLandmarks, makeBucketer } from '../../pipeline/dsp/landmarks.js';
+import { decodeLandmark, encodeLandmark, extractLandmarks, makeBucketer } from '../../pipeline/dsp/landmarks.js';
 import { decimateBy2 } from '../../pipeline/dsp/resample.js';
 import { findPeaks, maxFilter2d, PEAK_SAMPLE_RATE, STFT_HOP, STFT_SIZE, uniformFilter2d } from '../../pipeline/dsp/spectral-peaks.js';
 import { seededRandom } from '../../pipeline/model/calibrate.js';
@@ -128,5 +128,28 @@ describe('peaks and landmarks on tone bursts', () => {
     const g = makeBucketer({ d: 512, bucketMode: 'grid', grid: [16, 8, 4], codeShift: 1 });
     const cells = new Set(Array.from(lm.code, g));
     expect(cells.size).toBe(3);
+  });
+
+  it("'ratio' buckets keep most landmarks in place when the playback is 2 % or 4 % faster or slower", () => {
+    const r = makeBucketer({ d: 2048, bucketMode: 'ratio', codeShift: 1, ratioCode: { f1Step: 0.25, ratioStep: 0.05, productStep: 0.08 } });
+    const h = makeBucketer({ d: 2048, bucketMode: 'hash', codeShift: 1 });
+    for (const speed of [1.02, 0.98, 1.04, 0.96]) {
+      let keptRatio = 0;
+      let keptHash = 0;
+      let n = 0;
+      // every landmark of a grid over the usual ranges, moved as the speed change moves it (rounded to bins and frames)
+      for (let f1 = 8; f1 < 200; f1 += 3) for (let df = -40; df <= 40; df += 7) for (let dt = 4; dt <= 28; dt += 3) {
+        const f2 = f1 + df;
+        if (f2 < 3 || f2 > 250) continue;
+        const g1 = Math.round(f1 * speed);
+        const moved = encodeLandmark(g1, Math.round(f2 * speed) - g1, Math.min(31, Math.round(dt / speed)));
+        const code = encodeLandmark(f1, df, dt);
+        n++;
+        if (r(code) === r(moved)) keptRatio++;
+        if (h(code) === h(moved)) keptHash++;
+      }
+      expect(keptRatio / n, `speed ${speed}`).toBeGreaterThan(0.5);
+      expect(keptRatio).toBeGreaterThan(2 * keptHash);
+    }
   });
 });

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { codecUnavailableReason, transcodePcm } from '../../connectors/transcode.js';
 import { DEFAULT_CONDITIONS, parseCondition, parseConditions } from '../../pipeline/eval/conditions.js';
 import { BabblePool, BABBLE_VOICES } from '../../pipeline/eval/babble.js';
-import { applyGain, bandPass, changeSpeed, meanPower, mixAtSnr } from '../../pipeline/eval/distortions.js';
+import { applyGain, bandPass, changeSpeed, changeTempo, meanPower, mixAtSnr } from '../../pipeline/eval/distortions.js';
+import { SpeechPool, SPEECH_SCRIPT, SPEECH_VOICES } from '../../pipeline/eval/speech.js';
 import { addWhiteNoise, seededRandom } from '../../pipeline/model/calibrate.js';
 
 const SR = 22050;
@@ -103,6 +104,50 @@ describe('speed change', () => {
   });
 });
 
+describe('tempo change (pitch kept)', () => {
+  it.each([3, -3, 4])('a tempo change of %i percent changes the length but not the pitch', (percent) => {
+    const x = tone(1000, 10);
+    const y = changeTempo(x, percent, SR);
+    expect(y.length / x.length).toBeCloseTo(1 / (1 + percent / 100), 3);
+    expect(toneHz(y)).toBeCloseTo(1000, -1);
+    expect(Math.abs(db(meanPower(y) / meanPower(x)))).toBeLessThan(0.5);
+  });
+
+  it('a click moves in time by the tempo factor', () => {
+    // a click at 8 s comes out at 8 / 1.04 s
+    const x = new Float32Array(10 * SR);
+    x.fill(0.01);
+    for (let i = 0; i < 200; i++) x[8 * SR + i] = 0.9;
+    const y = changeTempo(x, 4, SR);
+    let at = 0;
+    for (let i = 0; i < y.length; i++) if (Math.abs(y[i]) > Math.abs(y[at])) at = i;
+    expect(Math.abs(at / SR - 8 / 1.04)).toBeLessThan(0.03);
+  });
+});
+
+describe('speech over music', () => {
+  /** A stand-in for espeak-ng: a buzzy voice-like tone per sentence, length from the text. */
+  const fakeVoice = async (text: string, v: { voice: string; wordsPerMinute: number }): Promise<Float32Array> => {
+    const seconds = (text.split(' ').length / v.wordsPerMinute) * 60;
+    return chord(seconds, text.length + v.wordsPerMinute);
+  };
+
+  it.each([0, 6])('mixes a voice at %i dB below the music within 0.5 dB, repeatably', async (snr) => {
+    const pool = await SpeechPool.create(SR, fakeVoice);
+    expect(pool.seconds).toBeGreaterThan(30);
+    const music = chord(10, 5);
+    const voice = pool.take(10, seededRandom(snr));
+    expect(voice).toEqual(pool.take(10, seededRandom(snr)));
+    expect(Math.abs(measuredSnr(music, mixAtSnr(music, voice, snr)) - snr)).toBeLessThan(0.5);
+  });
+
+  it('reads the whole script with every voice', async () => {
+    const heard: string[] = [];
+    await SpeechPool.create(SR, async (text, v) => { heard.push(`${v.voice}|${text}`); return fakeVoice(text, v); });
+    expect(new Set(heard).size).toBe(SPEECH_SCRIPT.length * SPEECH_VOICES.length);
+  });
+});
+
 describe('gain', () => {
   it('−20 dB scales, +6 dB clips at full scale', () => {
     const x = tone(440, 1, 0.9);
@@ -130,6 +175,8 @@ describe('condition names', () => {
     expect(parseCondition('10s-white-10dB')).toEqual({ name: '10s-white-10dB', seconds: 10, distortion: { kind: 'white', snrDb: 10 } });
     expect(parseCondition('5s-speed-2%').distortion).toEqual({ kind: 'speed', percent: -2 });
     expect(parseCondition('10s-gain+6dB').distortion).toEqual({ kind: 'gain', db: 6 });
+    expect(parseCondition('10s-tempo-3%').distortion).toEqual({ kind: 'tempo', percent: -3 });
+    expect(parseCondition('10s-speech-6dB').distortion).toEqual({ kind: 'speech', snrDb: 6 });
     expect(parseCondition('10s-opus-64k').distortion).toEqual({ kind: 'codec', codec: 'opus', bitrateKbps: 64 });
   });
 
