@@ -60,6 +60,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers: string; catalo
   const scorer = createScorerStage({
     engine, modelId: manifest.modelId, keys,
     hopSeconds: createExtractor(manifest).hopSeconds,
+    parking: { parkMs: config.scorerParkMs },
     emit: (outputs) => sendOutputs(producer, outputs),
     deadLetter: (msg, err) => sendDeadLetter(producer, {
       topic: 'queries', partition: msg.partition,
