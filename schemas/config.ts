@@ -46,6 +46,8 @@ export const RuntimeConfig = z.object({
   /** Port for the Prometheus /metrics endpoint; 0 picks a free one, absent disables it. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   security: KafkaSecurity.default({}),
+  /** How long a scorer parks a query whose session's keys have not arrived (BLINDEAR_SCORER_PARK_MS). */
+  scorerParkMs: z.number().int().min(100).max(3_600_000).default(10_000),
   retry: z
     .object({
       retries: z.number().int().min(0).max(100).default(8),
@@ -111,6 +113,7 @@ export function loadConfig(
     partitions: overrides.partitions ?? (env.BLINDEAR_PARTITIONS ? Number(env.BLINDEAR_PARTITIONS) : undefined),
     metricsPort,
     security: securityFromEnv(env),
+    scorerParkMs: env.BLINDEAR_SCORER_PARK_MS ? Number(env.BLINDEAR_SCORER_PARK_MS) : undefined,
   });
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');

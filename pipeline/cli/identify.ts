@@ -4,7 +4,7 @@
  * here and decide. One session (one fresh key) per invocation.
  */
 import { randomUUID } from 'node:crypto';
-import { decodeStream } from '../../connectors/ffmpeg.js';
+import { assertInputReadable, decodeStream } from '../../connectors/ffmpeg.js';
 import { StreamWindower } from '../features/stream-windower.js';
 import type { FeatureWindows } from '../features/types.js';
 import { AudioStats, minAudioSeconds } from '../model/audio-checks.js';
@@ -72,6 +72,17 @@ export async function runIdentify(
   opts: { catalog: string; json?: boolean; brokers?: string; timeoutMs: number; logLevel: string },
 ): Promise<void> {
   const logger = createLogger(opts.logLevel, { command: 'identify' });
+  // Missing files are reported before any key is made; if none is left, that is all.
+  const readable = await Promise.all(files.map((f) => assertInputReadable(f).then(() => true, () => false)));
+  if (!readable.some(Boolean)) {
+    for (const input of files) {
+      const err = new BlindearError('BLINDEAR_ERR_INPUT_NOT_FOUND', input);
+      process.stderr.write(`blindear: ${input}: ${err.message} (${err.code})\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify({ input, match: null, error: err.message })}\n` : `${input}: error: ${err.message}\n`);
+    }
+    process.exitCode = 1;
+    return;
+  }
   const manifest = await loadManifest(opts.catalog);
   const client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
   const scorer = opts.brokers ? await remoteScorer(opts, manifest, client, logger) : await embeddedScorer(opts.catalog, manifest, client);

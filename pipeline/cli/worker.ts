@@ -11,7 +11,8 @@ import { maxKeyBytes } from '../he/serialized.js';
 import { ScoringEngine } from '../he/server/index.js';
 import { createExtractor } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
-import { DeadLetterLedger } from '../runtime/dead-letter-ledger.js';
+import { DeadLetterLedger, sendDeadLetterBatch } from '../runtime/dead-letter-ledger.js';
+import type { Inbound } from '../runtime/stage.js';
 import { createKafka } from '../runtime/kafka.js';
 import { createLogger } from '../runtime/logger.js';
 import { createMetrics, serveMetrics } from '../runtime/metrics.js';
@@ -34,6 +35,14 @@ const SCORER_RETRY = { retries: 3, initialRetryTimeMs: 100, maxRetryTimeMs: 1_00
 export const SCORER_SESSION_TIMEOUT_MS = 6_000;
 export const SCORER_HEARTBEAT_MS = 1_000;
 export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
+
+/** A query as the runtime handed it, back as the source record of a dead letter. */
+function sourceOf(msg: Inbound<'queries'>): Parameters<typeof sendDeadLetter>[1] {
+  return {
+    topic: 'queries', partition: msg.partition,
+    record: { key: Buffer.from(msg.key), value: msg.value, headers: { [ENVELOPE_HEADER]: JSON.stringify(msg.envelope) }, offset: msg.offset, timestamp: '0', attributes: 0 } as Parameters<typeof sendDeadLetter>[1]['record'],
+  };
+}
 
 export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string; maxSpeed?: number; burstSeconds?: number; threads?: number }): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.serverBrokers ?? opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
@@ -68,11 +77,11 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     hopSeconds: createExtractor(manifest).hopSeconds,
     // Each session's scoring budget: a burst, then at most `maxSpeed` audio seconds per second.
     rateLimit: { ...DEFAULT_RATE_LIMIT, perSecond: opts.maxSpeed ?? DEFAULT_RATE_LIMIT.perSecond, burstSeconds: opts.burstSeconds ?? DEFAULT_RATE_LIMIT.burstSeconds },
+    parking: { parkMs: config.scorerParkMs },
     emit: (outputs) => sendOutputs(producer, outputs),
-    deadLetter: (msg, err) => sendDeadLetter(producer, {
-      topic: 'queries', partition: msg.partition,
-      record: { key: Buffer.from(msg.key), value: msg.value, headers: { [ENVELOPE_HEADER]: JSON.stringify(msg.envelope) }, offset: msg.offset, timestamp: '0', attributes: 0 } as Parameters<typeof sendDeadLetter>[1]['record'],
-    }, 'scorer', err),
+    deadLetter: (msg, err) => sendDeadLetter(producer, sourceOf(msg), 'scorer', err),
+    // Refused queries (wrong key, model, parameters, ciphertext) are flagged in batches, off the partition's path.
+    deadLetterBatch: (items) => sendDeadLetterBatch(producer, items.map(({ msg, err }) => ({ source: sourceOf(msg), stageName: 'scorer', err }))),
     released: () => { running?.scheduleCommit(); },
   });
   // eslint-disable-next-line prefer-const

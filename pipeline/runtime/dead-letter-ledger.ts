@@ -137,3 +137,32 @@ export class DeadLetterLedger {
     }).catch((err: unknown) => { this.logger.warn({ err: (err as Error).message }, 'dead letter not sent'); });
   }
 }
+
+/**
+ * Dead letters of many records in one request per topic (same headers as sendDeadLetter): a stage that
+ * refuses a flood of records flags them without one awaited round trip each on its partition's path.
+ */
+export async function sendDeadLetterBatch(
+  producer: Producer,
+  items: readonly { source: { topic: TopicKey; partition: number; record: KafkaMessage }; stageName: string; err: BlindearError }[],
+): Promise<void> {
+  if (items.length === 0) return;
+  const byTopic = new Map<string, { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[]>();
+  for (const { source, stageName, err } of items) {
+    const spec = TOPICS[source.topic];
+    const list = byTopic.get(dlqName(spec.name)) ?? [];
+    const headers: Record<string, string | Buffer> = {};
+    for (const [k, v] of Object.entries(source.record.headers ?? {})) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
+    Object.assign(headers, {
+      [DLQ_HEADERS.code]: err.code,
+      [DLQ_HEADERS.reason]: err.message.slice(0, 1000),
+      [DLQ_HEADERS.stage]: stageName,
+      [DLQ_HEADERS.topic]: spec.name,
+      [DLQ_HEADERS.partition]: String(source.partition),
+      [DLQ_HEADERS.offset]: source.record.offset,
+    });
+    list.push({ key: source.record.key, value: source.record.value, headers });
+    byTopic.set(dlqName(spec.name), list);
+  }
+  await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+}

@@ -81,6 +81,11 @@ export function createScorerStage(deps: {
   emit?(outputs: Outbound[]): Promise<void>;
   /** Dead-letters a parked query that failed or waited too long. */
   deadLetter?(msg: Inbound<'queries'>, err: BlindearError): Promise<void>;
+  /**
+   * Dead-letters refused queries in batches, off the partition's path (their offsets are held until
+   * sent). Without it, a refused query is thrown to the runtime, which dead-letters it in line.
+   */
+  deadLetterBatch?(items: { msg: Inbound<'queries'>; err: BlindearError }[]): Promise<void>;
   /** Called when parked queries leave the lot (the runtime may commit further). */
   released?(): void;
 }): ScorerStage {
@@ -122,6 +127,40 @@ export function createScorerStage(deps: {
   }
 
   const idOf = (m: Inbound<'queries'>): string => `${m.partition}:${m.offset}`;
+
+  /** Refused queries waiting for their batched dead letter (their offsets are held meanwhile). */
+  let refusals: { msg: Inbound<'queries'>; err: BlindearError }[] = [];
+  let sending: { msg: Inbound<'queries'>; err: BlindearError }[] = [];
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> = Promise.resolve();
+  function flushRefusals(): void {
+    flushTimer = undefined;
+    flushing = flushing.then(async () => {
+      if (refusals.length === 0) return;
+      sending = refusals;
+      refusals = [];
+      try {
+        await deps.deadLetterBatch!(sending);
+        for (const r of sending) seen.delete(idOf(r.msg));
+        sending = [];
+        deps.released?.();
+      } catch (err) {
+        ctxRef?.logger.warn({ err: (err as Error).message }, 'dead letters not sent yet: retrying');
+        refusals = [...sending, ...refusals];
+        sending = [];
+        flushTimer ??= setTimeout(flushRefusals, 1000);
+      }
+    });
+  }
+  function refuse(msg: Inbound<'queries'>, err: BlindearError, ctx: StageContext): Outbound[] {
+    if (!deps.deadLetterBatch || err.retriable) throw err;
+    ctx.logger.warn({ code: err.code, partition: msg.partition, offset: msg.offset, session: msg.key.slice(0, 64) }, err.message);
+    ctx.metrics.deadLetters.inc({ stage: 'scorer', code: err.code });
+    refusals.push({ msg, err });
+    seen.add(idOf(msg));
+    flushTimer ??= setTimeout(flushRefusals, 20);
+    return [];
+  }
 
   function unpark(session: string, n: number): Parked[] {
     const list = lot.get(session) ?? [];
@@ -174,47 +213,60 @@ export function createScorerStage(deps: {
     input: 'queries',
     async process(msg, ctx) {
       ctxRef = ctx;
-      const { session, modelId, paramsId } = msg.envelope;
-      // Keys are found by the record key: the partition it went to is the one its keys and scores use.
-      if (msg.key !== session) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `record key ${JSON.stringify(msg.key.slice(0, 64))} is not the envelope's session ${session}`);
-      if (modelId !== deps.modelId) throw new BlindearError('BLINDEAR_ERR_MODEL_MISMATCH', `query for model ${modelId}, this worker serves ${deps.modelId}`);
-      deps.engine.checkParamsId(paramsId);
-      if (seen.has(idOf(msg))) return []; // a redelivery of a query still parked
-      const status = deps.keys.status(session);
-      if (status === 'evicted') await deps.keys.get(session, { paramsId, modelId }); // throws the clear code
-      if (status === 'ready' && !lot.has(session)) return score(msg, ctx);
-      // Park: behind the session's earlier queries, within bounds, never waiting here.
-      const list = lot.get(session) ?? [];
-      if (list.length >= parking.perSession || parkedCount >= parking.total || parkedBytes + msg.value.length > parking.totalBytes) {
-        throw new BlindearError('BLINDEAR_ERR_SESSION_UNKNOWN', `${session}: parking full (${list.length} of this session, ${parkedCount} in all)`, { retriable: false });
+      if (seen.has(idOf(msg))) return []; // a redelivery of a query still parked or being dead-lettered
+      try {
+        return await admit(msg, ctx);
+      } catch (err) {
+        if (err instanceof BlindearError) return refuse(msg, err, ctx);
+        throw err;
       }
-      list.push({ msg, since: ctx.now() });
-      lot.set(session, list);
-      seen.add(idOf(msg));
-      parkedCount++;
-      parkedBytes += msg.value.length;
-      ctx.metrics.parkedQueries?.set(parkedCount);
-      if (status === 'ready') release(session, false);
-      return [];
     },
     async close() {
       clearInterval(sweeper);
+      clearTimeout(flushTimer);
+      flushRefusals();
+      await flushing;
       await draining;
       closed = true;
     },
   });
+
+  async function admit(msg: Inbound<'queries'>, ctx: StageContext): Promise<Outbound[]> {
+    const { session, modelId, paramsId } = msg.envelope;
+    // Keys are found by the record key: the partition it went to is the one its keys and scores use.
+    if (msg.key !== session) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `record key ${JSON.stringify(msg.key.slice(0, 64))} is not the envelope's session ${session}`);
+    if (modelId !== deps.modelId) throw new BlindearError('BLINDEAR_ERR_MODEL_MISMATCH', `query for model ${modelId}, this worker serves ${deps.modelId}`);
+    deps.engine.checkParamsId(paramsId);
+    const status = deps.keys.status(session);
+    if (status === 'evicted') await deps.keys.get(session, { paramsId, modelId }); // throws the clear code
+    if (status === 'ready' && !lot.has(session)) return score(msg, ctx);
+    // Park: behind the session's earlier queries, within bounds, never waiting here.
+    const list = lot.get(session) ?? [];
+    if (list.length >= parking.perSession || parkedCount >= parking.total || parkedBytes + msg.value.length > parking.totalBytes) {
+      throw new BlindearError('BLINDEAR_ERR_SESSION_UNKNOWN', `${session}: parking full (${list.length} of this session, ${parkedCount} in all)`, { retriable: false });
+    }
+    list.push({ msg, since: ctx.now() });
+    lot.set(session, list);
+    seen.add(idOf(msg));
+    parkedCount++;
+    parkedBytes += msg.value.length;
+    ctx.metrics.parkedQueries?.set(parkedCount);
+    if (status === 'ready') release(session, false);
+    return [];
+  }
   // A getter must be defined, not assigned (Object.assign would copy its value once).
   Object.defineProperty(stage, 'parked', { get: () => parkedCount, enumerable: true });
   return Object.assign(stage as typeof stage & { readonly parked: number }, {
     heldOffset(partition: number): string | undefined {
       let low: bigint | undefined;
-      for (const list of lot.values()) {
-        for (const p of list) {
-          if (p.msg.partition !== partition) continue;
-          const o = BigInt(p.msg.offset);
-          if (low === undefined || o < low) low = o;
-        }
-      }
+      const held = (m: Inbound<'queries'>): void => {
+        if (m.partition !== partition) return;
+        const o = BigInt(m.offset);
+        if (low === undefined || o < low) low = o;
+      };
+      for (const list of lot.values()) for (const p of list) held(p.msg);
+      for (const r of refusals) held(r.msg);
+      for (const r of sending) held(r.msg);
       return low === undefined ? undefined : String(low);
     },
     idle: () => draining,

@@ -13,7 +13,7 @@ import { drawExcerpt, seededRandom } from '../../pipeline/model/calibrate.js';
 import { loadManifest } from '../../pipeline/model/catalog-store.js';
 import { layoutFor } from '../../pipeline/he/layout.js';
 import { paramsId } from '../../schemas/he.js';
-import { ClientSession } from '../../pipeline/he/client/index.js';
+import { ClientSession, createSigner, signSessionKeys } from '../../pipeline/he/client/index.js';
 import { testBrokers } from '../helpers/broker.js';
 import { testCatalog, type TestCatalog } from '../helpers/catalog.js';
 import { runCli, startCli, waitFor } from '../helpers/cli.js';
@@ -129,7 +129,8 @@ describe('blindear CLI', () => {
       const keyless = `${keyed}-nokeys`;
       await producer.send({ topic: TOPICS.sessionKeys.name, messages: [{
         key: keyed, value: Buffer.from(client.publicMaterial()),
-        headers: { [ENVELOPE_HEADER]: JSON.stringify({ session: keyed, paramsId: realParamsId, modelId: manifest.modelId, createdAtMs: Date.now() }) },
+        // Signed by the session, as every client publishes its keys (workers refuse unsigned ones).
+        headers: { [ENVELOPE_HEADER]: JSON.stringify(signSessionKeys(createSigner(), { session: keyed, paramsId: realParamsId, modelId: manifest.modelId, createdAtMs: Date.now() }, client.publicMaterial())) },
       }] });
       client.dispose();
       const env = (session: string, over: Record<string, unknown> = {}) => JSON.stringify({ session, seq: 0, count: 1, paramsId: realParamsId, modelId: manifest.modelId, final: false, capturedAtMs: 0, ...over });
@@ -148,7 +149,7 @@ describe('blindear CLI', () => {
       await waitFor(() => (dead.length >= 4 ? true : undefined), 'four dead letters', 60_000);
       await consumer.disconnect();
       const codes = dead.map((m) => String(m.headers?.[DLQ_HEADERS.code]));
-      // The keyless one is retried for a few seconds (keys may lag their first query), then dead-lettered.
+      // The keyless one is parked for a while (keys may lag their first query), then dead-lettered.
       // (The keyless session may sit on the other partition, so only the keyed ones keep their order.)
       expect(codes.filter((c) => c !== 'BLINDEAR_ERR_SESSION_UNKNOWN')).toEqual(['BLINDEAR_ERR_MSG_SCHEMA', 'BLINDEAR_ERR_MODEL_MISMATCH', 'BLINDEAR_ERR_HE_CIPHERTEXT_INVALID']);
       expect(codes.filter((c) => c === 'BLINDEAR_ERR_SESSION_UNKNOWN')).toHaveLength(1);

@@ -83,6 +83,28 @@ describe('scorer under hostile input', () => {
     await scorer.close?.();
   });
 
+  it('with a batch dead-letter sink, refuses without waiting and holds the refused offsets until they are sent', async () => {
+    const keys = new SessionKeyStore(engine);
+    keys.put('live', keyRecord('live', createSigner()));
+    const batches: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const scorer = createScorerStage({
+      engine, modelId: manifest.modelId, keys, rateLimit: null,
+      deadLetterBatch: async (items) => { await gate; batches.push(items.map((i) => i.err.code)); },
+    });
+    const bad = queryRecord('live', { key: 'intruder', partition: 1 });
+    expect(await scorer.process(bad, ctx)).toEqual([]);
+    expect(await scorer.process(queryRecord('live', { key: 'intruder2', partition: 1 }), ctx)).toEqual([]);
+    expect(scorer.heldOffset(1)).toBe(bad.offset);
+    // The partition moves on: the live session is scored while the dead letters are still in flight.
+    expect(await scorer.process(queryRecord('live', { partition: 1 }), ctx)).toHaveLength(1);
+    release();
+    await waitFor(() => (batches.length > 0 && scorer.heldOffset(1) === undefined ? true : undefined), 'the refusals sent', 10_000, 10);
+    expect(batches.flat()).toEqual(['BLINDEAR_ERR_MSG_SCHEMA', 'BLINDEAR_ERR_MSG_SCHEMA']);
+    await scorer.close?.();
+  });
+
   it('parks a query without keys (no wait in process), scores it when its keys come, and holds the commit meanwhile', async () => {
     const keys = new SessionKeyStore(engine);
     const emitted: Outbound[] = [];

@@ -75,6 +75,8 @@ describe('scoring worker under hostile producers (real broker)', () => {
 
   beforeAll(async () => {
     brokers = testBrokers();
+    // The worker inherits it: a parked query waits long enough for a loaded machine's test to send its keys.
+    process.env.BLINDEAR_SCORER_PARK_MS = '300000';
     const cat = await testCatalog('landmark', tracksPerPackage(4));
     catalogDir = cat.dir;
     manifest = await loadManifest(cat.dir);
@@ -85,6 +87,7 @@ describe('scoring worker under hostile producers (real broker)', () => {
   });
 
   afterAll(async () => {
+    delete process.env.BLINDEAR_SCORER_PARK_MS;
     await worker?.stop();
     client?.dispose();
   });
