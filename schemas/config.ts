@@ -15,6 +15,8 @@ export const RuntimeConfig = z.object({
   partitions: z.number().int().min(1).max(1024).default(2),
   /** Port for the Prometheus /metrics endpoint; 0 picks a free one, absent disables it. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
+  /** How often a process reads its consumer groups' lag for /metrics (BLINDEAR_LAG_INTERVAL_MS). */
+  lagIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
   retry: z
     .object({
       retries: z.number().int().min(0).max(100).default(8),
@@ -48,6 +50,7 @@ export function loadConfig(
     logLevel: overrides.logLevel ?? env.BLINDEAR_LOG_LEVEL,
     partitions: overrides.partitions ?? (env.BLINDEAR_PARTITIONS ? Number(env.BLINDEAR_PARTITIONS) : undefined),
     metricsPort,
+    lagIntervalMs: env.BLINDEAR_LAG_INTERVAL_MS ? Number(env.BLINDEAR_LAG_INTERVAL_MS) : undefined,
   });
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');

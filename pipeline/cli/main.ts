@@ -61,6 +61,7 @@ export function buildProgram(): Command {
     .option('--output <target>', 'predictions as JSON lines to a file, - (stdout) or an http(s) webhook URL', '-')
     .addOption(new Option('--format <format>', 'predictions on stdout as JSON lines or readable text').choices(['json', 'text']).default('json'))
     .option('--realtime', 'pace a file source at real time, as a live stream would arrive')
+    .option('--station <name>', 'the station label of this source\'s metrics', 'stream')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
     .addOption(logLevel())
     .action(runStream);

@@ -17,7 +17,9 @@ import { loadManifest } from '../model/catalog-store.js';
 import { StreamDecisions } from '../model/stream-decisions.js';
 import { createKafka, type KafkaClient } from '../runtime/kafka.js';
 import { createLogger } from '../runtime/logger.js';
-import { createMetrics, serveMetrics } from '../runtime/metrics.js';
+import { createMetrics, stationMetrics } from '../runtime/metrics.js';
+import { observePredictions } from '../runtime/prediction-metrics.js';
+import { startOps } from '../runtime/ops.js';
 import { createProducer, runStage, sendOutputs, sendTombstone, type RunningStage } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import type { Stage } from '../runtime/stage.js';
@@ -37,6 +39,8 @@ export interface StreamOptions {
   format: 'json' | 'text';
   realtime?: boolean;
   metricsPort?: number;
+  /** The `station` label of this source's metrics (default "stream"; session ids are never labels). */
+  station?: string;
   logLevel: string;
 }
 
@@ -64,12 +68,19 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const extractor = createExtractor(manifest);
   const client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
   const metrics = createMetrics();
-  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-client`, logger });
+  const groups: string[] = [];
+  const ops = await startOps({
+    metrics, kafka, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
+    build: { modelId: manifest.modelId, paramsId: client.paramsId }, groups: () => groups,
+  });
   await ensureTopics(kafka, config.partitions);
   const producer = createProducer(kafka);
   await producer.connect();
+  ops.watchProducer(producer);
 
+  const station = stationMetrics(metrics, opts.station ?? 'stream');
+  const observed = observePredictions(station);
   const sink = sinkFor(opts.output, opts.format);
   const serves = (s: string): boolean => s === sessionId;
   const decrypting = new Map<string, DecryptSession>([[sessionId, {
@@ -84,10 +95,9 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     createWindowingStage({ extractor, modelId: manifest.modelId, serves }),
     createEncryptStage({ sessions: new Map([[sessionId, client]]), modelId: manifest.modelId, dim: manifest.dim, hopSeconds: extractor.hopSeconds, maxBatchSeconds: 5 }),
     createDecryptStage({ sessions: decrypting, manifest }),
-    createDeliveryStage({ sink, serves, delivered: (p) => { if (p.final) finished(); } }),
+    createDeliveryStage({ sink, serves, delivered: (p) => { observed.observe(p); if (p.final) finished(); } }),
   ] as Stage<TopicKey>[];
   const running: RunningStage[] = [];
-  const groups: string[] = [];
   const signal = shutdownSignal();
   let stream: Awaited<ReturnType<typeof decodeStream>> | undefined;
   try {
@@ -100,11 +110,13 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
       const groupId = `blindear-client-${sessionId}-${stage.name}`;
       groups.push(groupId);
       running.push(await runStage({ kafka, producer, logger, metrics, retry: config.retry, stage, groupId, startAtCurrentEnd: true }));
+      ops.watchConsumer(stage.name, running[running.length - 1].joined);
     }
     await Promise.all(running.map((r) => r.joined));
     logger.info({ source: source === '-' ? 'stdin' : 'input', modelId: manifest.modelId, paramsId: client.paramsId }, 'session started');
 
     stream = await decodeStream(source, { sampleRate: extractor.sampleRate, chunkSeconds: 1, realtime: opts.realtime });
+    station.connected(true);
     const ingest = (async () => {
       let seq = 0;
       let at = 0;
@@ -115,6 +127,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
       };
       // One chunk of look-ahead so the last chunk can carry `final`.
       for await (const chunk of stream!.chunks) {
+        station.audio();
         if (pending) await send(pending, false);
         pending = chunk;
       }
@@ -129,13 +142,15 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     if (outcome !== 'done') logger.info({ signal: outcome }, 'stopping');
   } finally {
     stream?.stop();
+    station.connected(false);
+    observed.end();
     for (const r of running.reverse()) await r.stop().catch(() => undefined);
     // Tombstone: the session is over, compaction drops its keys from the server zone.
     await sendTombstone(producer, 'sessionKeys', sessionId).catch(() => undefined);
     await producer.disconnect();
     await deleteGroups(kafka, groups);
     await sink.close();
-    metricsServer?.server.close();
+    await ops.close();
     client.dispose();
     signal.dispose();
   }

@@ -4,7 +4,8 @@ import { ScoringEngine } from '../he/server/index.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
 import { createKafka } from '../runtime/kafka.js';
 import { createLogger } from '../runtime/logger.js';
-import { createMetrics, serveMetrics } from '../runtime/metrics.js';
+import { createMetrics } from '../runtime/metrics.js';
+import { startOps } from '../runtime/ops.js';
 import { createProducer, runStage } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { materializeTable } from '../runtime/table.js';
@@ -23,11 +24,15 @@ export async function runWorker(stage: 'scorer', opts: { brokers: string; catalo
   const model = await loadModel(opts.catalog, manifest);
   const engine = await ScoringEngine.create(manifest.he, model);
   const metrics = createMetrics();
-  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger });
+  const ops = await startOps({
+    metrics, kafka, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
+    build: { modelId: manifest.modelId, paramsId: engine.paramsId }, groups: () => [SCORER_GROUP],
+  });
   await ensureTopics(kafka, config.partitions);
   const producer = createProducer(kafka);
   await producer.connect();
+  ops.watchProducer(producer);
   const keys = new SessionKeyStore(engine);
   const table = await materializeTable({
     kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys',
@@ -38,14 +43,15 @@ export async function runWorker(stage: 'scorer', opts: { brokers: string; catalo
     kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true,
     stage: createScorerStage({ engine, modelId: manifest.modelId, keys }),
   });
-  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, metricsPort: metricsServer?.port }, 'scorer ready');
+  ops.watchConsumer(SCORER_GROUP, running.joined);
+  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, metricsPort: ops.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');
   await running.stop();
   await table.stop();
   await producer.disconnect();
-  metricsServer?.server.close();
+  await ops.close();
   keys.dispose();
   engine.dispose();
   signal.dispose();
