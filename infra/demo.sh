@@ -70,12 +70,19 @@ blindear mix-radio --catalog-dir "$enrol_dir" --tracks "${programme[@]}" \
   --unknown "$unknown" --out "$work/radio.wav" --excerpt-seconds 30 --seed "${BLINDEAR_DEMO_SEED:-7}"
 
 say "starting two scoring workers (server zone: they only ever see ciphertexts)"
+free_port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+# Each process serves /metrics on a port of its own; `npm run prometheus` beside the demo scrapes them.
+metrics_ports=("$(free_port)" "$(free_port)" "$(free_port)")
+printf '[{"targets":["127.0.0.1:%s","127.0.0.1:%s"],"labels":{"job":"blindear-scorer"}},{"targets":["127.0.0.1:%s"],"labels":{"job":"blindear-stream"}}]\n' \
+  "${metrics_ports[@]}" >"$work/prometheus-targets.json"
 for i in 1 2; do
   # node itself in the background (not through the shell function), so $! is the process to stop.
-  node "$root/bin/blindear.js" worker scorer --brokers "$brokers" --catalog "$work/catalog" --log-level warn 2>"$work/worker-$i.log" >/dev/null &
+  node "$root/bin/blindear.js" worker scorer --brokers "$brokers" --catalog "$work/catalog" --metrics-port "${metrics_ports[$((i - 1))]}" \
+    --log-level warn 2>"$work/worker-$i.log" >/dev/null &
   pids+=($!)
 done
 
 say "streaming the programme through the pipeline (client zone: keys, windows, decryption)"
-blindear stream "$work/radio.wav" --catalog "$work/catalog" --brokers "$brokers" --format text
+blindear stream "$work/radio.wav" --catalog "$work/catalog" --brokers "$brokers" --format text --station demo-radio \
+  --metrics-port "${metrics_ports[2]}" ${BLINDEAR_DEMO_REALTIME:+--realtime}
 say "done: the programme above is what played; every line is a prediction decrypted by the client"
