@@ -25,3 +25,5 @@ fi
 bash "$root/infra/kafka.sh" install
 bash "$root/infra/music.sh" ci
 bash "$root/infra/music.sh" negatives
+# Prometheus and promtool (Debian package, unpacked into .cache/prometheus) for the operators' tests.
+bash "$root/infra/prometheus.sh" install >/dev/null
