@@ -10,8 +10,8 @@ set -euo pipefail
 user_music=""
 while (($# > 0)); do
   case "$1" in
-    --music) (($# >= 2)) || { echo "demo: --music needs a folder" >&2; exit 2; }; user_music=$(cd "$2" && pwd) || { echo "demo: no folder $2" >&2; exit 2; }; shift 2 ;;
-    --music=*) user_music=$(cd "${1#--music=}" && pwd) || { echo "demo: no folder ${1#--music=}" >&2; exit 2; }; shift ;;
+    --music) (($# >= 2)) || { echo "demo: --music needs a folder" >&2; exit 2; }; user_music=$(cd "$2" 2>/dev/null && pwd) || { echo "demo: no folder $2" >&2; exit 2; }; shift 2 ;;
+    --music=*) user_music=$(cd "${1#--music=}" 2>/dev/null && pwd) || { echo "demo: no folder ${1#--music=}" >&2; exit 2; }; shift ;;
     -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown option '$1' (expected --music <dir>)" >&2; exit 2 ;;
   esac
