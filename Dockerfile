@@ -15,7 +15,8 @@ ENV NODE_ENV=production \
     BLINDEAR_METRICS_PORT=9464 \
     BLINDEAR_LOG_FORMAT=json
 COPY --from=build /app /app
-RUN ln -s /app/bin/blindear.js /usr/local/bin/blindear
+RUN ln -s /app/bin/blindear.js /usr/local/bin/blindear \
+ && mkdir -p /var/lib/blindear /out && chown node:node /var/lib/blindear /out
 USER node
 EXPOSE 9464
 # Ready = the process's producer is connected and its consumers have joined their groups (/readyz).

@@ -50,7 +50,7 @@ export interface KafkaOptions {
 // ------------------------------------------------------------------ infrastructure
 
 /** Starts a fresh broker in a temp dir; returns its address and a stop function (also registered for cleanup). */
-async function startBroker(): Promise<{ address: string; stop: () => Promise<void> }> {
+export async function startBroker(): Promise<{ address: string; stop: () => Promise<void> }> {
   for (let attempt = 1; ; attempt++) {
     const port = await freeLoopbackPort();
     const dir = await mkdtemp(join(tmpdir(), 'blindear-bench-kafka-'));
@@ -69,7 +69,7 @@ async function startBroker(): Promise<{ address: string; stop: () => Promise<voi
 }
 
 /** The landmark catalogue of `tracks`, enrolled afresh each run (so it always reflects the current enrolment code). */
-async function benchCatalog(tracks: string[], log: (s: string) => void): Promise<{ dir: string; manifest: CatalogManifest; enrolMs: number | null }> {
+export async function benchCatalog(tracks: string[], log: (s: string) => void): Promise<{ dir: string; manifest: CatalogManifest; enrolMs: number | null }> {
   const dir = join(await mkdtemp(join(tmpdir(), 'blindear-bench-catalog-')), 'catalog');
   log(`enrolling ${tracks.length} tracks into ${dir} ...`);
   const t = now();

@@ -2,11 +2,11 @@
  * The bench runner (`npm run bench`): every figure in one run, on this machine, written to
  * bench/results/report.json and report.md, and the Markdown printed on stdout (progress on stderr).
  *
- *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,client,kafka] [--music <dir>] [--out <dir>]
+ *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,client,kafka,monitor] [--stations n] [--minutes m] [--music <dir>] [--out <dir>]
  *
  * --quick (CI: a couple of minutes) runs fewer classes, fewer repetitions, two short sessions; it checks
  * that every scenario still runs and asserts nothing about speed. Without it: the full set.
- * Scenarios: scoring-cost.ts (1), client-cost.ts (2), kafka-throughput.ts (3).
+ * Scenarios: scoring-cost.ts (1), client-cost.ts (2), kafka-throughput.ts (3), monitor-load.ts (4).
  * --front runs the quality / server cost front instead (bench/front.ts, writes front.{json,md,svg}).
  */
 import { existsSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { heParamsFor } from '../pipeline/model/enroll.js';
 import { runClientCost } from './client-cost.js';
 import { runFront } from './front.js';
 import { runKafkaThroughput } from './kafka-throughput.js';
+import { runMonitorLoad } from './monitor-load.js';
 import { featureShapes, runScoringCost } from './scoring-cost.js';
 import { cleanupAll, loadAverage, machine, now, REPO, round, writeReport } from './util.js';
 
@@ -26,7 +27,7 @@ function arg(name: string): string | undefined {
 }
 
 const quick = process.argv.includes('--quick');
-const only = (arg('only') ?? 'scoring,client,kafka').split(',');
+const only = (arg('only') ?? 'scoring,client,kafka,monitor').split(',');
 const outDir = arg('out') ?? join(REPO, 'bench', 'results');
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -80,6 +81,14 @@ async function main(): Promise<void> {
   await scenario('kafka', async () => {
     const { result, markdown } = await runKafkaThroughput({ tracks, sessions: MODE.sessions, excerptSeconds: MODE.excerptSeconds, realtimeSessions: MODE.realtimeSessions, realtimeSeconds: MODE.realtimeSeconds, log });
     return { ...result, markdown };
+  });
+
+  await scenario('monitor', async () => {
+    const { json: result, markdown } = await runMonitorLoad({
+      tracks, stations: Number(arg('stations') ?? (quick ? 4 : 50)), minutes: Number(arg('minutes') ?? (quick ? 1.5 : 10)),
+      instances: quick ? [1] : [1, 2], partitions: quick ? 2 : 4, log,
+    });
+    return { ...(result as object), markdown };
   });
 
   json.loadavgAfter = loadAverage();

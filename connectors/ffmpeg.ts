@@ -93,6 +93,9 @@ export async function decodeStream(
   const bin = await ffmpegPath();
   const args = ffmpegArgs(input, opts);
   if (opts.realtime) args.splice(args.indexOf('-i'), 0, '-re');
+  // A live stream: start decoding after a small probe (the default probe of megabytes takes minutes of
+  // a stream that arrives at real time) and give up on a dead connection instead of waiting for ever.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) args.splice(args.indexOf('-i'), 0, '-probesize', '65536', '-analyzeduration', '2000000', '-rw_timeout', '15000000');
   const child = spawn(bin, args, { stdio: [input === '-' ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   if (input === '-' && child.stdin) (opts.stdin ?? process.stdin).pipe(child.stdin);
   let stderr = '';

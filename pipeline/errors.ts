@@ -20,6 +20,9 @@ export const ERROR_CODES = {
   BLINDEAR_ERR_MODEL_MISMATCH: { retriable: false, message: 'query was made for another catalogue model' },
   BLINDEAR_ERR_SINK_DELIVERY: { retriable: true, message: 'a delivery sink did not accept the record' },
   BLINDEAR_ERR_BROKER_UNAVAILABLE: { retriable: true, message: 'the Kafka broker cannot be reached' },
+  BLINDEAR_ERR_ZONE_VIOLATION: { retriable: false, message: 'a stage would cross its trust zone' },
+  BLINDEAR_ERR_SCORES_FORGED: { retriable: false, message: 'scores do not match a query this client sent' },
+  BLINDEAR_ERR_SCORES_OUT_OF_RANGE: { retriable: false, message: 'decrypted scores are outside the bounds the model allows' },
 } as const satisfies Record<string, { retriable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

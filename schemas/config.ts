@@ -7,8 +7,29 @@ import { BlindearError } from '../pipeline/errors.js';
 
 export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
+const Brokers = z.array(z.string().regex(/^[^\s,:]+:\d{1,5}$/, 'brokers are host:port')).min(1);
+
+/** TLS and SASL for one cluster (kafkajs' options); secrets come from the environment or files, never flags. */
+export const KafkaSecurity = z.object({
+  ssl: z.boolean().default(false),
+  /** PEM file of the CA that signed the brokers' certificates (default: the system's). */
+  caFile: z.string().optional(),
+  sasl: z.object({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1),
+    password: z.string().min(1),
+  }).optional(),
+});
+export type KafkaSecurity = z.infer<typeof KafkaSecurity>;
+
 export const RuntimeConfig = z.object({
-  brokers: z.array(z.string().regex(/^[^\s,:]+:\d{1,5}$/, 'brokers are host:port')).min(1),
+  brokers: Brokers,
+  /** The client zone's cluster (audio, features, results, sealed session secrets); default `brokers`. */
+  clientBrokers: Brokers.optional(),
+  /** The server zone's cluster (ciphertexts and evaluation keys only); default `brokers`. */
+  serverBrokers: Brokers.optional(),
+  clientSecurity: KafkaSecurity.default({ ssl: false }),
+  serverSecurity: KafkaSecurity.default({ ssl: false }),
   clientId: z.string().min(1).default('blindear'),
   logLevel: LogLevel.default('info'),
   /** Partitions of every topic created by `ensureTopics`: the unit of scoring parallelism. */
@@ -40,12 +61,29 @@ function deepFreeze<T>(o: T): DeepReadonly<T> {
 /** Builds the runtime config from CLI options layered over the environment (BLINDEAR_BROKERS, BLINDEAR_LOG_LEVEL, ...). */
 export function loadConfig(
   env: NodeJS.ProcessEnv,
-  overrides: { brokers?: string; logLevel?: string; partitions?: number; metricsPort?: number; clientId?: string } = {},
+  overrides: { brokers?: string; clientBrokers?: string; serverBrokers?: string; logLevel?: string; partitions?: number; metricsPort?: number; clientId?: string } = {},
 ): DeepReadonly<RuntimeConfig> {
-  const brokers = overrides.brokers ?? env.BLINDEAR_BROKERS ?? '';
+  const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((b) => b.trim()).filter(Boolean) : undefined);
+  const clientBrokers = list(overrides.clientBrokers ?? env.BLINDEAR_CLIENT_BROKERS);
+  const serverBrokers = list(overrides.serverBrokers ?? env.BLINDEAR_SERVER_BROKERS);
+  // Two clusters and no shared list: the shared list is the client zone's (only used for defaults).
+  const brokers = overrides.brokers ?? env.BLINDEAR_BROKERS ?? (clientBrokers && serverBrokers ? clientBrokers.join(',') : '');
+  const security = (zone: 'CLIENT' | 'SERVER'): unknown => {
+    const pick = (name: string): string | undefined => env[`BLINDEAR_${zone}_KAFKA_${name}`] ?? env[`BLINDEAR_KAFKA_${name}`];
+    const mechanism = pick('SASL_MECHANISM');
+    return {
+      ssl: pick('SSL') === 'true' || pick('SSL') === '1',
+      caFile: pick('SSL_CA_FILE'),
+      sasl: mechanism ? { mechanism, username: pick('SASL_USERNAME'), password: pick('SASL_PASSWORD') } : undefined,
+    };
+  };
   const metricsPort = overrides.metricsPort ?? (env.BLINDEAR_METRICS_PORT ? Number(env.BLINDEAR_METRICS_PORT) : undefined);
   const parsed = RuntimeConfig.safeParse({
     brokers: brokers.split(',').map((b) => b.trim()).filter(Boolean),
+    clientBrokers,
+    serverBrokers,
+    clientSecurity: security('CLIENT'),
+    serverSecurity: security('SERVER'),
     clientId: overrides.clientId ?? env.BLINDEAR_CLIENT_ID,
     logLevel: overrides.logLevel ?? env.BLINDEAR_LOG_LEVEL,
     partitions: overrides.partitions ?? (env.BLINDEAR_PARTITIONS ? Number(env.BLINDEAR_PARTITIONS) : undefined),

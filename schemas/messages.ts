@@ -21,19 +21,30 @@ export const AudioChunkEnvelope = z.object({
   final: z.boolean().default(false),
   /** Wall-clock ms when the chunk's last sample was captured (latency measurement). */
   capturedAtMs: z.number().nonnegative(),
+  /** The source reconnected before this chunk: audio before `startSample` is missing, windowing restarts here. */
+  discontinuity: z.boolean().default(false),
 });
 export type AudioChunkEnvelope = z.infer<typeof AudioChunkEnvelope>;
 
-/** Client zone: one feature window (float32 little endian vector of `dim` values). Never leaves the client zone. */
+/**
+ * Client zone: `count` consecutive feature windows (float32 little endian, `count` × `dim` values), as many
+ * as one query ciphertext carries. Never leaves the client zone.
+ */
 export const FeatureWindowEnvelope = z.object({
   session: SessionId,
-  /** Window index k: the window starts at k * hopSeconds of the session's audio. */
+  /** Index k of the first window: window k starts at k * hopSeconds of the session's audio. */
   seq: Seq,
+  count: z.number().int().positive().default(1),
+  /** Index of the session's window before this batch (-1 for the first): lets the decider tell a gap from a loss. */
+  prev: z.number().int().min(-1).default(-1),
   dim: z.number().int().positive(),
   modelId: z.string().min(1),
   startSeconds: z.number().nonnegative(),
   final: z.boolean().default(false),
+  /** Wall-clock ms when the last window's last sample was captured. */
   capturedAtMs: z.number().nonnegative(),
+  /** Where a play may begin or end in these windows' audio (silence edges, fade bottoms), stream seconds. */
+  boundaries: z.array(z.number().nonnegative()).max(64).default([]),
 });
 export type FeatureWindowEnvelope = z.infer<typeof FeatureWindowEnvelope>;
 
@@ -55,6 +66,18 @@ export const QueryEnvelope = z.object({
   modelId: z.string().min(1),
   final: z.boolean().default(false),
   capturedAtMs: z.number().nonnegative(),
+  /** The session's window before this query (-1 for the first). */
+  prev: z.number().int().min(-1).optional(),
+  /**
+   * HMAC-SHA256 (hex) of the fields above under a key only the client holds: the server echoes it with the
+   * scores, and the client drops scores whose seq, count, prev or final it did not send.
+   */
+  mac: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /**
+   * A note from the client to itself, sealed (AES-256-GCM) under the session's key: the server sees a
+   * fixed-size opaque value and echoes it; the client reads the play-boundary hints it left there.
+   */
+  note: z.base64().max(256).optional(),
 });
 export type QueryEnvelope = z.infer<typeof QueryEnvelope>;
 
@@ -91,3 +114,98 @@ export const Prediction = z.object({
   decidedAtMs: z.number().nonnegative(),
 });
 export type Prediction = z.infer<typeof Prediction>;
+
+/** One play in the airplay log: a "started" event as soon as it is recognised, an "ended" event when it is over. */
+export const AirplayEvent = z.object({
+  event: z.enum(['started', 'ended']),
+  station: z.string().min(1),
+  session: SessionId,
+  /** Catalogue path and title of the track (title from the file's tags, else its name). */
+  path: z.string(),
+  title: z.string(),
+  /** Seconds from the start of the station's source (for a file, its position in it) where the play began. */
+  streamStartSeconds: z.number().nonnegative(),
+  /** Where it ended (ended events only). */
+  streamEndSeconds: z.number().nonnegative().optional(),
+  /** ISO 8601 wall clock of the play's start and (ended events) end. */
+  startedAt: z.iso.datetime(),
+  endedAt: z.iso.datetime().optional(),
+  /** Seconds heard so far (started) or in all (ended). */
+  durationSeconds: z.number().nonnegative(),
+  /** Position in the track at the play's start, seconds. */
+  offsetSeconds: z.number(),
+  /**
+   * 0-1: the best decision's margin over the unknown threshold, mapped so 0.5 sits on the threshold; a
+   * play is only logged above it.
+   */
+  confidence: z.number().min(0).max(1),
+  modelId: z.string().min(1),
+  /** Stable id of the play (session and first window): an "ended" event carries its "started" event's id. */
+  playId: z.string().min(1),
+  /** Wall clock ms when the event was decided. */
+  decidedAtMs: z.number().nonnegative(),
+});
+export type AirplayEvent = z.infer<typeof AirplayEvent>;
+
+/**
+ * Client zone, compacted by session: what a client service needs to continue a session on any instance.
+ * The secret key and the query MAC key are sealed (AES-256-GCM) under the client service's key, which
+ * never goes to Kafka; `keyId` names which service key sealed them.
+ */
+export const ClientSessionRecord = z.object({
+  session: SessionId,
+  station: z.string().min(1),
+  modelId: z.string().min(1),
+  paramsId: z.string().regex(/^[0-9a-f]{16,64}$/),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/),
+  sealedSecretKey: z.base64(),
+  sealedMacKey: z.base64(),
+  createdAtMs: z.number().nonnegative(),
+});
+export type ClientSessionRecord = z.infer<typeof ClientSessionRecord>;
+
+/** Client zone, compacted by session: how far ingest got, so a restarted monitor resumes a file source. */
+export const IngestProgress = z.object({
+  session: SessionId,
+  station: z.string().min(1),
+  /** Samples of the source sent so far (its position). */
+  samples: z.number().int().nonnegative(),
+  sampleRate: z.number().int().positive(),
+  ended: z.boolean(),
+  updatedAtMs: z.number().nonnegative(),
+});
+export type IngestProgress = z.infer<typeof IngestProgress>;
+
+const OpenPlay = z.object({
+  track: z.number().int().nonnegative(),
+  playId: z.string(),
+  streamStartSeconds: z.number().nonnegative(),
+  lastEndSeconds: z.number().nonnegative(),
+  startedAtMs: z.number().nonnegative(),
+  offsetSeconds: z.number(),
+  confidence: z.number().min(0).max(1),
+  misses: z.number().int().nonnegative(),
+});
+export type OpenPlay = z.infer<typeof OpenPlay>;
+
+/** Client zone, compacted by session: the decider's state after each scores record (restored on rebalance). */
+export const DecideState = z.object({
+  session: SessionId,
+  /** Last window decided; scores at or before it are redeliveries. */
+  lastSeq: z.number().int().min(-1),
+  sinceEmit: z.number().int().nonnegative(),
+  recent: z.array(z.object({
+    seq: Seq,
+    startSeconds: z.number().nonnegative(),
+    capturedAtMs: z.number().nonnegative(),
+    /** Decrypted scores, float64 little endian, base64. */
+    scores: z.base64(),
+  })),
+  play: OpenPlay.nullable(),
+  /** Boundary hints of the recent audio, stream seconds. */
+  boundaries: z.array(z.number().nonnegative()).max(256).default([]),
+  /** Wall clock of the session's stream second 0 (for ISO times in the airplay log). */
+  originMs: z.number().nonnegative(),
+  ended: z.boolean().default(false),
+});
+export type DecideState = z.infer<typeof DecideState>;

@@ -4,8 +4,12 @@
  */
 import { z } from 'zod';
 import {
+  AirplayEvent,
   AudioChunkEnvelope,
+  ClientSessionRecord,
+  DecideState,
   FeatureWindowEnvelope,
+  IngestProgress,
   Prediction,
   QueryEnvelope,
   ScoresEnvelope,
@@ -42,6 +46,10 @@ export const TOPICS = {
   queries: spec({ name: topicName('queries'), zone: 'server', envelope: QueryEnvelope, value: 'binary', compacted: false, maxMessageBytes: 8 * MiB }),
   scores: spec({ name: topicName('scores'), zone: 'server', envelope: ScoresEnvelope, value: 'binary', compacted: false, maxMessageBytes: 16 * MiB }),
   predictions: spec({ name: topicName('predictions'), zone: 'client', envelope: Prediction, value: 'json', compacted: false, maxMessageBytes: 1 * MiB }),
+  airplay: spec({ name: topicName('airplay'), zone: 'client', envelope: AirplayEvent, value: 'json', compacted: false, maxMessageBytes: 1 * MiB }),
+  clientSessions: spec({ name: topicName('client-sessions'), zone: 'client', envelope: ClientSessionRecord, value: 'json', compacted: true, maxMessageBytes: 1 * MiB }),
+  ingestProgress: spec({ name: topicName('ingest-progress'), zone: 'client', envelope: IngestProgress, value: 'json', compacted: true, maxMessageBytes: 64 * 1024 }),
+  decideState: spec({ name: topicName('decide-state'), zone: 'client', envelope: DecideState, value: 'json', compacted: true, maxMessageBytes: 4 * MiB }),
 } as const;
 
 export type TopicKey = keyof typeof TOPICS;

@@ -45,7 +45,7 @@ export class KafkaScoring {
     }]);
     let self: KafkaScoring | undefined;
     const collector = defineStage({
-      name: 'decrypt',
+      name: 'decide',
       input: 'scores',
       async process(msg) {
         if (msg.envelope.session !== session || !self) return [];

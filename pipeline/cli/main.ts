@@ -12,6 +12,9 @@ import { runEval } from './eval.js';
 import { runIdentify } from './identify.js';
 import { runMixRadio } from './mix-radio.js';
 import { runStream } from './stream.js';
+import { runMonitor } from './monitor.js';
+import { runClientWorker } from './client-worker.js';
+import { runBroadcastEval } from './broadcast-eval.js';
 import { runTopicsCreate } from './topics.js';
 import { runWorker } from './worker.js';
 import { applyHabits, BlindearCommand } from './habits.js';
@@ -56,28 +59,49 @@ export function buildProgram(): Command {
     .addOption(logLevel())
     .action(runIdentify);
 
-  program.command('stream')
-    .description('run the continuous client pipeline on a source and print predictions as they arrive')
+  const brokerOptions = (cmd: Command): Command => cmd
+    .addOption(new Option('--brokers <list>', 'Kafka bootstrap servers of both zones, host:port[,host:port]').env('BLINDEAR_BROKERS'))
+    .addOption(new Option('--client-brokers <list>', 'the client zone\'s cluster (audio, features, results, sealed session keys); default --brokers').env('BLINDEAR_CLIENT_BROKERS'))
+    .addOption(new Option('--server-brokers <list>', 'the server zone\'s cluster (ciphertexts, evaluation keys); default --brokers').env('BLINDEAR_SERVER_BROKERS'));
+
+  brokerOptions(program.command('stream')
+    .description('run the continuous client pipeline on one source and print predictions as they arrive')
     .argument('<source>', 'file, http(s) URL, or - for stdin')
-    .requiredOption('--catalog <dir>', 'catalogue folder')
-    .requiredOption('--brokers <list>', 'Kafka bootstrap servers, host:port[,host:port]')
+    .requiredOption('--catalog <dir>', 'catalogue folder'))
     .option('--session <id>', 'session id (default: a fresh random one)')
     .option('--output <target>', 'predictions as JSON lines to a file, - (stdout) or an http(s) webhook URL', '-')
     .addOption(new Option('--format <format>', 'predictions on stdout as JSON lines or readable text').choices(['json', 'text']).default('json'))
     .option('--realtime', 'pace a file source at real time, as a live stream would arrive')
+    .option('--stall-seconds <s>', 'a source that sends nothing for this long is dropped (and a URL reconnected)', parseIntArg, 30)
     .option('--station <name>', 'the station label of this source\'s metrics', 'stream')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
     .addOption(logLevel())
     .action(runStream);
 
-  program.command('worker')
-    .description('run one server-zone stage in its consumer group')
-    .addArgument(new Argument('<stage>', 'stage to run').choices(['scorer']))
-    .requiredOption('--brokers <list>', 'Kafka bootstrap servers')
-    .requiredOption('--catalog <dir>', 'catalogue folder (the scorer loads its model)')
+  brokerOptions(program.command('monitor')
+    .description('follow the stations of a stations file and write the airplay log (runs the client-zone services)')
+    .option('--stations <file>', 'stations file (JSON or YAML): [{"id", "source", ...metadata}]; without it, only the services run')
+    .requiredOption('--catalog <dir>', 'catalogue folder'))
+    .option('--output <target>', 'airplay events as JSON lines to a file, - (stdout) or an http(s) webhook URL', '-')
+    .addOption(new Option('--pace <pace>', 'file sources: at real time, or as fast as the pipeline takes them').choices(['realtime', 'fast']).default('realtime'))
+    .addOption(new Option('--client-key-file <file>', 'the client service\'s key that seals session secrets (created if absent)').env('BLINDEAR_CLIENT_KEY_FILE').default('.blindear/client.key'))
+    .option('--services <list>', 'client-zone services run in this process: all, none, or a list of windowing,encrypt,decide,delivery', 'all')
+    .option('--stall-seconds <s>', 'a source that sends nothing for this long is dropped and reconnected', parseIntArg, 15)
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
     .addOption(logLevel('info'))
-    .action(runWorker);
+    .action(runMonitor);
+
+  brokerOptions(program.command('worker')
+    .description('run one stage in its consumer group: the server-zone scorer, or a client-zone service')
+    .addArgument(new Argument('<stage>', 'stage to run').choices(['scorer', 'windowing', 'encrypt', 'decide', 'delivery']))
+    .requiredOption('--catalog <dir>', 'catalogue folder (the scorer loads its model, client services its manifest)'))
+    .addOption(new Option('--client-key-file <file>', 'client services: the key that seals session secrets').env('BLINDEAR_CLIENT_KEY_FILE').default('.blindear/client.key'))
+    .option('--output <target>', 'delivery: airplay events as JSON lines to a file, - (stdout) or a webhook URL', '-')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
+    .addOption(logLevel('info'))
+    .action((stage: string, o: Record<string, unknown>) => (stage === 'scorer'
+      ? runWorker('scorer', o as never)
+      : runClientWorker(stage as 'windowing', o as never)));
 
   program.command('topics')
     .description('create every blindear topic (and its dead-letter topic) with an explicit partition count')
@@ -104,6 +128,20 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'worker threads identifying queries', parseIntArg, availableParallelism())
     .addOption(logLevel('info'))
     .action(runEval);
+
+  program.command('broadcast-eval')
+    .description('airplay-log quality: a seeded broadcast day from <music-dir> streamed through monitor, scored against its truth')
+    .argument('<music-dir>', 'the folder the catalogue was enrolled from')
+    .requiredOption('--catalog <dir>', 'catalogue enrolled from <music-dir>')
+    .requiredOption('--negatives <dir>', 'never-enrolled music: unknown tracks and jingles')
+    .addOption(new Option('--brokers <list>', 'Kafka bootstrap servers').env('BLINDEAR_BROKERS').makeOptionMandatory())
+    .option('--hours <h>', 'length of the day', (v) => Number(v), 2)
+    .option('--seed <n>', 'seed of the programme', parseIntArg, 7)
+    .option('--workers <n>', 'scoring workers to start', parseIntArg, 2)
+    .option('--max-speed-up <f>', 'largest speed-up a play gets (0.04 = 4 %)', (v) => Number(v), 0.04)
+    .option('--out-dir <dir>', 'where broadcast.json, broadcast.md, truth.json and airplay.jsonl go', 'bench/results/broadcast')
+    .addOption(logLevel('warn'))
+    .action(runBroadcastEval);
 
   program.command('mix-radio')
     .description('make a "radio" programme: catalogue excerpts at random offsets, a never-enrolled track, silence and noise between')

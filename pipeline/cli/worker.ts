@@ -17,8 +17,8 @@ export const SCORER_GROUP = 'blindear-scorer';
 /** ≈5 s in all: keys published just before their first query arrive well within it. */
 const SCORER_RETRY = { retries: 6, initialRetryTimeMs: 100, maxRetryTimeMs: 2_000 };
 
-export async function runWorker(stage: 'scorer', opts: { brokers: string; catalog: string; metricsPort?: number; logLevel: string }): Promise<void> {
-  const config = loadConfig(process.env, { brokers: opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
+export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string }): Promise<void> {
+  const config = loadConfig(process.env, { brokers: opts.serverBrokers ?? opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
   const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
   const manifest = await loadManifest(opts.catalog);
   const model = await loadModel(opts.catalog, manifest);
@@ -29,7 +29,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers: string; catalo
     metrics, kafka, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
     build: { modelId: manifest.modelId, paramsId: engine.paramsId }, groups: () => [SCORER_GROUP],
   });
-  await ensureTopics(kafka, config.partitions);
+  await ensureTopics(kafka, config.partitions, 'server');
   const producer = createProducer(kafka);
   await producer.connect();
   ops.watchProducer(producer);

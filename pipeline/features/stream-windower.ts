@@ -19,11 +19,49 @@ export class StreamWindower {
   private readonly hop: number;
   private readonly win: number;
   private readonly contextHops: number;
+  /** Audio a window needs after its end: waited for exactly, not rounded up to a hop. */
+  private readonly rightContext: number;
+  /** First window on the grid inside the audio this windower got (0 from a stream's start). */
+  private readonly originSeq: number = 0;
 
-  constructor(private readonly extractor: FeatureExtractor) {
+  /**
+   * With `startSample` > 0 the windower joins a stream already under way (after a restart, a rebalance or
+   * a reconnect): its first window is the first one whose left context lies inside the audio it gets.
+   */
+  constructor(private readonly extractor: FeatureExtractor, startSample = 0) {
     this.hop = Math.round(extractor.hopSeconds * extractor.sampleRate);
     this.win = Math.round(extractor.windowSeconds * extractor.sampleRate);
     this.contextHops = Math.ceil(extractor.contextSeconds / extractor.hopSeconds);
+    this.rightContext = Math.ceil(extractor.contextSeconds * extractor.sampleRate);
+    if (startSample > 0) {
+      // Joining: the first window is the first one on the grid inside the audio; like a stream's first
+      // window it has no left context, the ones after it have all of theirs.
+      this.bufferStart = startSample;
+      this.originSeq = Math.ceil(startSample / this.hop);
+      this.nextSeq = this.originSeq;
+    }
+  }
+
+  /** Index of the next window this windower will emit. */
+  get next(): number {
+    return this.nextSeq;
+  }
+
+  /** First sample the windower still holds for windows from `seq` on (what a restart must read again). */
+  keepFromSample(seq = this.nextSeq): number {
+    return Math.max(this.originSeq, seq - this.contextHops) * this.hop;
+  }
+
+  /** The audio of [from, to) still held (clipped to what is held). */
+  audio(from: number, to: number): { pcm: Float32Array; start: number } {
+    const a = Math.max(from, this.bufferStart);
+    const b = Math.min(to, this.samplesSeen);
+    return { pcm: this.buffer.subarray(a - this.bufferStart, Math.max(a, b) - this.bufferStart), start: a };
+  }
+
+  /** Sample index where window `seq` ends. */
+  windowEndSample(seq: number): number {
+    return seq * this.hop + this.win;
   }
 
   /** Samples received so far. */
@@ -38,14 +76,14 @@ export class StreamWindower {
   push(pcm: Float32Array, startSample: number, final: boolean): StreamWindow[] {
     this.append(pcm, startSample);
     const end = this.samplesSeen;
-    const ctx = this.contextHops * this.hop;
-    // Last window whose end plus context is available (or, when final, that starts before the end).
+    const ctx = this.rightContext;
+    // Last window whose end plus its right context is available (or, when final, that starts before the end).
     const lastReady = final
       ? Math.ceil(end / this.hop) - 1
       : Math.floor((end - this.win - ctx) / this.hop);
     if (lastReady < this.nextSeq) return [];
     const firstSeq = this.nextSeq;
-    const sliceStartSeq = Math.max(0, firstSeq - this.contextHops);
+    const sliceStartSeq = Math.max(this.originSeq, firstSeq - this.contextHops);
     const sliceStart = sliceStartSeq * this.hop;
     const sliceEnd = Math.min(end, lastReady * this.hop + this.win + ctx);
     const slice = this.buffer.subarray(sliceStart - this.bufferStart, sliceEnd - this.bufferStart);
@@ -62,10 +100,10 @@ export class StreamWindower {
   }
 
   private append(pcm: Float32Array, startSample: number): void {
-    const end = this.samplesSeen;
     let data = pcm;
-    if (startSample < end) data = pcm.subarray(Math.min(pcm.length, end - startSample));
-    const gap = Math.max(0, startSample - end);
+    const end2 = this.samplesSeen;
+    if (startSample < end2) data = pcm.subarray(Math.min(pcm.length, end2 - startSample));
+    const gap = Math.max(0, startSample - end2);
     const next = new Float32Array(this.buffer.length + gap + data.length);
     next.set(this.buffer, 0);
     next.set(data, this.buffer.length + gap);
@@ -74,7 +112,7 @@ export class StreamWindower {
 
   /** Keeps only what the next batch's slice can start from. */
   private trim(): void {
-    const keepFrom = Math.max(0, this.nextSeq - this.contextHops) * this.hop;
+    const keepFrom = this.keepFromSample();
     if (keepFrom > this.bufferStart) {
       this.buffer = this.buffer.slice(keepFrom - this.bufferStart);
       this.bufferStart = keepFrom;

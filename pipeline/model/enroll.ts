@@ -6,6 +6,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { decodeFile } from '../../connectors/ffmpeg.js';
+import { readTags, type AudioTags } from '../../connectors/tags.js';
 import { LandmarkParams } from '../../schemas/feature-landmark.js';
 import { mfccSumDim, MfccSumParams } from '../../schemas/feature-mfcc.js';
 import { HeParams, scoreHeadroomBits } from '../../schemas/he.js';
@@ -77,6 +78,7 @@ export interface EnrollOptions {
 interface DecodedTrack {
   input: AudioInput;
   durationSeconds: number;
+  tags?: AudioTags;
 }
 
 /** Decodes inputs with bounded concurrency, handing each track's PCM to `use` and then dropping it. */
@@ -103,7 +105,7 @@ async function forEachDecoded(
       try {
         const pcm = await decodeFile(input.file, { sampleRate: PIPELINE_SAMPLE_RATE });
         if (pcm.length < PIPELINE_SAMPLE_RATE) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `${input.path}: ${pcm.length} samples`);
-        results[i] = { input, durationSeconds: pcm.length / PIPELINE_SAMPLE_RATE };
+        results[i] = { input, durationSeconds: pcm.length / PIPELINE_SAMPLE_RATE, tags: await readTags(input.file) };
         pcms.set(i, pcm);
       } catch (err) {
         if (!isBlindearError(err)) throw err;
@@ -122,7 +124,9 @@ async function forEachDecoded(
 }
 
 function trackEntry(t: DecodedTrack): CatalogTrack {
-  return { path: t.input.path, title: basename(t.input.path, extname(t.input.path)), durationSeconds: t.durationSeconds };
+  // The file's own title tag where it has one (with its artist), else the file name.
+  const title = t.tags?.title ? (t.tags.artist ? `${t.tags.artist} – ${t.tags.title}` : t.tags.title) : basename(t.input.path, extname(t.input.path));
+  return { path: t.input.path, title, durationSeconds: t.durationSeconds };
 }
 
 export async function enrollCatalog(opts: EnrollOptions): Promise<CatalogManifest> {

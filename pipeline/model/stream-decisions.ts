@@ -32,13 +32,29 @@ export interface StreamDecisionOptions {
   windowSeconds: number;
 }
 
+export interface StreamDecisionsSnapshot {
+  recent: ScoredWindow[];
+  sinceEmit: number;
+  lastSeq: number;
+}
+
 export class StreamDecisions {
   private readonly recent: ScoredWindow[] = [];
   private sinceEmit = 0;
   private lastSeq = -1;
 
-  constructor(private readonly decide: Decider, private readonly opts: StreamDecisionOptions) {
+  constructor(private readonly decide: Decider, private readonly opts: StreamDecisionOptions, from?: StreamDecisionsSnapshot) {
     if (opts.span < 1 || opts.emitEvery < 1) throw new RangeError('span and emitEvery must be >= 1');
+    if (from) {
+      this.recent.push(...from.recent.slice(-opts.span));
+      this.sinceEmit = from.sinceEmit;
+      this.lastSeq = from.lastSeq;
+    }
+  }
+
+  /** What a restarted decider needs to continue exactly where this one is. */
+  snapshot(): StreamDecisionsSnapshot {
+    return { recent: [...this.recent], sinceEmit: this.sinceEmit, lastSeq: this.lastSeq };
   }
 
   /** Adds windows (in seq order; a repeated seq — a redelivery — is ignored) and returns the decisions due. */

@@ -2,6 +2,7 @@
  * The Kafka client factory. pipeline/runtime/ is the only code that imports kafkajs; kafkajs' own logs
  * are routed into ours so one process writes one log stream.
  */
+import { readFileSync } from 'node:fs';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaClient, logCreator as LogCreator } from 'kafkajs';
 import type { Logger } from './logger.js';
@@ -22,10 +23,19 @@ function logCreatorFor(logger: Logger): LogCreator {
   };
 }
 
-export function createKafka(opts: { brokers: readonly string[]; clientId: string; logger: Logger }): KafkaClient {
+export interface KafkaSecurityOptions {
+  ssl?: boolean;
+  caFile?: string;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export function createKafka(opts: { brokers: readonly string[]; clientId: string; logger: Logger; security?: KafkaSecurityOptions }): KafkaClient {
+  const sec = opts.security;
   return new Kafka({
     clientId: opts.clientId,
     brokers: [...opts.brokers],
+    ssl: sec?.ssl ? (sec.caFile ? { ca: [readFileSync(sec.caFile, 'utf8')] } : true) : undefined,
+    sasl: sec?.sasl as never,
     logLevel: logLevel.WARN,
     logCreator: logCreatorFor(opts.logger.child({ component: 'kafkajs' })),
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },

@@ -17,7 +17,7 @@ export { Readiness };
 const DROPPED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
 
 /** Histogram buckets of the window → decision latency: live decisions take seconds, a backlog up to tens. */
-export const DECISION_LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30] as const;
+export const DECISION_LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 30] as const;
 
 export type PlayEvent = 'started' | 'ended';
 
@@ -32,18 +32,19 @@ export interface Metrics {
   fheSeconds: Histogram;
   predictions: Counter<'outcome'>;
   predictionLatencySeconds: Histogram;
+  integrityErrors: Counter<'reason'>;
+  // Per station, set by the monitoring service (or through stationMetrics below).
+  plays: Counter<'station' | 'event'>;
+  unknownWindows: Counter<'station'>;
+  sourceConnected: Gauge<'station'>;
+  sourceReconnects: Counter<'station'>;
+  sourceLastAudio: Gauge<'station'>;
+  /** The same histogram as predictionLatencySeconds (`blindear_window_decision_latency_seconds`). */
+  windowDecisionLatencySeconds: Histogram;
   /** `blindear_build_info{version,model_id,params_id} 1`: set once the process knows its model (setBuildInfo). */
   buildInfo: Gauge<'version' | 'model_id' | 'params_id'>;
   /** Set by the consumer-lag poller (pipeline/runtime/consumer-lag.ts). */
   consumerLag: Gauge<'group' | 'topic' | 'partition'>;
-  // Per station, set by the monitoring service (stationMetrics below).
-  sourceConnected: Gauge<'station'>;
-  sourceReconnects: Counter<'station'>;
-  sourceLastAudioTimestampSeconds: Gauge<'station'>;
-  plays: Counter<'station' | 'event'>;
-  unknownWindows: Counter<'station'>;
-  /** From a window's last captured sample to its decrypted decision. */
-  windowDecisionLatencySeconds: Histogram;
   /** What /readyz answers from (serveMetrics). */
   readiness: Readiness;
 }
@@ -52,6 +53,12 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name);
+  const decisionLatency = new Histogram({
+    name: 'blindear_window_decision_latency_seconds',
+    help: 'From the wall-clock capture of a window\'s last sample to its decrypted decision',
+    buckets: [...DECISION_LATENCY_BUCKETS],
+    registers: [registry],
+  });
   return {
     registry,
     messages: new Counter({ name: 'blindear_messages_total', help: 'Messages handled per stage and outcome', labelNames: ['stage', 'outcome'] as const, registers: [registry] }),
@@ -74,25 +81,16 @@ export function createMetrics(): Metrics {
     audioSeconds: new Counter({ name: 'blindear_audio_seconds_total', help: 'Seconds of audio processed', labelNames: ['stage'] as const, registers: [registry] }),
     activeSessions: new Gauge({ name: 'blindear_active_sessions', help: 'Sessions a stage currently holds state or keys for', labelNames: ['stage'] as const, registers: [registry] }),
     predictions: new Counter({ name: 'blindear_predictions_total', help: 'Decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
-    predictionLatencySeconds: new Histogram({
-      name: 'blindear_prediction_latency_seconds',
-      help: 'From the capture of a window\'s audio to its decrypted prediction',
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
-      registers: [registry],
-    }),
+    predictionLatencySeconds: decisionLatency,
+    windowDecisionLatencySeconds: decisionLatency,
+    integrityErrors: new Counter({ name: 'blindear_integrity_errors_total', help: 'Server-zone records the client refused or flagged (mac, replay, gap, range)', labelNames: ['reason'] as const, registers: [registry] }),
+    plays: new Counter({ name: 'blindear_plays_total', help: 'Airplay events per station', labelNames: ['station', 'event'] as const, registers: [registry] }),
+    unknownWindows: new Counter({ name: 'blindear_unknown_windows_total', help: 'Decisions that named no catalogue track, per station', labelNames: ['station'] as const, registers: [registry] }),
+    sourceConnected: new Gauge({ name: 'blindear_source_connected', help: 'Whether a station source is delivering audio (1) or down (0)', labelNames: ['station'] as const, registers: [registry] }),
+    sourceReconnects: new Counter({ name: 'blindear_source_reconnects_total', help: 'Times a station source dropped and was reconnected', labelNames: ['station'] as const, registers: [registry] }),
+    sourceLastAudio: new Gauge({ name: 'blindear_source_last_audio_timestamp_seconds', help: 'Unix time of the last audio received from a station', labelNames: ['station'] as const, registers: [registry] }),
     buildInfo: new Gauge({ name: 'blindear_build_info', help: 'Always 1: the blindear version and the catalogue model and encryption parameters this process serves', labelNames: ['version', 'model_id', 'params_id'] as const, registers: [registry] }),
     consumerLag: new Gauge({ name: 'blindear_consumer_lag_records', help: 'Records between a consumer group\'s committed offset and the partition\'s end', labelNames: ['group', 'topic', 'partition'] as const, registers: [registry] }),
-    sourceConnected: new Gauge({ name: 'blindear_source_connected', help: '1 while the station\'s audio source is connected, else 0', labelNames: ['station'] as const, registers: [registry] }),
-    sourceReconnects: new Counter({ name: 'blindear_source_reconnects_total', help: 'Reconnections to a station\'s audio source', labelNames: ['station'] as const, registers: [registry] }),
-    sourceLastAudioTimestampSeconds: new Gauge({ name: 'blindear_source_last_audio_timestamp_seconds', help: 'Unix time of the last audio received from a station (silence for: time() - this)', labelNames: ['station'] as const, registers: [registry] }),
-    plays: new Counter({ name: 'blindear_plays_total', help: 'Plays of catalogue tracks detected per station, by event (started, ended)', labelNames: ['station', 'event'] as const, registers: [registry] }),
-    unknownWindows: new Counter({ name: 'blindear_unknown_windows_total', help: 'Windows decided as no catalogue track', labelNames: ['station'] as const, registers: [registry] }),
-    windowDecisionLatencySeconds: new Histogram({
-      name: 'blindear_window_decision_latency_seconds',
-      help: 'From the capture of a window\'s last sample to its decrypted decision',
-      buckets: [...DECISION_LATENCY_BUCKETS],
-      registers: [registry],
-    }),
     readiness: new Readiness(),
   };
 }
@@ -125,7 +123,7 @@ export function stationMetrics(metrics: Metrics, station: string): StationMetric
   return {
     connected: (up) => metrics.sourceConnected.set(labels, up ? 1 : 0),
     reconnected: () => metrics.sourceReconnects.inc(labels),
-    audio: (atMs = Date.now()) => metrics.sourceLastAudioTimestampSeconds.set(labels, atMs / 1000),
+    audio: (atMs = Date.now()) => metrics.sourceLastAudio.set(labels, atMs / 1000),
     play: (event) => metrics.plays.inc({ station, event }),
     unknownWindow: () => metrics.unknownWindows.inc(labels),
     decided: (capturedAtMs, decidedAtMs = Date.now()) => metrics.windowDecisionLatencySeconds.observe(Math.max(0, decidedAtMs - capturedAtMs) / 1000),

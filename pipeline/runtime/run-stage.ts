@@ -13,10 +13,16 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { withRetry, type RetryPolicy } from './retry.js';
 import type { Outbound, Stage, StageContext } from './stage.js';
+import { clusterOf, oneCluster, producerOf, type Clusters, type Producers } from './clusters.js';
+import { StateTables } from './state-tables.js';
+import { stageSpec, zoneViolations, type StageSpec } from '../topology.js';
 
 export interface RunStageOptions<K extends TopicKey> {
-  kafka: KafkaClient;
-  producer: Producer;
+  /** One cluster for both zones (or give `clusters` and `producers`). */
+  kafka?: KafkaClient;
+  producer?: Producer;
+  clusters?: Clusters;
+  producers?: Producers;
   stage: Stage<K>;
   groupId: string;
   logger: Logger;
@@ -25,18 +31,41 @@ export interface RunStageOptions<K extends TopicKey> {
   fromBeginning?: boolean;
   /**
    * Start at the input topic's end as it is now (not at the group's committed offset): for the
-   * per-session consumer groups of a client, which only want records produced after they started.
+   * per-session consumer groups of a one-shot client, which only want records produced after they started.
    */
   startAtCurrentEnd?: boolean;
   /** Partitions processed concurrently by this consumer (order is kept within a partition). */
   partitionsConsumedConcurrently?: number;
+  /** Only records whose key (session) this returns true for are processed; the others are skipped. */
+  serves?(key: string): boolean;
+  /** Consumer session timeout: how long a crashed instance holds its partitions. */
+  sessionTimeoutMs?: number;
 }
 
 export interface RunningStage {
   consumer: Consumer;
   /** Resolves once the consumer has joined its group and owns partitions. */
   joined: Promise<void>;
+  /** Input partitions this instance is assigned now. */
+  assigned(): readonly number[];
   stop(): Promise<void>;
+}
+
+/**
+ * The stage's declared topics (from the topology, or the stage's own input when it is not in it), checked
+ * against its zone: a server-zone stage touching a client-zone topic is refused before it connects.
+ */
+export function checkStageZone(stage: Stage<TopicKey>): StageSpec {
+  let spec: StageSpec;
+  try {
+    spec = stageSpec(stage.name);
+  } catch {
+    throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `stage ${stage.name} is not in the topology`);
+  }
+  const declared = { ...spec, input: stage.input };
+  const bad = zoneViolations(declared);
+  if (bad.length) throw new BlindearError('BLINDEAR_ERR_ZONE_VIOLATION', bad.join('; '));
+  return spec;
 }
 
 export function createProducer(kafka: KafkaClient): Producer {
@@ -44,19 +73,25 @@ export function createProducer(kafka: KafkaClient): Producer {
   return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
 }
 
-/** Sends the outputs of one input message; records of one topic go in one request, in order. */
-export async function sendOutputs(producer: Producer, outputs: readonly Outbound[]): Promise<void> {
+/**
+ * Sends the outputs of one input message; records of one topic go in one request, in order. With
+ * `Producers`, each record goes to its zone's cluster.
+ */
+export async function sendOutputs(producer: Producer | Producers, outputs: readonly Outbound[]): Promise<void> {
   if (outputs.length === 0) return;
-  const byTopic = new Map<TopicKey, ReturnType<typeof encodeRecord>[]>();
+  const byProducer = new Map<Producer, Map<TopicKey, ReturnType<typeof encodeRecord>[]>>();
   for (const o of outputs) {
+    const p = 'sendBatch' in producer ? producer : producerOf(producer, o.topic);
+    const byTopic = byProducer.get(p) ?? new Map<TopicKey, ReturnType<typeof encodeRecord>[]>();
+    byProducer.set(p, byTopic);
     const list = byTopic.get(o.topic) ?? [];
     list.push(encodeRecord(o));
     byTopic.set(o.topic, list);
   }
-  await producer.sendBatch({
+  await Promise.all([...byProducer].map(([p, byTopic]) => p.sendBatch({
     acks: -1,
     topicMessages: [...byTopic].map(([topic, messages]) => ({ topic: TOPICS[topic].name, messages })),
-  });
+  })));
 }
 
 /** A null value under `key`: on a compacted topic, compaction then drops the key's records. */
@@ -93,23 +128,56 @@ export async function sendDeadLetter(
 }
 
 export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Promise<RunningStage> {
-  const { kafka, producer, stage, logger, metrics } = opts;
+  const { stage, logger, metrics } = opts;
   const spec = TOPICS[stage.input];
+  const topo = checkStageZone(stage as unknown as Stage<TopicKey>);
+  const clusters = opts.clusters ?? oneCluster(opts.kafka ?? fail('runStage needs kafka or clusters'));
+  const producers: Producers = opts.producers ?? { client: opts.producer ?? fail('runStage needs a producer'), server: opts.producer! };
+  const inputCluster = clusterOf(clusters, stage.input);
+  const dlqProducer = producerOf(producers, stage.input);
   const log = logger.child({ stage: stage.name });
-  const consumer = kafka.consumer({
+  const tables = new StateTables(clusters, topo.tables, log);
+  const watermark = typeof stage.retainFrom === 'function';
+  const sessionTimeout = opts.sessionTimeoutMs ?? 10_000;
+  const consumer = inputCluster.consumer({
     groupId: opts.groupId,
     maxBytesPerPartition: spec.maxMessageBytes + 65536,
     maxBytes: Math.max(spec.maxMessageBytes * 2, 10 * 1024 * 1024),
-    sessionTimeout: 45_000,
-    heartbeatInterval: 3_000,
+    sessionTimeout,
+    rebalanceTimeout: Math.max(sessionTimeout, 30_000),
+    heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
     allowAutoTopicCreation: false,
   });
   let stopping = false;
-  const ctx: StageContext = { logger: log, metrics, now: () => Date.now() };
+  const ctx: StageContext = { logger: log, metrics, tables, now: () => Date.now() };
+
+  // Assignment: restore table partitions before their first record is processed; drop the ones that left.
+  let assigned: number[] = [];
+  let restoring: Promise<void> = Promise.resolve();
+  const restored = new Set<number>();
+  const committed = new Map<number, { offset: string; at: number }>();
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const now = (e.payload.memberAssignment[spec.name] ?? []).slice().sort((a, b) => a - b);
+    const gone = assigned.filter((p) => !now.includes(p));
+    assigned = now;
+    if (gone.length) {
+      for (const p of gone) { restored.delete(p); committed.delete(p); }
+      tables.drop(gone);
+      stage.revoked?.(gone);
+    }
+    const fresh = now.filter((p) => !restored.has(p));
+    for (const p of fresh) restored.add(p);
+    restoring = restoring.then(() => tables.restore(fresh)).catch((err: unknown) => {
+      log.error({ err: (err as Error).message, partitions: fresh }, 'table restore failed');
+      for (const p of fresh) restored.delete(p);
+    });
+    metrics.activeSessions.set({ stage: stage.name }, tables.size);
+    log.info({ topic: spec.name, partitions: now }, 'partitions assigned');
+  });
 
   let ends: { partition: number; offset: string }[] = [];
   if (opts.startAtCurrentEnd) {
-    const admin = kafka.admin();
+    const admin = inputCluster.admin();
     await admin.connect();
     try { ends = await admin.fetchTopicOffsets(spec.name); } finally { await admin.disconnect(); }
   }
@@ -129,9 +197,26 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   consumer.on(consumer.events.GROUP_JOIN, seekToEnds);
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: opts.fromBeginning ?? true });
+
+  const commitWatermark = async (partition: number, next: string, force = false): Promise<void> => {
+    const offset = stage.retainFrom?.(partition) ?? next;
+    const last = committed.get(partition);
+    if (last && last.offset === offset) return;
+    if (!force && last && Date.now() - last.at < 1000) return;
+    await consumer.commitOffsets([{ topic: spec.name, partition, offset }]);
+    committed.set(partition, { offset, at: Date.now() });
+  };
+
   await consumer.run({
+    autoCommit: !watermark,
     partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
     eachMessage: async ({ partition, message, heartbeat }) => {
+      await restoring;
+      if (opts.serves && !opts.serves(message.key?.toString('utf8') ?? '')) {
+        metrics.messages.inc({ stage: stage.name, outcome: 'skipped' });
+        if (watermark) await commitWatermark(partition, (BigInt(message.offset) + 1n).toString());
+        return;
+      }
       const started = process.hrtime.bigint();
       const source = { topic: stage.input, partition, record: message };
       try {
@@ -144,17 +229,22 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
           },
           () => stopping,
         );
-        await sendOutputs(producer, outputs);
-        metrics.messages.inc({ stage: stage.name, outcome: outputs.length ? 'processed' : 'filtered' });
+        for (const o of outputs) {
+          if (!topo.outputs.includes(o.topic)) throw new Error(`stage ${stage.name} wrote ${o.topic}, which the topology does not declare`);
+        }
+        await sendOutputs(producers, outputs);
+        tables.apply(outputs, partition);
+        metrics.messages.inc({ stage: stage.name, outcome: 'processed' });
       } catch (err) {
         if (!isBlindearError(err)) throw err; // a programmer error: crash loudly, kafkajs re-delivers
         log.warn({ code: err.code, partition, offset: message.offset, session: message.key?.toString('utf8') }, err.message);
-        await sendDeadLetter(producer, source, stage.name, err);
+        await sendDeadLetter(dlqProducer, source, stage.name, err);
         metrics.deadLetters.inc({ stage: stage.name, code: err.code });
         metrics.messages.inc({ stage: stage.name, outcome: 'dead_letter' });
       } finally {
         metrics.stageSeconds.observe({ stage: stage.name }, Number(process.hrtime.bigint() - started) / 1e9);
       }
+      if (watermark) await commitWatermark(partition, (BigInt(message.offset) + 1n).toString());
     },
   });
   seekToEnds();
@@ -162,10 +252,21 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   return {
     consumer,
     joined,
+    assigned: () => assigned,
     async stop() {
       stopping = true;
+      if (watermark) {
+        for (const p of assigned) {
+          const last = committed.get(p);
+          if (last) await commitWatermark(p, last.offset, true).catch(() => undefined);
+        }
+      }
       await consumer.disconnect();
       await stage.close?.();
     },
   };
+}
+
+function fail(why: string): never {
+  throw new Error(why);
 }

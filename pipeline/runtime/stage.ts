@@ -8,7 +8,7 @@ import type { TOPICS, TopicKey } from '../../schemas/topics.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
-export const STAGE_NAMES = ['ingest', 'windowing', 'encrypt', 'scorer', 'decrypt', 'delivery'] as const;
+export const STAGE_NAMES = ['ingest', 'windowing', 'encrypt', 'scorer', 'decide', 'delivery', 'report'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
 
 export type EnvelopeOf<K extends TopicKey> = z.infer<(typeof TOPICS)[K]['envelope']>;
@@ -29,9 +29,17 @@ export interface Outbound<K extends TopicKey = TopicKey> {
   value?: Uint8Array;
 }
 
+/** Read access to the compacted topics a stage declares as tables, for the partitions it is assigned. */
+export interface TableView {
+  get<T extends TopicKey>(topic: T, key: string): EnvelopeOf<T> | undefined;
+  /** As `get`, reading the table's partition again on a miss (a record written since the restore). */
+  fetch<T extends TopicKey>(topic: T, key: string, partition: number): Promise<EnvelopeOf<T> | undefined>;
+}
+
 export interface StageContext {
   logger: Logger;
   metrics: Metrics;
+  tables: TableView;
   now(): number;
 }
 
@@ -39,6 +47,14 @@ export interface Stage<K extends TopicKey> {
   name: StageName;
   input: K;
   process(msg: Inbound<K>, ctx: StageContext): Promise<Outbound[]>;
+  /**
+   * Offset of the oldest record of `partition` the stage still needs after a restart (its in-memory state
+   * is rebuilt by reading again from there); undefined when it needs none. Stages that define it get
+   * their offsets committed at this watermark instead of after each record.
+   */
+  retainFrom?(partition: number): string | undefined;
+  /** These input partitions went to another instance: drop what is held for their sessions. */
+  revoked?(partitions: readonly number[]): void;
   close?(): Promise<void>;
 }
 

@@ -1,13 +1,20 @@
 /** Creates every topic of schemas/topics.ts (and its dead-letter twin) with an explicit partition count. */
-import { TOPICS, dlqName } from '../../schemas/topics.js';
+import { TOPICS, dlqName, type Zone } from '../../schemas/topics.js';
+import type { Clusters } from './clusters.js';
 import type { KafkaClient } from './kafka.js';
 
-export async function ensureTopics(kafka: KafkaClient, partitions: number): Promise<string[]> {
+/** Creates each zone's topics on that zone's cluster. */
+export async function ensureZoneTopics(clusters: Clusters, partitions: number): Promise<string[]> {
+  if (clusters.shared) return ensureTopics(clusters.client, partitions);
+  return [...await ensureTopics(clusters.client, partitions, 'client'), ...await ensureTopics(clusters.server, partitions, 'server')];
+}
+
+export async function ensureTopics(kafka: KafkaClient, partitions: number, zone?: Zone): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const wanted = Object.values(TOPICS).flatMap((t) => [
+    const wanted = Object.values(TOPICS).filter((t) => !zone || t.zone === zone).flatMap((t) => [
       {
         topic: t.name,
         numPartitions: partitions,

@@ -1,58 +1,43 @@
 /**
- * Encrypt proxy (client zone): feature windows → query ciphertexts under the session's own key. The
- * secret key never leaves this process; only ciphertexts go out to the server zone.
- *
- * A query ciphertext has room for several windows (the layout packs them side by side) and costs the
- * server the same however many it carries, so windows are batched per session until the ciphertext is
- * full, the batch spans `maxBatchSeconds` of audio (bounding latency), or the stream ends.
+ * Encrypt proxy (client zone): batches of feature windows → one query ciphertext each under the session's
+ * own key, with a MAC over the query's fields that only this client service can make or check. Stateless
+ * beyond the sessions' keys (from the `client-sessions` table), so any instance can take any partition.
  */
 import { BlindearError } from '../errors.js';
-import type { ClientSession } from '../he/client/index.js';
+import { queryMac, sealNote } from '../he/client/service-key.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
+import type { ClientSessions } from './client-sessions.js';
 import { float32FromBytes } from './ingest.js';
 
-interface Batch {
-  firstSeq: number;
-  vectors: Float32Array[];
-  capturedAtMs: number;
-}
-
-export function createEncryptStage(deps: {
-  sessions: ReadonlyMap<string, ClientSession>; modelId: string; dim: number; hopSeconds: number; maxBatchSeconds: number;
-}) {
-  const batches = new Map<string, Batch>();
+export function createEncryptStage(deps: { sessions: ClientSessions; modelId: string; dim: number }) {
   return defineStage({
     name: 'encrypt',
     input: 'features',
     async process(msg, ctx) {
-      const { session, seq, dim, modelId, final, capturedAtMs } = msg.envelope;
-      const client = deps.sessions.get(session);
-      if (!client) return [];
-      if (modelId !== deps.modelId) throw new BlindearError('BLINDEAR_ERR_MODEL_MISMATCH', `window for model ${modelId}, session uses ${deps.modelId}`);
-      if (dim !== deps.dim || msg.value.length !== dim * 4) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `window of ${msg.value.length} bytes, expected ${deps.dim} float32`);
-      let batch = batches.get(session);
-      if (batch && seq !== batch.firstSeq + batch.vectors.length) {
-        throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `window ${seq} out of order (expected ${batch.firstSeq + batch.vectors.length})`);
+      const { session, seq, count, prev, dim, modelId, final, capturedAtMs, boundaries } = msg.envelope;
+      if (modelId !== deps.modelId) throw new BlindearError('BLINDEAR_ERR_MODEL_MISMATCH', `window for model ${modelId}, this service uses ${deps.modelId}`);
+      if (dim !== deps.dim || msg.value.length !== count * dim * 4) {
+        throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `${msg.value.length} bytes for ${count} windows of ${deps.dim} float32`);
       }
-      if (!batch) { batch = { firstSeq: seq, vectors: [], capturedAtMs }; batches.set(session, batch); }
-      batch.vectors.push(float32FromBytes(msg.value));
-      batch.capturedAtMs = capturedAtMs;
-      const perCiphertext = client.layout.windowsPerCiphertext;
-      const full = batch.vectors.length >= perCiphertext || batch.vectors.length * deps.hopSeconds >= deps.maxBatchSeconds;
-      if (!full && !final) return [];
-      batches.delete(session);
-      const { ciphertexts, windowsPerCiphertext } = client.encryptWindows(batch.vectors);
-      let at = batch.firstSeq;
+      const record = await ctx.tables.fetch('clientSessions', session, msg.partition);
+      if (!record) throw new BlindearError('BLINDEAR_ERR_SESSION_UNKNOWN', `no client session record for ${session}`);
+      const { client, macKey } = await deps.sessions.get(record);
+      const all = float32FromBytes(msg.value);
+      const vectors = Array.from({ length: count }, (_, i) => all.subarray(i * dim, (i + 1) * dim));
+      const { ciphertexts, windowsPerCiphertext } = client.encryptWindows(vectors);
+      let at = seq;
+      let before = prev;
       return ciphertexts.map((value, i): Outbound<'queries'> => {
         ctx.metrics.ciphertextBytes.inc({ stage: 'encrypt', direction: 'out' }, value.length);
-        const out: Outbound<'queries'> = {
-          topic: 'queries',
-          key: session,
-          envelope: { session, seq: at, count: windowsPerCiphertext[i], paramsId: client.paramsId, modelId, final: final && i === ciphertexts.length - 1, capturedAtMs: batch.capturedAtMs },
-          value,
+        const fields = {
+          session, seq: at, count: windowsPerCiphertext[i], prev: before, final: final && i === ciphertexts.length - 1,
+          capturedAtMs, paramsId: client.paramsId, modelId,
         };
-        at += windowsPerCiphertext[i];
-        return out;
+        before = at + fields.count - 1;
+        at += fields.count;
+        // The boundary hints ride along sealed: only this client service can read them when the scores return.
+        const note = sealNote(macKey, { session, seq: fields.seq }, i === 0 ? boundaries : []);
+        return { topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields), note }, value };
       });
     },
   });

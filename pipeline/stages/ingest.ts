@@ -2,12 +2,12 @@
 import type { Outbound } from '../runtime/stage.js';
 
 export function audioChunkRecord(opts: {
-  session: string; seq: number; startSample: number; sampleRate: number; pcm: Float32Array; final: boolean; capturedAtMs: number;
+  session: string; seq: number; startSample: number; sampleRate: number; pcm: Float32Array; final: boolean; capturedAtMs: number; discontinuity?: boolean;
 }): Outbound<'audio'> {
   return {
     topic: 'audio',
     key: opts.session,
-    envelope: { session: opts.session, seq: opts.seq, sampleRate: opts.sampleRate, startSample: opts.startSample, final: opts.final, capturedAtMs: opts.capturedAtMs },
+    envelope: { session: opts.session, seq: opts.seq, sampleRate: opts.sampleRate, startSample: opts.startSample, final: opts.final, capturedAtMs: opts.capturedAtMs, discontinuity: opts.discontinuity ?? false },
     value: new Uint8Array(opts.pcm.buffer, opts.pcm.byteOffset, opts.pcm.byteLength),
   };
 }

@@ -1,41 +1,160 @@
 /**
- * Windowing (client zone): audio chunks of a session → feature windows on the catalogue's grid. Holds a
- * StreamWindower per session; a chunk of a session this process does not serve is filtered.
+ * Windowing (client zone): audio chunks of the sessions on this instance's partitions → feature windows
+ * on the catalogue's grid, batched as many per record as one query ciphertext carries.
+ *
+ * The state per session (a bounded tail of audio) is rebuilt from the audio topic: offsets are committed
+ * only up to the oldest chunk a session still needs, so an instance that takes over a partition (after a
+ * restart or a rebalance) reads those chunks again and continues on the same grid. A reconnected source
+ * (`discontinuity`) restarts the session's windower at the new position: no window straddles the outage.
  */
 import { BlindearError } from '../errors.js';
 import type { FeatureExtractor } from '../features/extractor.js';
-import { StreamWindower } from '../features/stream-windower.js';
+import { StreamWindower, type StreamWindow } from '../features/stream-windower.js';
+import { boundaryCandidates } from '../dsp/boundaries.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
 import { float32FromBytes } from './ingest.js';
 
-export function createWindowingStage(deps: { extractor: FeatureExtractor; modelId: string; serves(session: string): boolean }) {
-  const windowers = new Map<string, StreamWindower>();
+interface Chunk {
+  offset: bigint;
+  startSample: number;
+  endSample: number;
+  capturedAtMs: number;
+}
+
+interface SessionWindowing {
+  partition: number;
+  windower: StreamWindower;
+  chunks: Chunk[];
+  batch: { windows: StreamWindow[]; prev: number } | null;
+  /** The batch sent last: sent again, marked final, when a stream ends without a new window. */
+  lastBatch: { windows: StreamWindow[]; prev: number } | null;
+  /** Last window emitted, -1 before the first. */
+  lastEmitted: number;
+  lastAudioMs: number;
+}
+
+export interface WindowingDeps {
+  extractor: FeatureExtractor;
+  modelId: string;
+  /** Windows one query ciphertext carries. */
+  windowsPerQuery: number;
+  /** A batch is sent once it spans this much audio, full or not (bounds latency). */
+  maxBatchSeconds: number;
+}
+
+/** A session without audio for this long is dropped from memory. */
+const IDLE_SESSION_MS = 10 * 60_000;
+
+export function createWindowingStage(deps: WindowingDeps) {
+  const { extractor } = deps;
+  const sessions = new Map<string, SessionWindowing>();
+  const rate = extractor.sampleRate;
+  const hopSamples = Math.round(extractor.hopSeconds * rate);
+
+  /** Wall clock at which `sample` was captured, from the chunk that holds it. */
+  const capturedAt = (s: SessionWindowing, sample: number): number => {
+    for (let i = s.chunks.length - 1; i >= 0; i--) {
+      const c = s.chunks[i];
+      if (sample > c.startSample || i === 0) return Math.max(0, c.capturedAtMs - (Math.max(0, c.endSample - sample) / rate) * 1000);
+    }
+    return Date.now();
+  };
+
+  const flush = (session: string, s: SessionWindowing, final: boolean): Outbound<'features'>[] => {
+    const b = s.batch;
+    if (!b || b.windows.length === 0) return [];
+    s.batch = null;
+    s.lastBatch = b;
+    const first = b.windows[0];
+    const last = b.windows[b.windows.length - 1];
+    // Boundary hints from the new audio of these windows (a hop each), with 4 s of analysis context.
+    const from = b.windows[0].seq * hopSamples;
+    const to = (last.seq + 1) * hopSamples;
+    const seen = s.windower.audio(from - 4 * rate, to + Math.round(1.5 * rate));
+    const boundaries = boundaryCandidates(seen.pcm, rate).map((t) => t + seen.start / rate).filter((t) => t >= from / rate && t < to / rate).slice(0, 64);
+    const values = new Float32Array(b.windows.length * extractor.dim);
+    b.windows.forEach((w, i) => values.set(w.vector, i * extractor.dim));
+    s.lastEmitted = last.seq;
+    return [{
+      topic: 'features',
+      key: session,
+      envelope: {
+        session, seq: first.seq, count: b.windows.length, prev: b.prev, dim: extractor.dim, modelId: deps.modelId,
+        startSeconds: first.startSeconds, final, capturedAtMs: capturedAt(s, s.windower.windowEndSample(last.seq)), boundaries,
+      },
+      value: new Uint8Array(values.buffer),
+    }];
+  };
+
   return defineStage({
     name: 'windowing',
     input: 'audio',
     async process(msg, ctx) {
-      const { session, sampleRate, startSample, final, capturedAtMs } = msg.envelope;
-      if (!deps.serves(session)) return [];
-      if (sampleRate !== deps.extractor.sampleRate) {
-        throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `audio at ${sampleRate} Hz, the catalogue's features need ${deps.extractor.sampleRate} Hz`);
+      const { session, sampleRate, startSample, final, capturedAtMs, discontinuity } = msg.envelope;
+      if (sampleRate !== rate) {
+        throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `audio at ${sampleRate} Hz, the catalogue's features need ${rate} Hz`);
       }
       if (msg.value.length % 4 !== 0) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', 'PCM payload is not whole float32 samples');
-      let w = windowers.get(session);
-      if (!w) { w = new StreamWindower(deps.extractor); windowers.set(session, w); }
-      const windows = w.push(float32FromBytes(msg.value), startSample, final);
-      if (final) windowers.delete(session);
-      ctx.metrics.audioSeconds.inc({ stage: 'windowing' }, msg.value.length / 4 / sampleRate);
-      const out: Outbound<'features'>[] = windows.map((win, i) => ({
-        topic: 'features',
-        key: session,
-        envelope: { session, seq: win.seq, dim: deps.extractor.dim, modelId: deps.modelId, startSeconds: win.startSeconds, final: final && i === windows.length - 1, capturedAtMs },
-        value: new Uint8Array(win.vector.buffer, win.vector.byteOffset, win.vector.byteLength),
-      }));
-      if (final && out.length === 0) {
-        // The stream ended without a new window: still tell downstream the session is over.
-        throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `session ${session} ended before its first window`);
+      const pcm = float32FromBytes(msg.value);
+      const out: Outbound<'features'>[] = [];
+      let s = sessions.get(session);
+      if (s && discontinuity) {
+        // The source reconnected: what was batched goes out, the windower starts again at the new position.
+        out.push(...flush(session, s, false));
+        s.windower = new StreamWindower(extractor, startSample);
+        s.chunks = [];
       }
+      if (!s) {
+        s = { partition: msg.partition, windower: new StreamWindower(extractor, startSample), chunks: [], batch: null, lastBatch: null, lastEmitted: -1, lastAudioMs: 0 };
+        // Joining a stream under way: the window before the first one this windower makes was someone else's.
+        if (startSample > 0) s.lastEmitted = s.windower.next - 1;
+        sessions.set(session, s);
+      }
+      const endSample = startSample + pcm.length;
+      s.chunks.push({ offset: BigInt(msg.offset), startSample, endSample, capturedAtMs });
+      s.lastAudioMs = ctx.now();
+      const windows = s.windower.push(pcm, startSample, final);
+      ctx.metrics.audioSeconds.inc({ stage: 'windowing' }, pcm.length / rate);
+      for (const w of windows) {
+        s.batch ??= { windows: [], prev: s.lastEmitted };
+        s.batch.windows.push(w);
+        const full = s.batch.windows.length >= deps.windowsPerQuery || s.batch.windows.length * extractor.hopSeconds >= deps.maxBatchSeconds;
+        if (full) out.push(...flush(session, s, false));
+      }
+      if (final) {
+        const last = flush(session, s, true);
+        if (last.length === 0 && out.length > 0) out[out.length - 1].envelope.final = true;
+        else if (last.length === 0 && s.lastBatch) {
+          // The stream ended right after a batch went out: send that batch again as the session's end
+          // (the decider takes a final repeat of its last windows as the end of the stream).
+          s.batch = s.lastBatch;
+          last.push(...flush(session, s, true));
+        }
+        out.push(...last);
+        sessions.delete(session);
+        if (out.length === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `session ${session} ended before its first window`);
+      } else {
+        // Keep the chunks from the one holding the oldest sample still needed.
+        const keep = s.windower.keepFromSample(s.batch ? s.batch.windows[0].seq : s.windower.next);
+        while (s.chunks.length > 1 && s.chunks[1].startSample <= keep) s.chunks.shift();
+      }
+      ctx.metrics.activeSessions.set({ stage: 'windowing' }, sessions.size);
       return out;
+    },
+    retainFrom(partition) {
+      let min: bigint | undefined;
+      const idleBefore = Date.now() - IDLE_SESSION_MS;
+      for (const [key, s] of sessions) {
+        if (s.partition !== partition || s.chunks.length === 0) continue;
+        // A source gone quiet for long no longer holds the partition's commits back; its audio, if it
+        // comes back, starts a new windower (as after a reconnect).
+        if (s.lastAudioMs < idleBefore) { sessions.delete(key); continue; }
+        if (min === undefined || s.chunks[0].offset < min) min = s.chunks[0].offset;
+      }
+      return min?.toString();
+    },
+    revoked(partitions) {
+      for (const [k, s] of sessions) if (partitions.includes(s.partition)) sessions.delete(k);
     },
   });
 }

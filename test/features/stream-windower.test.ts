@@ -72,4 +72,22 @@ describe('StreamWindower', () => {
     // Windows 0 and 1 came out of the first push; only samples 100..149 (value 2) are new.
     expect(d.map((w) => w.vector[0])).toEqual([100]);
   });
+
+  it('joins a stream under way on the same grid: from its first full window on, the whole clip\'s windows', () => {
+    const ex = sumExtractor(rate, 1.5, 0.5, 0.3);
+    const whole = ex.windows(clip);
+    const join = 437; // not on the grid
+    const sw = new StreamWindower(ex, join);
+    const got: { seq: number; vector: Float32Array }[] = [];
+    for (let at = join; at < clip.length; at += 40) got.push(...sw.push(clip.subarray(at, Math.min(clip.length, at + 40)), at, at + 40 >= clip.length));
+    // The first window is the first grid point inside the audio; later windows see their full context.
+    expect(got[0].seq).toBe(Math.ceil(join / 50));
+    expect(got.map((g) => g.seq)).toEqual(whole.vectors.map((_, k) => k).filter((k) => k >= Math.ceil(join / 50)));
+    for (const g of got.slice(1)) {
+      expect(g.vector[0]).toBeCloseTo(whole.vectors[g.seq][0], 3);
+      expect(g.vector[1]).toBeCloseTo(whole.vectors[g.seq][1], 3);
+    }
+    // What a restart must read again starts no earlier than the join.
+    expect(sw.keepFromSample()).toBeGreaterThanOrEqual(join);
+  });
 });

@@ -21,7 +21,7 @@ describe('metrics exposition', () => {
     const t = types(await m.registry.metrics());
     for (const [name, kind] of [
       ['blindear_messages_total', 'counter'], ['blindear_dead_letters_total', 'counter'], ['blindear_audio_seconds_total', 'counter'],
-      ['blindear_fhe_evaluation_seconds', 'histogram'], ['blindear_prediction_latency_seconds', 'histogram'],
+      ['blindear_fhe_evaluation_seconds', 'histogram'], ['blindear_integrity_errors_total', 'counter'],
       ['blindear_build_info', 'gauge'], ['blindear_consumer_lag_records', 'gauge'], ['blindear_source_connected', 'gauge'],
       ['blindear_source_reconnects_total', 'counter'], ['blindear_source_last_audio_timestamp_seconds', 'gauge'],
       ['blindear_plays_total', 'counter'], ['blindear_unknown_windows_total', 'counter'],

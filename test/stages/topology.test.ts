@@ -10,28 +10,41 @@ import { decodeFile } from '../../connectors/ffmpeg.js';
 import { isBlindearError } from '../../pipeline/errors.js';
 import { ClientSession } from '../../pipeline/he/client/index.js';
 import { ScoringEngine } from '../../pipeline/he/server/index.js';
-import { createDecider, createExtractor } from '../../pipeline/features/registry.js';
+import { createExtractor } from '../../pipeline/features/registry.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
 import { drawExcerpt, seededRandom } from '../../pipeline/model/calibrate.js';
 import { scoreInClear } from '../../pipeline/model/segment-templates.js';
-import { StreamDecisions } from '../../pipeline/model/stream-decisions.js';
 import { decodeRecord, encodeRecord } from '../../pipeline/runtime/codec.js';
 import { createLogger } from '../../pipeline/runtime/logger.js';
 import { createMetrics } from '../../pipeline/runtime/metrics.js';
-import type { Inbound, Outbound, Stage, StageContext } from '../../pipeline/runtime/stage.js';
-import { createDecryptStage } from '../../pipeline/stages/decrypt.js';
-import { createEncryptStage } from '../../pipeline/stages/encrypt.js';
+import type { EnvelopeOf, Inbound, Outbound, Stage, StageContext } from '../../pipeline/runtime/stage.js';
+import { ClientSessions, macKeyContext, secretKeyContext } from '../../pipeline/stages/client-sessions.js';
+import { buildClientStage } from '../../pipeline/service/client-service.js';
+import { newMacKey, serviceKeyFromBytes } from '../../pipeline/he/client/service-key.js';
+import type { ClientSessionRecord } from '../../schemas/messages.js';
+import { randomBytes } from 'node:crypto';
 import { audioChunkRecord } from '../../pipeline/stages/ingest.js';
 import { createScorerStage } from '../../pipeline/stages/scorer.js';
 import { SessionKeyStore } from '../../pipeline/stages/session-key-store.js';
-import { createWindowingStage } from '../../pipeline/stages/windowing.js';
-import { decisionOptions } from '../../pipeline/cli/stream.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { TopicKey } from '../../schemas/topics.js';
 import { testCatalog } from '../helpers/catalog.js';
 import { MUSIC_DIR, tracksPerPackage } from '../helpers/music.js';
 
-const ctx: StageContext = { logger: createLogger('silent'), metrics: createMetrics(), now: () => Date.now() };
+/** The tables the runtime would restore and update: here, what the stages wrote, in memory. */
+const tables = new Map<string, unknown>();
+const ctx: StageContext = {
+  logger: createLogger('silent'),
+  metrics: createMetrics(),
+  now: () => Date.now(),
+  tables: {
+    get: <T extends TopicKey>(topic: T, key: string) => tables.get(`${topic}/${key}`) as EnvelopeOf<T> | undefined,
+    fetch: async <T extends TopicKey>(topic: T, key: string) => tables.get(`${topic}/${key}`) as EnvelopeOf<T> | undefined,
+  },
+};
+const applyTables = (outs: readonly Outbound[]): void => {
+  for (const o of outs) if (o.topic === 'decideState' || o.topic === 'clientSessions') tables.set(`${o.topic}/${o.key}`, o.envelope);
+};
 
 /** What the runtime does between two stages: encode to a Kafka record, decode from it. */
 function viaKafka<K extends TopicKey>(out: Outbound, topic: K, offset: number): Inbound<K> {
@@ -43,7 +56,11 @@ function viaKafka<K extends TopicKey>(out: Outbound, topic: K, offset: number): 
 
 async function runThrough<K extends TopicKey>(stage: Stage<K>, inputs: Outbound[]): Promise<Outbound[]> {
   const outs: Outbound[] = [];
-  for (const [i, o] of inputs.entries()) outs.push(...(await stage.process(viaKafka(o, stage.input, i), ctx)));
+  for (const [i, o] of inputs.entries()) {
+    const got = await stage.process(viaKafka(o, stage.input, i), ctx);
+    applyTables(got);
+    outs.push(...got);
+  }
   return outs;
 }
 
@@ -52,7 +69,9 @@ describe('stage topology in memory', () => {
   let engine: ScoringEngine;
   let client: ClientSession;
   let keys: SessionKeyStore;
+  let sessions: ClientSessions;
   let cat: { dir: string };
+  const serviceKey = serviceKeyFromBytes(randomBytes(32));
   const session = 'topo-1';
   const enrolled = tracksPerPackage(4);
 
@@ -63,7 +82,20 @@ describe('stage topology in memory', () => {
     client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
     keys = new SessionKeyStore(engine);
     keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
+    // The session as ingest opens it: its secret and MAC keys sealed under the client service's key.
+    const mac = newMacKey();
+    const record: ClientSessionRecord = {
+      session, station: 'test', modelId: manifest.modelId, paramsId: client.paramsId, keyId: serviceKey.keyId,
+      sealedSecretKey: client.sealSecretKey((plain) => serviceKey.seal(plain, secretKeyContext(session))),
+      sealedMacKey: serviceKey.seal(mac, macKeyContext(session)), createdAtMs: 0,
+    };
+    applyTables([{ topic: 'clientSessions', key: session, envelope: record }]);
+    sessions = new ClientSessions(manifest, serviceKey);
   });
+
+  const stageOf = (name: 'windowing' | 'encrypt' | 'decide'): Stage<TopicKey> => buildClientStage(name, {
+    stages: [], clusters: undefined as never, producers: undefined as never, manifest, serviceKey, logger: ctx.logger, metrics: ctx.metrics, retry: undefined as never,
+  }, sessions);
 
   it('audio → windows → queries → encrypted scores → a prediction naming the track and offset', async () => {
     const extractor = createExtractor(manifest);
@@ -74,14 +106,13 @@ describe('stage topology in memory', () => {
     for (let at = 0, seq = 0; at < pcm.length; at += chunk, seq++) {
       audio.push(audioChunkRecord({ session, seq, startSample: at, sampleRate: 22050, pcm: pcm.slice(at, at + chunk), final: at + chunk >= pcm.length, capturedAtMs: 1 }));
     }
-    const windowing = createWindowingStage({ extractor, modelId: manifest.modelId, serves: (s) => s === session });
-    const features = await runThrough(windowing, audio);
+    const features = await runThrough(stageOf('windowing'), audio);
     // The stream gives the windows a whole-clip extraction gives.
-    expect(features.length).toBe(extractor.windows(pcm).vectors.length);
+    const counts = features.map((f) => (f.envelope as { count: number }).count);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(extractor.windows(pcm).vectors.length);
     expect((features.at(-1)!.envelope as { final: boolean }).final).toBe(true);
 
-    const encrypt = createEncryptStage({ sessions: new Map([[session, client]]), modelId: manifest.modelId, dim: manifest.dim, hopSeconds: extractor.hopSeconds, maxBatchSeconds: 5 });
-    const queries = await runThrough(encrypt, features);
+    const queries = await runThrough(stageOf('encrypt'), features);
     expect(queries.length).toBeGreaterThan(0);
 
     keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
@@ -89,11 +120,15 @@ describe('stage topology in memory', () => {
     const scores = await runThrough(scorer, queries);
     expect(scores).toHaveLength(queries.length);
 
-    const decrypt = createDecryptStage({
-      sessions: new Map([[session, { client, decisions: new StreamDecisions(createDecider(manifest), decisionOptions(extractor.windowSeconds, extractor.hopSeconds)), hopSeconds: extractor.hopSeconds }]]),
-      manifest,
-    });
-    const preds = (await runThrough(decrypt, scores)).map((o) => o.envelope as { match: { path: string; offsetSeconds: number } | null; final: boolean });
+    const decided = await runThrough(stageOf('decide'), scores);
+    const preds = decided.filter((o) => o.topic === 'predictions').map((o) => o.envelope as { match: { path: string; offsetSeconds: number } | null; final: boolean });
+    // The airplay log: one play of the track, started and ended.
+    const plays = decided.filter((o) => o.topic === 'airplay').map((o) => o.envelope as { event: string; path: string; offsetSeconds: number });
+    expect(plays.map((p) => p.event)).toEqual(['started', 'ended']);
+    expect(plays[0].path).toBe(track);
+    expect(Math.abs(plays[0].offsetSeconds - 40)).toBeLessThan(2 * extractor.hopSeconds);
+    // Delivered twice (a redelivery after a crash), the scores decide nothing twice.
+    expect(await runThrough(stageOf('decide'), scores)).toEqual([]);
     expect(preds.at(-1)!.final).toBe(true);
     const named = preds.filter((p) => p.match);
     expect(named.length).toBeGreaterThan(0);
@@ -135,10 +170,40 @@ describe('stage topology in memory', () => {
     expect(ties).toBeLessThan(windows);
   });
 
-  it('a stage filters sessions it does not serve', async () => {
-    const windowing = createWindowingStage({ extractor: createExtractor(manifest), modelId: manifest.modelId, serves: () => false });
-    const out = await runThrough(windowing, [audioChunkRecord({ session: 'other', seq: 0, startSample: 0, sampleRate: 22050, pcm: new Float32Array(22050), final: false, capturedAtMs: 0 })]);
-    expect(out).toEqual([]);
+  it('the decider drops scores whose MAC, session or range it cannot vouch for, and ignores sessions it does not hold', async () => {
+    const extractor = createExtractor(manifest);
+    const track = enrolled[2];
+    const pcm = (await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate })).subarray(20 * 22050, 50 * 22050);
+    const other = 'topo-2';
+    const mac = newMacKey();
+    const client2 = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
+    applyTables([{ topic: 'clientSessions', key: other, envelope: {
+      session: other, station: 'test', modelId: manifest.modelId, paramsId: client.paramsId, keyId: serviceKey.keyId,
+      sealedSecretKey: client2.sealSecretKey((plain) => serviceKey.seal(plain, secretKeyContext(other))),
+      sealedMacKey: serviceKey.seal(mac, macKeyContext(other)), createdAtMs: 0,
+    } }]);
+    keys.put(other, { envelope: { session: other, paramsId: client2.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client2.publicMaterial() });
+    const audio = [audioChunkRecord({ session: other, seq: 0, startSample: 0, sampleRate: 22050, pcm, final: true, capturedAtMs: 1 })];
+    const queries = await runThrough(stageOf('encrypt'), await runThrough(stageOf('windowing'), audio));
+    const scores = await runThrough(createScorerStage({ engine, modelId: manifest.modelId, keys }), queries);
+    const decide = stageOf('decide');
+    const codeOf = async (o: Outbound): Promise<string> => {
+      try { const r = await decide.process(viaKafka(o, 'scores', 0), ctx); return r.length ? 'decided' : 'dropped'; } catch (e) { return isBlindearError(e) ? e.code : String(e); }
+    };
+    const env = scores[0].envelope as Record<string, unknown>;
+    // The server echoes another final flag, another seq, or no MAC: refused.
+    expect(await codeOf({ ...scores[0], envelope: { ...env, final: !env.final } as never })).toBe('BLINDEAR_ERR_SCORES_FORGED');
+    expect(await codeOf({ ...scores[0], envelope: { ...env, seq: 1000 } as never })).toBe('BLINDEAR_ERR_SCORES_FORGED');
+    expect(await codeOf({ ...scores[0], envelope: { ...env, mac: undefined } as never })).toBe('BLINDEAR_ERR_SCORES_FORGED');
+    // Scores for a session this service does not hold: not its business.
+    expect(await codeOf({ ...scores[0], key: 'stranger', envelope: { ...env, session: 'stranger' } as never })).toBe('dropped');
+    // Another session's results under this session's envelope: they decrypt to noise far outside |s| ≤ 1.
+    const foreign = (await runThrough(createScorerStage({ engine, modelId: manifest.modelId, keys }), await runThrough(stageOf('encrypt'), await runThrough(stageOf('windowing'), [audioChunkRecord({ session, seq: 0, startSample: 0, sampleRate: 22050, pcm, final: true, capturedAtMs: 1 })]))))[0];
+    expect(await codeOf({ ...scores[0], value: foreign.value })).toMatch(/^BLINDEAR_ERR_(SCORES_OUT_OF_RANGE|HE_CIPHERTEXT_INVALID)$/);
+    // The genuine record is decided once; its replay is dropped.
+    expect(await codeOf(scores[0])).toBe('decided');
+    applyTables(await decide.process(viaKafka(scores[0], 'scores', 0), ctx));
+    expect(await codeOf(scores[0])).toBe('dropped');
   });
 
   it('the scorer flags, with the right codes, a query without keys, for another model, or forged', async () => {

@@ -52,13 +52,39 @@ export class ClientSession {
 
   /** A session with a freshly generated secret key, for a model of `shape` scored under `params`. */
   static async create(params: HeParams, shape: ModelShape): Promise<ClientSession> {
+    return ClientSession.#make(params, shape);
+  }
+
+  /**
+   * The session whose secret key `unseal` returns (bytes from `sealSecretKey`): a restarted or another
+   * client-service instance continues the session with the same keys. The plain bytes are wiped after loading.
+   */
+  static async restore(params: HeParams, shape: ModelShape, unseal: () => Uint8Array): Promise<ClientSession> {
+    return ClientSession.#make(params, shape, unseal);
+  }
+
+  static async #make(params: HeParams, shape: ModelShape, unseal?: () => Uint8Array): Promise<ClientSession> {
     const p = HeParams.parse(params);
     const layout = layoutFor(p, shape.classes, shape.dim);
     const seal = await getSeal();
     const { context, facts } = createContext(seal, p);
     let keygen: KeyGenerator | undefined;
     try {
-      keygen = seal.KeyGenerator(context);
+      if (unseal) {
+        const bytes = unseal();
+        const sk = seal.SecretKey();
+        try {
+          sk.loadArray(context, bytes);
+          keygen = seal.KeyGenerator(context, sk);
+        } catch (err) {
+          throw new BlindearError('BLINDEAR_ERR_HE_KEYS_INVALID', `stored secret key does not load: ${err instanceof Error ? err.message : String(err)}`);
+        } finally {
+          bytes.fill(0);
+          sk.delete();
+        }
+      } else {
+        keygen = seal.KeyGenerator(context);
+      }
       const kg = keygen;
       const { encryptor, decryptor } = withScope((scope) => {
         const secretKey = scope.track(kg.secretKey());
@@ -93,6 +119,20 @@ export class ClientSession {
     }
     this.#material = bytes as PublicMaterial;
     return this.#material;
+  }
+
+  /**
+   * The secret key, handed only to `seal` (which must encrypt it, e.g. AES-GCM under the client service's
+   * key) and wiped afterwards: what comes back is safe to store in the client zone.
+   */
+  sealSecretKey<T>(seal: (plain: Uint8Array) => T): T {
+    const s = this.#live();
+    const bytes = withScope((scope) => scope.track(s.keygen.secretKey()).saveArray(s.seal.ComprModeType.zstd));
+    try {
+      return seal(bytes);
+    } finally {
+      bytes.fill(0);
+    }
   }
 
   /** Packs windows (each of `dim` finite values) into query ciphertexts and encrypts them. */

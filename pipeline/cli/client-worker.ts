@@ -1,0 +1,51 @@
+/** `blindear worker windowing|encrypt|decide|delivery`: one client-zone service in its stage's consumer group. */
+import { loadConfig } from '../../schemas/config.js';
+import { loadServiceKey } from '../he/client/service-key.js';
+import { loadManifest } from '../model/catalog-store.js';
+import { connectProducers, createClusters } from '../runtime/clusters.js';
+import { createLogger } from '../runtime/logger.js';
+import { createMetrics, serveMetrics } from '../runtime/metrics.js';
+import { createProducer } from '../runtime/run-stage.js';
+import { shutdownSignal } from '../runtime/shutdown.js';
+import { ensureZoneTopics } from '../runtime/topics-admin.js';
+import { startClientServices, type ClientStageName } from '../service/client-service.js';
+import { airplaySinkFor } from './monitor.js';
+
+export interface ClientWorkerOptions {
+  brokers?: string;
+  clientBrokers?: string;
+  serverBrokers?: string;
+  catalog: string;
+  clientKeyFile: string;
+  output: string;
+  metricsPort?: number;
+  logLevel: string;
+}
+
+export async function runClientWorker(stage: Exclude<ClientStageName, 'report'>, opts: ClientWorkerOptions): Promise<void> {
+  const config = loadConfig(process.env, { brokers: opts.brokers, clientBrokers: opts.clientBrokers, serverBrokers: opts.serverBrokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
+  const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
+  const manifest = await loadManifest(opts.catalog);
+  // Only the stages that open sessions need the client key; it must already exist (made by `monitor`).
+  const needsKey = stage === 'encrypt' || stage === 'decide';
+  const serviceKey = needsKey ? (await loadServiceKey(opts.clientKeyFile, { create: false })).key : { keyId: '0000000000000000', seal: () => { throw new Error('no client key'); }, open: () => { throw new Error('no client key'); } };
+  const metrics = createMetrics();
+  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
+  const clusters = createClusters(config, logger, stage);
+  await ensureZoneTopics(clusters, config.partitions);
+  const producers = await connectProducers(clusters, createProducer);
+  const sink = stage === 'delivery' ? airplaySinkFor(opts.output) : undefined;
+  const signal = shutdownSignal();
+  const svc = await startClientServices({ stages: [stage], clusters, producers, manifest, serviceKey, logger, metrics, retry: config.retry, airplaySink: sink });
+  logger.info({ stage, modelId: manifest.modelId, metricsPort: metricsServer?.port }, `${stage} ready`);
+  try {
+    const why = await signal.promise;
+    logger.info({ signal: why }, 'stopping');
+  } finally {
+    await svc.stop();
+    await producers.disconnect();
+    await sink?.close();
+    metricsServer?.server.close();
+    signal.dispose();
+  }
+}

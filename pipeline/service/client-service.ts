@@ -1,0 +1,118 @@
+/**
+ * The client-zone services (windowing, encrypt, decide, delivery, report) built from the topology and run
+ * by the runtime, each in its stage's consumer group: every instance of a service shares the sessions on
+ * the partitions it is assigned, and a second instance takes half of them. `blindear monitor` runs them all
+ * in one process; `blindear worker <stage>` runs one.
+ */
+import type { Sink } from '../../connectors/jsonl-sink.js';
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import type { AirplayEvent, Prediction } from '../../schemas/messages.js';
+import type { TopicKey } from '../../schemas/topics.js';
+import { createDecider, createExtractor } from '../features/registry.js';
+import type { ServiceKey } from '../he/client/service-key.js';
+import { layoutFor } from '../he/layout.js';
+import type { Clusters, Producers } from '../runtime/clusters.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Metrics } from '../runtime/metrics.js';
+import type { RetryPolicy } from '../runtime/retry.js';
+import { runStage, type RunningStage } from '../runtime/run-stage.js';
+import type { Stage } from '../runtime/stage.js';
+import { ClientSessions } from '../stages/client-sessions.js';
+import { createDecideStage } from '../stages/decide.js';
+import { createDeliveryStage, createReportStage } from '../stages/delivery.js';
+import { createEncryptStage } from '../stages/encrypt.js';
+import { createWindowingStage } from '../stages/windowing.js';
+import { TOPOLOGY } from '../topology.js';
+
+export type ClientStageName = 'windowing' | 'encrypt' | 'decide' | 'delivery' | 'report';
+
+/** Decisions look at ~30 s of audio (at least two windows) and come every hop. */
+export function decisionOptions(windowSeconds: number, hopSeconds: number): { span: number; emitEvery: number; windowSeconds: number } {
+  return {
+    span: Math.max(1, Math.round(Math.max(10, 2 * windowSeconds) / hopSeconds)),
+    emitEvery: Math.max(1, Math.round(Math.max(hopSeconds, 5) / hopSeconds)),
+    windowSeconds,
+  };
+}
+
+export interface ClientServiceOptions {
+  stages: readonly ClientStageName[];
+  clusters: Clusters;
+  producers: Producers;
+  manifest: CatalogManifest;
+  serviceKey: ServiceKey;
+  logger: Logger;
+  metrics: Metrics;
+  retry: RetryPolicy;
+  airplaySink?: Sink<AirplayEvent>;
+  predictionSink?: Sink<Prediction>;
+  /** Groups of their own (`<group>-<suffix>`), e.g. for a one-session `stream`; the shared groups otherwise. */
+  groupSuffix?: string;
+  startAtCurrentEnd?: boolean;
+  /** Only these sessions are delivered (a `stream` among other sessions). */
+  serves?(session: string): boolean;
+  onAirplay?(e: AirplayEvent): void;
+  onPrediction?(p: Prediction): void;
+}
+
+export function buildClientStage(name: ClientStageName, opts: ClientServiceOptions, sessions: ClientSessions): Stage<TopicKey> {
+  const { manifest } = opts;
+  const extractor = createExtractor(manifest);
+  switch (name) {
+    case 'windowing': {
+      const layout = layoutFor(manifest.he, manifest.classes.track.length, manifest.dim);
+      return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery: layout.windowsPerCiphertext, maxBatchSeconds: 5 }) as unknown as Stage<TopicKey>;
+    }
+    case 'encrypt':
+      return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim }) as unknown as Stage<TopicKey>;
+    case 'decide': {
+      const threshold = manifest.feature.kind === 'landmark' ? manifest.feature.params.threshold : 0.5;
+      const scale = Math.max(1e-6, Math.abs(threshold) / 4);
+      return createDecideStage({
+        manifest, decider: createDecider(manifest), sessions, hopSeconds: extractor.hopSeconds,
+        decisions: decisionOptions(extractor.windowSeconds, extractor.hopSeconds),
+        // Landmark scores are cosines of non-negative unit vectors: |s| ≤ 1 plus the encryption noise.
+        scoreBound: manifest.feature.kind === 'landmark' ? 1.05 : 1e6,
+        confidence: manifest.feature.kind === 'landmark'
+          ? (raw) => 1 / (1 + Math.exp(-(raw - threshold) / scale))
+          : (raw) => Math.min(1, Math.max(0, raw)),
+      }) as unknown as Stage<TopicKey>;
+    }
+    case 'delivery':
+      if (!opts.airplaySink) throw new Error('the delivery stage needs an airplay sink');
+      return createDeliveryStage({ sink: opts.airplaySink, serves: opts.serves, delivered: opts.onAirplay }) as unknown as Stage<TopicKey>;
+    case 'report':
+      if (!opts.predictionSink) throw new Error('the report stage needs a prediction sink');
+      return createReportStage({ sink: opts.predictionSink, serves: opts.serves ?? (() => true), delivered: opts.onPrediction }) as unknown as Stage<TopicKey>;
+  }
+}
+
+export async function startClientServices(opts: ClientServiceOptions): Promise<{ running: RunningStage[]; stop(): Promise<void>; groups: string[] }> {
+  const sessions = new ClientSessions(opts.manifest, opts.serviceKey);
+  const running: RunningStage[] = [];
+  const groups: string[] = [];
+  try {
+    for (const name of opts.stages) {
+      const stage = buildClientStage(name, opts, sessions);
+      const base = TOPOLOGY[name].group!;
+      const groupId = opts.groupSuffix ? `${base}-${opts.groupSuffix}` : base;
+      groups.push(groupId);
+      running.push(await runStage({
+        clusters: opts.clusters, producers: opts.producers, stage, groupId, logger: opts.logger, metrics: opts.metrics,
+        retry: opts.retry, startAtCurrentEnd: opts.startAtCurrentEnd, serves: opts.serves,
+      }));
+    }
+  } catch (err) {
+    for (const r of running.reverse()) await r.stop().catch(() => undefined);
+    sessions.dispose();
+    throw err;
+  }
+  return {
+    running,
+    groups,
+    async stop() {
+      for (const r of [...running].reverse()) await r.stop().catch(() => undefined);
+      sessions.dispose();
+    },
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Ingest (client zone): keeps each station's source connected and turns it into audio records keyed by
+ * the station's session. A station keeps its session (and keys) across restarts of the service until its
+ * source ends: the session's sealed keys live on `client-sessions`, and how far a file got on
+ * `ingest-progress`, so a restarted monitor resumes a file where it stopped and a live stream at the
+ * present, marking the outage as a discontinuity.
+ */
+import { randomUUID } from 'node:crypto';
+import { runStationSource, sourceKind } from '../../connectors/station-source.js';
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import type { ClientSessionRecord, IngestProgress } from '../../schemas/messages.js';
+import type { Station } from '../../schemas/stations.js';
+import { BlindearError } from '../errors.js';
+import { ClientSession } from '../he/client/index.js';
+import { newMacKey, type ServiceKey } from '../he/client/service-key.js';
+import type { Clusters, Producers } from '../runtime/clusters.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Metrics } from '../runtime/metrics.js';
+import { sendOutputs } from '../runtime/run-stage.js';
+import { StateTables } from '../runtime/state-tables.js';
+import { macKeyContext, secretKeyContext } from '../stages/client-sessions.js';
+import { audioChunkRecord } from '../stages/ingest.js';
+
+export interface IngestOptions {
+  clusters: Clusters;
+  producers: Producers;
+  manifest: CatalogManifest;
+  serviceKey: ServiceKey;
+  sampleRate: number;
+  logger: Logger;
+  metrics: Metrics;
+  pace: 'realtime' | 'fast';
+  chunkSeconds: number;
+  stallSeconds: number;
+  maxBackoffSeconds: number;
+  signal: AbortSignal;
+}
+
+export interface StationRun {
+  station: Station;
+  session: string;
+  /** Resolves when a file or stdin source has ended and its last chunk is sent; never for a URL. */
+  ended: Promise<void>;
+}
+
+const PROGRESS_EVERY_MS = 2000;
+
+/** `sessionOf` fixes a station's session id (a one-source `stream --session`). */
+export async function startIngest(stations: readonly Station[], opts: IngestOptions & { sessionOf?(station: Station): string | undefined }): Promise<StationRun[]> {
+  const tables = new StateTables(opts.clusters, ['clientSessions', 'ingestProgress', 'decideState'], opts.logger);
+  await tables.restoreAll();
+  const runs: StationRun[] = [];
+  for (const station of stations) runs.push(await startStation(station, tables, opts, opts.sessionOf?.(station)));
+  return runs;
+}
+
+async function startStation(station: Station, tables: StateTables, opts: IngestOptions, fixedSession?: string): Promise<StationRun> {
+  const { manifest, serviceKey, metrics, producers } = opts;
+  const log = opts.logger.child({ station: station.id });
+  const kind = sourceKind(station.source);
+  const progress = tables.get('ingestProgress', station.id);
+  // A session goes on until its last window is decided: a restart in the middle continues it (and a
+  // source that was read to its end is not read again); a finished one makes way for a new session.
+  const finished = progress ? tables.get('decideState', progress.session)?.ended === true : true;
+  const resume = progress && !finished ? progress : undefined;
+  const session = fixedSession ?? resume?.session ?? `${station.id}.${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
+  const shape = { classes: manifest.classes.track.length, dim: manifest.dim };
+  let record = tables.get('clientSessions', session);
+  let client: ClientSession;
+  if (record) {
+    const r = record;
+    client = await ClientSession.restore(manifest.he, shape, () => serviceKey.open(r.sealedSecretKey, secretKeyContext(session)));
+    log.info({ session, resumeSeconds: (resume?.samples ?? 0) / opts.sampleRate }, 'session resumed');
+  } else {
+    client = await ClientSession.create(manifest.he, shape);
+    const mac = newMacKey();
+    record = {
+      session, station: station.id, modelId: manifest.modelId, paramsId: client.paramsId, keyId: serviceKey.keyId,
+      sealedSecretKey: client.sealSecretKey((plain) => serviceKey.seal(plain, secretKeyContext(session))),
+      sealedMacKey: serviceKey.seal(mac, macKeyContext(session)),
+      createdAtMs: Date.now(),
+    } satisfies ClientSessionRecord;
+    mac.fill(0);
+    await sendOutputs(producers, [{ topic: 'clientSessions', key: session, envelope: record }]);
+    log.info({ session, paramsId: client.paramsId }, 'session opened');
+  }
+  // The evaluation keys go (again) to the server zone: a scorer that lost them gets them back.
+  await sendOutputs(producers, [{
+    topic: 'sessionKeys', key: session, value: client.publicMaterial(),
+    envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: Date.now() },
+  }]);
+  client.dispose();
+
+  const createdAtMs = record.createdAtMs;
+  const rate = opts.sampleRate;
+  let position = kind === 'file' ? resume?.samples ?? 0 : 0;
+  let seq = Math.floor(position / Math.max(1, Math.round(opts.chunkSeconds * rate)));
+  let pending: { pcm: Float32Array; start: number; discontinuity: boolean; capturedAtMs: number } | undefined;
+  let lastProgress = 0;
+  let first = true;
+  metrics.sourceConnected.set({ station: station.id }, 0);
+
+  const send = async (p: NonNullable<typeof pending>, final: boolean): Promise<void> => {
+    const rec = audioChunkRecord({ session, seq: seq++, startSample: p.start, sampleRate: rate, pcm: p.pcm, final, capturedAtMs: p.capturedAtMs });
+    rec.envelope.discontinuity = p.discontinuity;
+    const out: Parameters<typeof sendOutputs>[1][number][] = [rec];
+    const now = Date.now();
+    if (final || now - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = now;
+      const prog: IngestProgress = { session, station: station.id, samples: p.start + p.pcm.length, sampleRate: rate, ended: final, updatedAtMs: now };
+      out.push({ topic: 'ingestProgress', key: station.id, envelope: prog });
+    }
+    await sendOutputs(producers, out);
+  };
+
+  if (resume?.ended) {
+    log.info({ session }, 'source already read to its end: waiting for its last decisions');
+    return { station, session, ended: Promise.resolve() };
+  }
+  const ended = (async () => {
+    const result = await runStationSource({
+      source: station.source, sampleRate: rate, chunkSeconds: opts.chunkSeconds, pace: opts.pace,
+      startSeconds: position / rate, stallSeconds: opts.stallSeconds, maxBackoffSeconds: opts.maxBackoffSeconds, signal: opts.signal,
+    }, {
+      connected() {
+        metrics.sourceConnected.set({ station: station.id }, 1);
+        log.info({ source: kind === 'url' ? station.source : kind }, 'source connected');
+      },
+      dropped(err, retryIn) {
+        metrics.sourceConnected.set({ station: station.id }, 0);
+        metrics.sourceReconnects.inc({ station: station.id });
+        log.warn({ code: err.code, retryInSeconds: retryIn }, err.message);
+      },
+      async chunk(pcm, info) {
+        const now = Date.now();
+        // A resumed file goes on where it stopped (overlapping what was sent: windowing drops the overlap).
+        let discontinuity = info.discontinuity;
+        if (kind !== 'file' && (info.discontinuity || (first && resume !== undefined))) {
+          // Live, after a drop or a restart: stream time is wall-clock time since the session opened, so
+          // the outage is a gap in the stream, not a shift of what follows.
+          const live = Math.round(((now - createdAtMs) / 1000) * rate) - pcm.length;
+          if (live > position) { position = live; discontinuity = discontinuity || !first || live > 0; }
+        }
+        first = false;
+        metrics.sourceLastAudio.set({ station: station.id }, now / 1000);
+        metrics.audioSeconds.inc({ stage: 'ingest' }, pcm.length / rate);
+        if (pending) await send(pending, false);
+        pending = { pcm, start: position, discontinuity, capturedAtMs: now };
+        position += pcm.length;
+      },
+    });
+    metrics.sourceConnected.set({ station: station.id }, 0);
+    if (result === 'ended') {
+      if (!pending) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `${station.id}: the source produced no audio`);
+      await send(pending, true);
+      log.info({ session, seconds: position / rate }, 'source ended');
+    } else if (pending) {
+      await send(pending, false);
+    }
+  })();
+  return { station, session, ended };
+}

@@ -1,0 +1,72 @@
+/**
+ * The client service's open sessions: each session's secret key and query MAC key, unsealed from its
+ * `client-sessions` record with the service key and loaded into SEAL on first use, least recently used
+ * dropped past a bound. Shared by the encrypt and decide stages of one process.
+ */
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import type { ClientSessionRecord } from '../../schemas/messages.js';
+import { BlindearError } from '../errors.js';
+import { ClientSession } from '../he/client/index.js';
+import type { ServiceKey } from '../he/client/service-key.js';
+
+export interface OpenSession {
+  client: ClientSession;
+  macKey: Uint8Array;
+  record: ClientSessionRecord;
+}
+
+export const secretKeyContext = (session: string): string => `blindear/secret-key/${session}`;
+export const macKeyContext = (session: string): string => `blindear/mac-key/${session}`;
+
+export class ClientSessions {
+  private readonly open = new Map<string, Promise<OpenSession>>();
+
+  constructor(private readonly manifest: CatalogManifest, private readonly serviceKey: ServiceKey, private readonly max = 512) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** The session of `record`, restored with its stored secret key (BLINDEAR_ERR_HE_KEYS_INVALID if it does not open). */
+  async get(record: ClientSessionRecord): Promise<OpenSession> {
+    const hit = this.open.get(record.session);
+    if (hit) {
+      const s = await hit;
+      if (s.record.sealedSecretKey === record.sealedSecretKey) {
+        this.open.delete(record.session);
+        this.open.set(record.session, hit);
+        return s;
+      }
+      this.drop(record.session);
+    }
+    const p = this.restore(record);
+    this.open.set(record.session, p);
+    p.catch(() => this.open.delete(record.session));
+    while (this.open.size > this.max) this.drop(this.open.keys().next().value as string);
+    return p;
+  }
+
+  private async restore(record: ClientSessionRecord): Promise<OpenSession> {
+    if (record.modelId !== this.manifest.modelId) throw new BlindearError('BLINDEAR_ERR_MODEL_MISMATCH', `session ${record.session} is for model ${record.modelId}`);
+    if (record.keyId !== this.serviceKey.keyId) {
+      throw new BlindearError('BLINDEAR_ERR_HE_KEYS_INVALID', `session ${record.session} was sealed under client key ${record.keyId}, this service has ${this.serviceKey.keyId}`);
+    }
+    const shape = { classes: this.manifest.classes.track.length, dim: this.manifest.dim };
+    const client = await ClientSession.restore(this.manifest.he, shape, () => this.serviceKey.open(record.sealedSecretKey, secretKeyContext(record.session)));
+    if (client.paramsId !== record.paramsId) {
+      client.dispose();
+      throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `session ${record.session} was opened for ${record.paramsId}`);
+    }
+    return { client, macKey: this.serviceKey.open(record.sealedMacKey, macKeyContext(record.session)), record };
+  }
+
+  drop(session: string): void {
+    const p = this.open.get(session);
+    this.open.delete(session);
+    p?.then((s) => { s.client.dispose(); s.macKey.fill(0); }, () => undefined);
+  }
+
+  dispose(): void {
+    for (const k of [...this.open.keys()]) this.drop(k);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Decrypt and decide (client zone): encrypted scores → checked against the queries this service sent →
+ * decrypted (the scores never leave the client zone) → decisions over the last windows → prediction
+ * records and the airplay log. Its state per session (the last windows' scores, the open play, the last
+ * window decided) is written to the compacted `decide-state` topic with every output, so the instance that
+ * gets the partition next continues exactly there and never decides a window twice.
+ *
+ * Nothing from the server zone is trusted: a record must carry the MAC this service made for the query's
+ * fields (session, windows, predecessor, final flag), must be the next one of its session (a replay or a
+ * duplicate is dropped, a gap is reported), and must decrypt to scores the model can produce.
+ */
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import type { AirplayEvent, DecideState, Prediction } from '../../schemas/messages.js';
+import { decodeFrames } from '../../schemas/frames.js';
+import { BlindearError } from '../errors.js';
+import { openNote, verifyQueryMac } from '../he/client/service-key.js';
+import type { Decider } from '../features/registry.js';
+import { AirplayTracker, type PlayEvent } from '../model/airplay.js';
+import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
+import { defineStage, type Outbound } from '../runtime/stage.js';
+import type { ClientSessions } from './client-sessions.js';
+import { predictionOf } from './predictions.js';
+
+export interface DecideDeps {
+  manifest: CatalogManifest;
+  decider: Decider;
+  sessions: ClientSessions;
+  decisions: { span: number; emitEvery: number; windowSeconds: number };
+  hopSeconds: number;
+  /** |score| above this cannot come from the model: the result was not computed on this client's query. */
+  scoreBound: number;
+  confidence(raw: number): number;
+}
+
+const f64ToB64 = (a: Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+function b64ToF64(s: string): Float64Array {
+  const b = Buffer.from(s, 'base64');
+  const out = new Float64Array(b.length >> 3);
+  new Uint8Array(out.buffer).set(b.subarray(0, out.length * 8));
+  return out;
+}
+
+export function createDecideStage(deps: DecideDeps) {
+  const { manifest } = deps;
+  const spanSeconds = (deps.decisions.span - 1) * deps.hopSeconds + deps.decisions.windowSeconds;
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  return defineStage({
+    name: 'decide',
+    input: 'scores',
+    async process(msg, ctx) {
+      const env = msg.envelope;
+      const { session, seq, count, parts, final, capturedAtMs, paramsId, modelId } = env;
+      if (msg.key !== session) throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `record key ${msg.key} carries scores for ${session}`);
+      const record = await ctx.tables.fetch('clientSessions', session, msg.partition);
+      if (!record) {
+        // Not a session of this service (a one-shot client shares the topic): not ours to judge.
+        ctx.logger.debug({ session }, 'scores of a session this service does not hold: skipped');
+        return [];
+      }
+      const { client, macKey } = await deps.sessions.get(record);
+      const prev = env.prev ?? -2;
+      if (!verifyQueryMac(macKey, { session, seq, count, prev, final, capturedAtMs, paramsId, modelId }, env.mac)) {
+        ctx.metrics.integrityErrors.inc({ reason: 'mac' });
+        throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `session ${session} windows ${seq}+${count}: MAC does not match`);
+      }
+      const state: DecideState = ctx.tables.get('decideState', session)
+        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], originMs: record.createdAtMs, ended: false };
+      const endRepeat = final && !state.ended && seq + count - 1 === state.lastSeq && seq <= state.lastSeq;
+      if (!endRepeat && (state.ended || seq <= state.lastSeq)) {
+        ctx.metrics.integrityErrors.inc({ reason: 'replay' });
+        ctx.logger.debug({ session, seq, lastSeq: state.lastSeq }, 'scores for windows already decided: dropped');
+        return [];
+      }
+      if (!endRepeat && prev !== state.lastSeq && !(state.lastSeq === -1 && prev < seq)) {
+        ctx.metrics.integrityErrors.inc({ reason: 'gap' });
+        ctx.logger.warn({ session, seq, prev, lastSeq: state.lastSeq }, 'windows missing between the last decided and these scores');
+      }
+      if (paramsId !== client.paramsId) throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `scores for ${paramsId}`);
+      let frames: Uint8Array[];
+      try {
+        frames = decodeFrames(msg.value, Math.max(parts, 1));
+      } catch (err) {
+        throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', (err as Error).message);
+      }
+      if (frames.length !== parts) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `envelope says ${parts} parts, value has ${frames.length}`);
+      ctx.metrics.ciphertextBytes.inc({ stage: 'decide', direction: 'in' }, msg.value.length);
+      const scores = await client.decryptScores([frames], count);
+      for (const sc of scores) {
+        for (let i = 0; i < sc.length; i++) {
+          if (!(Math.abs(sc[i]) <= deps.scoreBound)) {
+            ctx.metrics.integrityErrors.inc({ reason: 'range' });
+            throw new BlindearError('BLINDEAR_ERR_SCORES_OUT_OF_RANGE', `session ${session} window ${seq}: score ${sc[i].toFixed(3)} outside ±${deps.scoreBound}`);
+          }
+        }
+      }
+      // The boundary hints this service sealed into the query; a note that does not open is ignored.
+      const hints = env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : [];
+      const horizon = (seq + count) * deps.hopSeconds - 4 * spanSeconds;
+      const boundaries = [...state.boundaries, ...hints].filter((t) => t >= horizon).sort((a, b) => a - b).slice(-256);
+      const restored: ScoredWindow[] = state.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: b64ToF64(w.scores) }));
+      const decisions = new StreamDecisions(deps.decider, deps.decisions, { recent: restored, sinceEmit: state.sinceEmit, lastSeq: state.lastSeq });
+      const windows = endRepeat ? [] : scores.map((sc, i) => ({ seq: seq + i, startSeconds: (seq + i) * deps.hopSeconds, scores: sc, capturedAtMs }));
+      const decided = decisions.add(windows, final);
+      const now = ctx.now();
+      const tracker = new AirplayTracker(session, manifest.tracks, { hopSeconds: deps.hopSeconds, spanSeconds, missesToEnd: 1, confidence: deps.confidence });
+      const out: Outbound[] = [];
+      let play = state.play;
+      for (const d of decided) {
+        const p: Prediction = predictionOf(session, d, manifest, now);
+        ctx.metrics.predictions.inc({ outcome: p.outcome });
+        ctx.metrics.predictionLatencySeconds.observe(p.latencyMs / 1000);
+        if (p.outcome === 'unknown') ctx.metrics.unknownWindows.inc({ station: record.station });
+        out.push({ topic: 'predictions', key: session, envelope: p });
+        const step = tracker.step(play, d, now, boundaries);
+        play = step.play;
+        for (const e of step.events) {
+          out.push({ topic: 'airplay', key: session, envelope: airplayEvent(e, record.station, session, d.capturedAtMs - d.audioEndSeconds * 1000, now) });
+          ctx.metrics.plays.inc({ station: record.station, event: e.event });
+        }
+      }
+      const snap = decisions.snapshot();
+      const next: DecideState = {
+        session, lastSeq: snap.lastSeq, sinceEmit: snap.sinceEmit, play, boundaries, originMs: state.originMs, ended: final,
+        recent: snap.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: f64ToB64(w.scores) })),
+      };
+      out.push({ topic: 'decideState', key: session, envelope: next });
+      return out;
+    },
+  });
+
+  /** `originMs`: wall clock of stream second 0, from the capture time of the decision's last window. */
+  function airplayEvent(e: PlayEvent, station: string, session: string, originMs: number, now: number): AirplayEvent {
+    const t = manifest.tracks[e.track];
+    return {
+      event: e.event, station, session, path: t.path, title: t.title,
+      streamStartSeconds: round(e.streamStartSeconds), streamEndSeconds: e.streamEndSeconds === undefined ? undefined : round(e.streamEndSeconds),
+      startedAt: iso(originMs + e.streamStartSeconds * 1000), endedAt: e.streamEndSeconds === undefined ? undefined : iso(originMs + e.streamEndSeconds * 1000),
+      durationSeconds: round(e.durationSeconds), offsetSeconds: round(e.offsetSeconds), confidence: Math.round(e.confidence * 1000) / 1000,
+      modelId: manifest.modelId, playId: e.playId, decidedAtMs: now,
+    };
+  }
+}
+
+const round = (x: number): number => Math.round(x * 100) / 100;
