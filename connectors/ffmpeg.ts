@@ -43,15 +43,22 @@ function ffmpegArgs(input: string, opts: DecodeOptions): string[] {
   return args;
 }
 
+/**
+ * BLINDEAR_ERR_INPUT_NOT_FOUND at once for a local path that cannot be read (a URL or stdin is checked
+ * by ffmpeg when it opens it): a missing file is reported before any other work starts.
+ */
+export async function assertInputReadable(input: string): Promise<void> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input) || input === '-') return;
+  try {
+    await access(input, 4 /* R_OK */);
+  } catch {
+    throw new BlindearError('BLINDEAR_ERR_INPUT_NOT_FOUND', input);
+  }
+}
+
 /** Decodes a whole file (or URL) into memory. Rejects with BLINDEAR_ERR_AUDIO_DECODE and ffmpeg's reason. */
 export async function decodeFile(input: string, opts: DecodeOptions): Promise<Float32Array> {
-  if (!/^[a-z]+:\/\//i.test(input) && input !== '-') {
-    try {
-      await access(input);
-    } catch {
-      throw new BlindearError('BLINDEAR_ERR_INPUT_NOT_FOUND', input);
-    }
-  }
+  await assertInputReadable(input);
   const bin = await ffmpegPath();
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ffmpegArgs(input, opts), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -90,6 +97,7 @@ export async function decodeStream(
   input: string,
   opts: DecodeOptions & { chunkSeconds: number; stdin?: Readable; realtime?: boolean },
 ): Promise<PcmStream> {
+  await assertInputReadable(input);
   const bin = await ffmpegPath();
   const args = ffmpegArgs(input, opts);
   if (opts.realtime) args.splice(args.indexOf('-i'), 0, '-re');
@@ -107,6 +115,9 @@ export async function decodeStream(
       else reject(new BlindearError('BLINDEAR_ERR_AUDIO_DECODE', `${input}: ${stderr.trim().split('\n').pop() ?? `exit ${code}`}`));
     });
   });
+  // Handled here so a failure met while the caller is still reading chunks is not an unhandled
+  // rejection; the caller still gets it by awaiting `done`.
+  done.catch(() => undefined);
   const chunkBytes = Math.max(4, Math.round(opts.chunkSeconds * opts.sampleRate) * 4);
   async function* chunks(): AsyncGenerator<Float32Array> {
     let pending: Buffer = Buffer.alloc(0);

@@ -5,6 +5,7 @@
 // Exit 0 as soon as the broker answers, 1 on timeout (or when the process given by --pid
 // has exited: no point waiting for a broker that died), 2 on bad arguments.
 // kafkajs' own logs are silenced; one line on stderr says why it gave up.
+// KAFKA_READY_SCRAM=user:password authenticates with SASL/SCRAM-SHA-512 (a `kafka.sh --sasl` broker).
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 
@@ -50,6 +51,12 @@ async function describeOnce(kafka) {
   }
 }
 
+function scram(userPassword) {
+  if (!userPassword) return {};
+  const at = userPassword.indexOf(':');
+  return { sasl: { mechanism: 'scram-sha-512', username: userPassword.slice(0, at), password: userPassword.slice(at + 1) } };
+}
+
 async function main() {
   const { broker, timeoutMs, pid } = parseArgs(process.argv.slice(2));
   const deadline = Date.now() + timeoutMs;
@@ -60,6 +67,7 @@ async function main() {
     connectionTimeout: 1000,
     requestTimeout: 3000,
     retry: { retries: 0 },
+    ...scram(process.env.KAFKA_READY_SCRAM),
   });
   let lastError = 'no attempt made';
   while (Date.now() < deadline) {

@@ -2,13 +2,18 @@
 # blindear's own Kafka: a real single-node KRaft broker from Maven Central jars (DESIGN.md section 4).
 #
 #   bash infra/kafka.sh install                          copy the broker jars into .cache/kafka/libs
-#   bash infra/kafka.sh start  [--port P] [--dir D]      fresh broker on 127.0.0.1:P; prints the bootstrap address
+#   bash infra/kafka.sh start  [--port P] [--dir D] [--fresh] [--sasl]
+#                                                        broker on 127.0.0.1:P; prints the bootstrap address
 #   bash infra/kafka.sh stop   [--port P] [--dir D]      SIGTERM, up to 20 s, then SIGKILL; ok if not running
 #   bash infra/kafka.sh status [--port P] [--dir D]      exit 0 and one line if running and answering, else 3
 #
 # Port: --port, else $BLINDEAR_KAFKA_PORT, else 9092. Data dir: --dir, else var/kafka-<port> (repo-relative).
-# `start` wipes the data dir: every start is a new, empty cluster. Stdout carries data only (the bootstrap
-# address, the status line); progress and errors go to stderr.
+# `start` on a data dir that already holds a cluster (data/meta.properties) restarts that cluster: topics,
+# offsets and session keys survive; only an absent or empty dir is formatted (--fresh wipes a dir this
+# script made first). --sasl: clients must authenticate with SASL/SCRAM-SHA-512 and are authorised by
+# ACLs (KRaft's StandardAuthorizer); users admin (super user), server and client are created at format
+# with random passwords, written to <dir>/credentials (user:password per line, mode 600).
+# Stdout carries data only (the bootstrap address, the status line); progress and errors go to stderr.
 # Env: JAVA_HOME (java to use), BLINDEAR_KAFKA_START_TIMEOUT_MS (readiness deadline, default 90000).
 set -euo pipefail
 
@@ -93,15 +98,19 @@ cmd_install() {
 
 PORT=""
 DIR=""
+FRESH=0
+SASL=0
 
 parse_opts() {
   while (($# > 0)); do
     case "$1" in
+      --fresh) FRESH=1; shift ;;
+      --sasl) SASL=1; shift ;;
       --port) (($# >= 2)) || die "--port needs a value"; PORT="$2"; shift 2 ;;
       --port=*) PORT="${1#--port=}"; shift ;;
       --dir) (($# >= 2)) || die "--dir needs a value"; DIR="$2"; shift 2 ;;
       --dir=*) DIR="${1#--dir=}"; shift ;;
-      *) die "unknown option '$1' (expected --port P or --dir D)" ;;
+      *) die "unknown option '$1' (expected --port P, --dir D, --fresh or --sasl)" ;;
     esac
   done
   PORT="${PORT:-${BLINDEAR_KAFKA_PORT:-9092}}"
@@ -156,8 +165,28 @@ render_properties() {
   text="${text//@PORT@/$PORT}"
   text="${text//@CONTROLLER_PORT@/$controller_port}"
   text="${text//@DATA_DIR@/$DIR/data}"
+  if ((SASL)); then
+    # Clients authenticate (SCRAM-SHA-512) on the one client listener; the controller listener stays
+    # PLAINTEXT on loopback, and its principal (ANONYMOUS) is a super user so the broker can register.
+    local admin_pw
+    admin_pw="$(sed -n 's/^admin://p' "$DIR/credentials")"
+    text="$(sed -e "s#^listeners=PLAINTEXT://#listeners=SASL_PLAINTEXT://#" \
+      -e "s#^advertised.listeners=PLAINTEXT://#advertised.listeners=SASL_PLAINTEXT://#" \
+      -e "s#^inter.broker.listener.name=PLAINTEXT#inter.broker.listener.name=SASL_PLAINTEXT#" \
+      -e "s#^listener.security.protocol.map=.*#listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT#" <<<"$text")"
+    text+=$'\n\n# --- SASL/SCRAM and ACLs (kafka.sh --sasl) ---\n'
+    text+=$'sasl.enabled.mechanisms=SCRAM-SHA-512\nsasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n'
+    text+="listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$admin_pw\";"$'\n'
+    text+=$'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n'
+    text+=$'super.users=User:admin;User:ANONYMOUS\nallow.everyone.if.no.acl.found=false\n'
+  fi
   printf '%s\n' "$text" >"$DIR/server.properties"
 }
+
+# admin:password for the readiness check of a --sasl broker, else nothing.
+ready_scram() { if [[ -f "$DIR/credentials" ]] && grep -q '^sasl.enabled.mechanisms=' "$DIR/server.properties" 2>/dev/null; then grep '^admin:' "$DIR/credentials"; fi; }
+
+random_password() { head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
 
 # Kafka's Uuid: 16 random bytes, URL-safe base64 without padding, not starting with '-'.
 # Drawn here instead of `StorageTool random-uuid` to save one JVM start.
@@ -185,26 +214,56 @@ cmd_start() {
     controller_port="$(free_port)"
   fi
 
-  # Fresh cluster on every start; only ever wipe a folder this script made (or an empty one).
+  # An existing cluster is restarted as it is: formatting over it would lose every topic, offset and
+  # session key. Only an absent or empty folder is formatted; --fresh wipes a folder this script made.
+  local existing=0
   if [[ -e "$DIR" ]]; then
     [[ -d "$DIR" ]] || die "$DIR exists and is not a directory"
     if [[ -n "$(ls -A "$DIR")" && ! -f "$DIR/$DIR_MARKER" ]]; then
-      die "$DIR is not empty and was not made by kafka.sh; refusing to wipe it"
+      die "$DIR is not empty and was not made by kafka.sh; refusing to use it"
     fi
-    rm -rf "$DIR"
+    if ((FRESH)); then
+      rm -rf "$DIR"
+    elif [[ -f "$DIR/data/meta.properties" ]]; then
+      existing=1
+    elif [[ -d "$DIR/data" && -n "$(ls -A "$DIR/data")" ]]; then
+      die "$DIR/data holds files but no meta.properties: not formatting over it (use --fresh to wipe it)"
+    fi
   fi
   mkdir -p "$DIR/data"
   : >"$DIR/$DIR_MARKER"
+  if ((existing)) && [[ -f "$DIR/server.properties" ]]; then
+    # Same controller port as before when it is still free (the quorum's address).
+    local previous
+    previous="$(sed -n 's/^controller.quorum.voters=1@127.0.0.1://p' "$DIR/server.properties")"
+    if [[ "$previous" =~ ^[0-9]+$ ]] && ! port_busy "$previous" && ((previous != PORT)); then controller_port="$previous"; fi
+    if grep -q '^sasl.enabled.mechanisms=' "$DIR/server.properties"; then SASL=1; fi
+  fi
+  if ((SASL)) && [[ ! -f "$DIR/credentials" ]]; then
+    ((existing == 0)) || die "$DIR holds a cluster made without --sasl: SCRAM users are created at format; use --fresh"
+    (umask 077; printf 'admin:%s\nserver:%s\nclient:%s\n' "$(random_password)" "$(random_password)" "$(random_password)" >"$DIR/credentials")
+  fi
   render_properties "$controller_port"
 
   local java cp
   java="$(java_bin)"
   cp="$LIBS/*"
-  # A short-lived tool: C1 only and the serial GC shave a little off its JVM start.
-  if ! "$java" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$cp" kafka.tools.StorageTool format \
-      -t "$(cluster_id)" -c "$DIR/server.properties" >"$DIR/format.log" 2>&1; then
-    log_tail
-    die "formatting the storage in $DIR failed"
+  if ((existing)); then
+    say "restarting the cluster already in $DIR (topics, offsets and keys kept)"
+  else
+    local scram=()
+    if ((SASL)); then
+      local user pw
+      while IFS=: read -r user pw; do
+        scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$pw]")
+      done <"$DIR/credentials"
+    fi
+    # A short-lived tool: C1 only and the serial GC shave a little off its JVM start.
+    if ! "$java" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$cp" kafka.tools.StorageTool format \
+        -t "$(cluster_id)" -c "$DIR/server.properties" "${scram[@]}" >"$DIR/format.log" 2>&1; then
+      log_tail
+      die "formatting the storage in $DIR failed"
+    fi
   fi
 
   nohup "$java" -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
@@ -215,7 +274,7 @@ cmd_start() {
   printf '%s\n' "$pid" >"$PID_FILE"
 
   local timeout_ms="${BLINDEAR_KAFKA_START_TIMEOUT_MS:-90000}"
-  if ! node "$ROOT/infra/kafka-ready.mjs" "127.0.0.1:$PORT" "$timeout_ms" --pid "$pid"; then
+  if ! KAFKA_READY_SCRAM="$(ready_scram)" node "$ROOT/infra/kafka-ready.mjs" "127.0.0.1:$PORT" "$timeout_ms" --pid "$pid"; then
     log_tail
     { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null || true
     rm -f "$PID_FILE"
@@ -256,7 +315,7 @@ cmd_status() {
     printf 'stopped port=%s dir=%s\n' "$PORT" "$DIR"
     return 3
   fi
-  if ! node "$ROOT/infra/kafka-ready.mjs" "127.0.0.1:$PORT" 5000 --pid "$pid" 2>/dev/null; then
+  if ! KAFKA_READY_SCRAM="$(ready_scram)" node "$ROOT/infra/kafka-ready.mjs" "127.0.0.1:$PORT" 5000 --pid "$pid" 2>/dev/null; then
     printf 'unresponsive pid=%s bootstrap=127.0.0.1:%s dir=%s\n' "$pid" "$PORT" "$DIR"
     return 1
   fi

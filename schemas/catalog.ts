@@ -48,6 +48,11 @@ export const CatalogManifest = z
       endSeconds: z.array(z.number().nonnegative()),
     }),
     dim: z.number().int().positive(),
+    /**
+     * sha256 (hex) of each file of the catalogue beside the manifest (`model.bin`), verified on load: a
+     * corrupted or swapped model of the right length is refused instead of scoring garbage.
+     */
+    checksums: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)).optional(),
     /** Files that could not be enrolled, with the reason. */
     skipped: z.array(z.object({ path: z.string(), reason: z.string() })).default([]),
     enrolment: z.record(z.string(), z.unknown()).default({}),

@@ -9,16 +9,24 @@ export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trac
 
 const Brokers = z.array(z.string().regex(/^[^\s,:]+:\d{1,5}$/, 'brokers are host:port')).min(1);
 
-/** TLS and SASL for one cluster (kafkajs' options); secrets come from the environment or files, never flags. */
+/** SASL and TLS towards the brokers (kafkajs `sasl` / `ssl`); file paths are read by the Kafka factory. */
 export const KafkaSecurity = z.object({
-  ssl: z.boolean().default(false),
-  /** PEM file of the CA that signed the brokers' certificates (default: the system's). */
-  caFile: z.string().optional(),
-  sasl: z.object({
-    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-    username: z.string().min(1),
-    password: z.string().min(1),
-  }).optional(),
+  sasl: z
+    .object({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string().min(1),
+      password: z.string().min(1),
+    })
+    .optional(),
+  ssl: z
+    .object({
+      /** PEM files: the CA that signed the brokers' certificates, and this client's certificate and key (mTLS). */
+      caFile: z.string().min(1).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      rejectUnauthorized: z.boolean().default(true),
+    })
+    .optional(),
 });
 export type KafkaSecurity = z.infer<typeof KafkaSecurity>;
 
@@ -28,8 +36,9 @@ export const RuntimeConfig = z.object({
   clientBrokers: Brokers.optional(),
   /** The server zone's cluster (ciphertexts and evaluation keys only); default `brokers`. */
   serverBrokers: Brokers.optional(),
-  clientSecurity: KafkaSecurity.default({ ssl: false }),
-  serverSecurity: KafkaSecurity.default({ ssl: false }),
+  /** Per zone, when the two clusters differ in how they are reached; default `security`. */
+  clientSecurity: KafkaSecurity.optional(),
+  serverSecurity: KafkaSecurity.optional(),
   clientId: z.string().min(1).default('blindear'),
   logLevel: LogLevel.default('info'),
   /** Partitions of every topic created by `ensureTopics`: the unit of scoring parallelism. */
@@ -38,6 +47,7 @@ export const RuntimeConfig = z.object({
   metricsPort: z.number().int().min(0).max(65535).optional(),
   /** How often a process reads its consumer groups' lag for /metrics (BLINDEAR_LAG_INTERVAL_MS). */
   lagIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+  security: KafkaSecurity.default({}),
   retry: z
     .object({
       retries: z.number().int().min(0).max(100).default(8),
@@ -58,6 +68,26 @@ function deepFreeze<T>(o: T): DeepReadonly<T> {
   return o as DeepReadonly<T>;
 }
 
+/**
+ * BLINDEAR_KAFKA_SASL_MECHANISM (plain | scram-sha-256 | scram-sha-512), _USERNAME, _PASSWORD;
+ * BLINDEAR_KAFKA_SSL=1 (TLS with the system CAs), BLINDEAR_KAFKA_SSL_CA / _CERT / _KEY (PEM files),
+ * BLINDEAR_KAFKA_SSL_REJECT_UNAUTHORIZED=0 (tests only).
+ */
+function securityFromEnv(env: NodeJS.ProcessEnv, zone?: 'CLIENT' | 'SERVER'): unknown {
+  const get = (name: string): string | undefined => (zone ? env[name.replace('BLINDEAR_KAFKA_', `BLINDEAR_${zone}_KAFKA_`)] : env[name]);
+  const v = (name: string): string | undefined => (get(name)?.trim() ? get(name)!.trim() : undefined);
+  const mechanism = v('BLINDEAR_KAFKA_SASL_MECHANISM');
+  const sasl = mechanism || v('BLINDEAR_KAFKA_SASL_USERNAME')
+    ? { mechanism: mechanism?.toLowerCase(), username: v('BLINDEAR_KAFKA_SASL_USERNAME'), password: get('BLINDEAR_KAFKA_SASL_PASSWORD') }
+    : undefined;
+  const tls = v('BLINDEAR_KAFKA_SSL');
+  const caFile = v('BLINDEAR_KAFKA_SSL_CA');
+  const ssl = (tls && tls !== '0' && tls !== 'false') || caFile
+    ? { caFile, certFile: v('BLINDEAR_KAFKA_SSL_CERT'), keyFile: v('BLINDEAR_KAFKA_SSL_KEY'), rejectUnauthorized: v('BLINDEAR_KAFKA_SSL_REJECT_UNAUTHORIZED') !== '0' }
+    : undefined;
+  return { sasl, ssl };
+}
+
 /** Builds the runtime config from CLI options layered over the environment (BLINDEAR_BROKERS, BLINDEAR_LOG_LEVEL, ...). */
 export function loadConfig(
   env: NodeJS.ProcessEnv,
@@ -68,27 +98,22 @@ export function loadConfig(
   const serverBrokers = list(overrides.serverBrokers ?? env.BLINDEAR_SERVER_BROKERS);
   // Two clusters and no shared list: the shared list is the client zone's (only used for defaults).
   const brokers = overrides.brokers ?? env.BLINDEAR_BROKERS ?? (clientBrokers && serverBrokers ? clientBrokers.join(',') : '');
-  const security = (zone: 'CLIENT' | 'SERVER'): unknown => {
-    const pick = (name: string): string | undefined => env[`BLINDEAR_${zone}_KAFKA_${name}`] ?? env[`BLINDEAR_KAFKA_${name}`];
-    const mechanism = pick('SASL_MECHANISM');
-    return {
-      ssl: pick('SSL') === 'true' || pick('SSL') === '1',
-      caFile: pick('SSL_CA_FILE'),
-      sasl: mechanism ? { mechanism, username: pick('SASL_USERNAME'), password: pick('SASL_PASSWORD') } : undefined,
-    };
-  };
+  // A zone's own BLINDEAR_CLIENT_KAFKA_* / BLINDEAR_SERVER_KAFKA_* settings, when any is given.
+  const zoneSecurity = (zone: 'CLIENT' | 'SERVER'): unknown =>
+    (Object.keys(env).some((k) => k.startsWith(`BLINDEAR_${zone}_KAFKA_`)) ? securityFromEnv(env, zone) : undefined);
   const metricsPort = overrides.metricsPort ?? (env.BLINDEAR_METRICS_PORT ? Number(env.BLINDEAR_METRICS_PORT) : undefined);
   const parsed = RuntimeConfig.safeParse({
     brokers: brokers.split(',').map((b) => b.trim()).filter(Boolean),
     clientBrokers,
     serverBrokers,
-    clientSecurity: security('CLIENT'),
-    serverSecurity: security('SERVER'),
+    clientSecurity: zoneSecurity('CLIENT'),
+    serverSecurity: zoneSecurity('SERVER'),
     clientId: overrides.clientId ?? env.BLINDEAR_CLIENT_ID,
     logLevel: overrides.logLevel ?? env.BLINDEAR_LOG_LEVEL,
     partitions: overrides.partitions ?? (env.BLINDEAR_PARTITIONS ? Number(env.BLINDEAR_PARTITIONS) : undefined),
     metricsPort,
     lagIntervalMs: env.BLINDEAR_LAG_INTERVAL_MS ? Number(env.BLINDEAR_LAG_INTERVAL_MS) : undefined,
+    security: securityFromEnv(env),
   });
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');

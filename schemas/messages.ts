@@ -48,14 +48,35 @@ export const FeatureWindowEnvelope = z.object({
 });
 export type FeatureWindowEnvelope = z.infer<typeof FeatureWindowEnvelope>;
 
-/** Server zone, compacted by session: the session's evaluation (Galois) keys. Never a secret key. */
+/** An Ed25519 public key as base64 SPKI DER (44 bytes). */
+export const SigningPublicKey = z.string().regex(/^[A-Za-z0-9+/]{59}=$/, 'an Ed25519 public key, base64 SPKI DER');
+/** An Ed25519 signature, base64 (64 bytes). */
+export const Signature = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'an Ed25519 signature, base64');
+
+/**
+ * Server zone, compacted by session: the session's evaluation (Galois) keys. Never a secret key.
+ * Signed by the session's own Ed25519 key (pipeline/he/key-signature.ts): a worker pins the first signing
+ * key it sees for a session and refuses records, tombstones included, that it did not sign.
+ */
 export const SessionKeysEnvelope = z.object({
   session: SessionId,
   paramsId: z.string().regex(/^[0-9a-f]{16,64}$/),
   modelId: z.string().min(1),
   createdAtMs: z.number().nonnegative(),
+  signingKey: SigningPublicKey,
+  /** Over (session, paramsId, modelId, createdAtMs, sha256 of the value). */
+  signature: Signature,
 });
 export type SessionKeysEnvelope = z.infer<typeof SessionKeysEnvelope>;
+
+/** Header of a session-keys tombstone (null value): the session's own signature over its end. */
+export const SESSION_TOMBSTONE_HEADER = 'blindear-tombstone';
+export const SessionKeysTombstone = z.object({
+  session: SessionId,
+  endedAtMs: z.number().nonnegative(),
+  signature: Signature,
+});
+export type SessionKeysTombstone = z.infer<typeof SessionKeysTombstone>;
 
 /** Server zone: one query ciphertext packing `count` consecutive windows starting at window `seq`. */
 export const QueryEnvelope = z.object({
@@ -160,6 +181,8 @@ export const ClientSessionRecord = z.object({
   keyId: z.string().regex(/^[0-9a-f]{16}$/),
   sealedSecretKey: z.base64(),
   sealedMacKey: z.base64(),
+  /** The session's Ed25519 key that signs its evaluation keys (PKCS#8), sealed the same way. */
+  sealedSigningKey: z.base64(),
   createdAtMs: z.number().nonnegative(),
 });
 export type ClientSessionRecord = z.infer<typeof ClientSessionRecord>;

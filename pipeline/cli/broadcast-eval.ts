@@ -147,7 +147,8 @@ export async function runBroadcastEval(musicDir: string, opts: BroadcastEvalOpti
   const started = Date.now();
   try {
     for (let i = 0; i < opts.workers; i++) {
-      children.push(spawn(process.execPath, [BIN, 'worker', 'scorer', '--brokers', opts.brokers, '--catalog', opts.catalog, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }));
+      // The day is streamed as fast as it scores: far above the real-time budget a live session gets.
+      children.push(spawn(process.execPath, [BIN, 'worker', 'scorer', '--brokers', opts.brokers, '--catalog', opts.catalog, '--max-speed', '1000', '--burst-seconds', String(Math.ceil(opts.hours * 3600 + 600)), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }));
     }
     const stations = join(work, 'stations.json');
     writeFileSync(stations, JSON.stringify([{ id: `day-${opts.seed}`, source: wav }]));

@@ -4,6 +4,7 @@
  * format chosen before the action runs, and a fast broker check for commands given `--brokers`.
  */
 import { Command, Option } from 'commander';
+import { loadConfig } from '../../schemas/config.js';
 import { checkBrokers } from '../runtime/broker-check.js';
 import { LOG_FORMATS, setLogFormat, type LogFormat } from '../runtime/logger.js';
 
@@ -54,7 +55,9 @@ export function applyHabits(program: Command): Command {
     const opts = action.opts<{ logFormat?: LogFormat; brokers?: string }>();
     if (opts.logFormat) setLogFormat(opts.logFormat);
     if (typeof opts.brokers === 'string' && opts.brokers.trim()) {
-      await checkBrokers(opts.brokers.split(',').map((b) => b.trim()).filter(Boolean));
+      // With the TLS/SASL settings the command itself will use (BLINDEAR_KAFKA_SSL, ..._SASL_*).
+      const config = loadConfig(process.env, { brokers: opts.brokers });
+      await checkBrokers(config.brokers, { security: config.security });
     }
   });
   return program;

@@ -4,7 +4,10 @@
  * here and decide. One session (one fresh key) per invocation.
  */
 import { randomUUID } from 'node:crypto';
-import { decodeFile } from '../../connectors/ffmpeg.js';
+import { decodeStream } from '../../connectors/ffmpeg.js';
+import { StreamWindower } from '../features/stream-windower.js';
+import type { FeatureWindows } from '../features/types.js';
+import { AudioStats, minAudioSeconds } from '../model/audio-checks.js';
 import { loadConfig } from '../../schemas/config.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { Match } from '../../schemas/messages.js';
@@ -24,14 +27,41 @@ export interface IdentifyAnswer {
   error?: string;
 }
 
+/**
+ * Decodes `file` as a stream (memory bounded whatever its length: only the windower's tail of audio and
+ * the windows' feature vectors are held) and refuses, as enrolment does, silent or too short audio.
+ */
+export async function streamWindows(file: string, manifest: CatalogManifest): Promise<{ windows: FeatureWindows; seconds: number }> {
+  const extractor = createExtractor(manifest);
+  const stream = await decodeStream(file, { sampleRate: extractor.sampleRate, chunkSeconds: 10 });
+  const windower = new StreamWindower(extractor);
+  const stats = new AudioStats();
+  const windows: FeatureWindows = { dim: extractor.dim, vectors: [], startSeconds: [] };
+  const take = (pcm: Float32Array, final: boolean): void => {
+    for (const w of windower.push(pcm, windower.samplesSeen, final)) { windows.vectors.push(w.vector); windows.startSeconds.push(w.startSeconds); }
+  };
+  try {
+    let pending: Float32Array | undefined;
+    for await (const chunk of stream.chunks) {
+      stats.push(chunk);
+      if (pending) take(pending, false);
+      pending = chunk;
+    }
+    await stream.done;
+    stats.check(file, extractor.sampleRate, minAudioSeconds(extractor.windowSeconds));
+    take(pending ?? new Float32Array(0), true);
+  } finally {
+    stream.stop();
+  }
+  if (windows.vectors.length === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', file);
+  return { windows, seconds: stats.samples / extractor.sampleRate };
+}
+
 export async function identifyOne(
   file: string, manifest: CatalogManifest, client: ClientSession, score: RemoteScorer,
 ): Promise<Match | null> {
-  const extractor = createExtractor(manifest);
-  const pcm = await decodeFile(file, { sampleRate: extractor.sampleRate });
-  const windows = extractor.windows(pcm);
-  if (windows.vectors.length === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', file);
-  const d = await decideEncrypted(windows, pcm.length / extractor.sampleRate, client, score, createDecider(manifest));
+  const { windows, seconds } = await streamWindows(file, manifest);
+  const d = await decideEncrypted(windows, seconds, client, score, createDecider(manifest));
   if (d.track === null) return null;
   const t = manifest.tracks[d.track];
   return { path: t.path, title: t.title, confidence: Number(d.confidence.toFixed(4)), offsetSeconds: Number(d.offsetSeconds.toFixed(2)) };
@@ -64,7 +94,8 @@ export async function runIdentify(
     client.dispose();
   }
   if (failures > 0) {
-    process.stderr.write(`blindear: ${failures} of ${files.length} inputs could not be identified\n`);
+    // One input: its own line said why; several: a count after them.
+    if (files.length > 1) process.stderr.write(`blindear: ${failures} of ${files.length} inputs could not be identified\n`);
     process.exitCode = 1;
   }
 }

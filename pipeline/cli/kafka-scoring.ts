@@ -6,7 +6,8 @@ import type { RuntimeConfig } from '../../schemas/config.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { decodeFrames } from '../../schemas/frames.js';
 import { BlindearError } from '../errors.js';
-import type { ClientSession } from '../he/client/index.js';
+import { createSigner, signSessionKeys, signTombstone, type ClientSession, type SessionSigner } from '../he/client/index.js';
+import { SESSION_TOMBSTONE_HEADER } from '../../schemas/messages.js';
 import { createKafka, type KafkaClient } from '../runtime/kafka.js';
 import type { Logger } from '../runtime/logger.js';
 import { createMetrics } from '../runtime/metrics.js';
@@ -31,17 +32,20 @@ export class KafkaScoring {
     private readonly manifest: CatalogManifest,
     private readonly client: ClientSession,
     private readonly groupId: string,
+    private readonly signer: SessionSigner,
   ) {}
 
   static async start(opts: { config: Readonly<RuntimeConfig> | { brokers: readonly string[]; clientId: string; partitions: number; retry: RuntimeConfig['retry'] }; logger: Logger; session: string; manifest: CatalogManifest; client: ClientSession }): Promise<KafkaScoring> {
     const { config, logger, session, manifest, client } = opts;
-    const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-identify`, logger });
+    const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-identify`, logger, security: 'security' in config ? config.security : undefined });
     await ensureTopics(kafka, config.partitions);
     const producer = createProducer(kafka);
     await producer.connect();
+    const signer = createSigner();
+    const material = client.publicMaterial();
     await sendOutputs(producer, [{
-      topic: 'sessionKeys', key: session, value: client.publicMaterial(),
-      envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: Date.now() },
+      topic: 'sessionKeys', key: session, value: material,
+      envelope: signSessionKeys(signer, { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: Date.now() }, material),
     }]);
     let self: KafkaScoring | undefined;
     const collector = defineStage({
@@ -63,7 +67,7 @@ export class KafkaScoring {
     const groupId = `blindear-identify-${session}`;
     const running = await runStage({ kafka, producer, logger, metrics: createMetrics(), retry: config.retry, stage: collector, groupId, startAtCurrentEnd: true });
     await running.joined;
-    self = new KafkaScoring(kafka, producer, running, session, manifest, client, groupId);
+    self = new KafkaScoring(kafka, producer, running, session, manifest, client, groupId, signer);
     return self;
   }
 
@@ -95,7 +99,7 @@ export class KafkaScoring {
 
   async close(): Promise<void> {
     await this.running.stop();
-    await sendTombstone(this.producer, 'sessionKeys', this.session).catch(() => undefined);
+    await sendTombstone(this.producer, 'sessionKeys', this.session, { [SESSION_TOMBSTONE_HEADER]: JSON.stringify(signTombstone(this.signer, this.session)) }).catch(() => undefined);
     await this.producer.disconnect();
     const admin = this.kafka.admin();
     try { await admin.connect(); await admin.deleteGroups([this.groupId]); } catch { /* idle groups expire */ } finally { await admin.disconnect(); }

@@ -4,11 +4,12 @@
  * at the topics' ends, and delivers only its session; it ends after the session's final prediction (a
  * file or stdin source), or on SIGINT/SIGTERM. For many stations, use `blindear monitor`.
  */
-import { randomUUID } from 'node:crypto';
 import { createTextSink } from '../../connectors/text-sink.js';
 import type { Sink } from '../../connectors/jsonl-sink.js';
 import { loadConfig } from '../../schemas/config.js';
-import { SessionId, type Prediction } from '../../schemas/messages.js';
+import { SESSION_TOMBSTONE_HEADER, SessionId, type Prediction } from '../../schemas/messages.js';
+import { assertInputReadable } from '../../connectors/ffmpeg.js';
+import { createSigner, selfCertifiedSessionId, signTombstone } from '../he/client/index.js';
 import { BlindearError } from '../errors.js';
 import { createExtractor } from '../features/registry.js';
 import { loadServiceKey, serviceKeyFromBytes } from '../he/client/service-key.js';
@@ -50,9 +51,12 @@ function sinkFor(output: string, format: 'json' | 'text'): Sink<Prediction> {
 
 export async function runStream(source: string, opts: StreamOptions): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.brokers, clientBrokers: opts.clientBrokers, serverBrokers: opts.serverBrokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
-  const session = SessionId.safeParse(opts.session ?? `s-${randomUUID()}`);
+  // The session's signing key names the default session id, so no other producer can claim it.
+  const signer = createSigner();
+  const session = SessionId.safeParse(opts.session ?? selfCertifiedSessionId(signer));
   if (!session.success) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `--session: ${session.error.issues[0].message}`);
   const sessionId = session.data;
+  await assertInputReadable(source); // a missing file is one line at once, before any Kafka work
   const logger = createLogger(config.logLevel, { command: 'stream', session: sessionId });
   const manifest = await loadManifest(opts.catalog);
   const extractor = createExtractor(manifest);
@@ -87,7 +91,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     const [run] = await startIngest([{ id: opts.station ?? 'stream', source }], {
       clusters, producers, manifest, serviceKey, sampleRate: extractor.sampleRate, logger, metrics,
       pace: opts.realtime ? 'realtime' : 'fast', chunkSeconds: 1, stallSeconds: opts.stallSeconds ?? 30, maxBackoffSeconds: 30,
-      signal: abort.signal, sessionOf: () => sessionId,
+      signal: abort.signal, sessionOf: () => ({ session: sessionId, signer }),
     });
     logger.info({ modelId: manifest.modelId, metricsPort: ops.port }, 'session started');
     const outcome = await Promise.race([run.ended.then(() => done).then(() => 'done'), signal.promise]);
@@ -96,7 +100,8 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     abort.abort();
     await svc.stop();
     // The session is over: compaction drops its keys from the server zone and its sealed secrets here.
-    await sendTombstone(producers.server, 'sessionKeys', sessionId).catch(() => undefined);
+    // Signed with the session's own key: workers refuse a tombstone for it signed by anyone else.
+    await sendTombstone(producers.server, 'sessionKeys', sessionId, { [SESSION_TOMBSTONE_HEADER]: JSON.stringify(signTombstone(signer, sessionId)) }).catch(() => undefined);
     await sendTombstone(producers.client, 'clientSessions', sessionId).catch(() => undefined);
     await producers.disconnect();
     await deleteGroups(clusters, svc.groups);

@@ -1,30 +1,44 @@
 /** `blindear worker scorer`: one server-zone scoring worker in the `blindear-scorer` consumer group. */
+import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/messages.js';
 import { loadConfig } from '../../schemas/config.js';
+import { ENVELOPE_HEADER } from '../../schemas/topics.js';
+import { maxKeyBytes } from '../he/serialized.js';
 import { ScoringEngine } from '../he/server/index.js';
+import { createExtractor } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
+import { DeadLetterLedger } from '../runtime/dead-letter-ledger.js';
 import { createKafka } from '../runtime/kafka.js';
 import { createLogger } from '../runtime/logger.js';
 import { createMetrics } from '../runtime/metrics.js';
 import { startOps } from '../runtime/ops.js';
-import { createProducer, runStage } from '../runtime/run-stage.js';
+import { createProducer, runStage, sendDeadLetter, sendOutputs } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { materializeTable } from '../runtime/table.js';
 import { ensureTopics } from '../runtime/topics-admin.js';
-import { createScorerStage } from '../stages/scorer.js';
+import { DEFAULT_RATE_LIMIT, createScorerStage } from '../stages/scorer.js';
 import { SessionKeyStore } from '../stages/session-key-store.js';
 
 export const SCORER_GROUP = 'blindear-scorer';
-/** ≈5 s in all: keys published just before their first query arrive well within it. */
-const SCORER_RETRY = { retries: 6, initialRetryTimeMs: 100, maxRetryTimeMs: 2_000 };
+/** Prefix of the throwaway groups that read how far refused key records were dead-lettered. */
+export const SCORER_KEYS_DLQ_GROUP = 'blindear-scorer-keys-dlq';
+/** Queries no longer wait for keys in the retry loop (they are parked), so retries are for the broker only. */
+const SCORER_RETRY = { retries: 3, initialRetryTimeMs: 100, maxRetryTimeMs: 1_000 };
+/**
+ * Group liveness: a worker killed with SIGKILL is noticed after the session timeout (the broker's minimum,
+ * 6 s), and the survivor, heart-beating every second, rejoins at once: its partitions resume within ≈8 s.
+ */
+export const SCORER_SESSION_TIMEOUT_MS = 6_000;
+export const SCORER_HEARTBEAT_MS = 1_000;
+export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
 
-export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string }): Promise<void> {
+export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string; maxSpeed?: number; burstSeconds?: number }): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.serverBrokers ?? opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
   const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
   const manifest = await loadManifest(opts.catalog);
   const model = await loadModel(opts.catalog, manifest);
   const engine = await ScoringEngine.create(manifest.he, model);
   const metrics = createMetrics();
-  const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger });
+  const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger, security: config.serverSecurity ?? config.security });
   const ops = await startOps({
     metrics, kafka, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
     build: { modelId: manifest.modelId, paramsId: engine.paramsId }, groups: () => [SCORER_GROUP],
@@ -33,21 +47,48 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const producer = createProducer(kafka);
   await producer.connect();
   ops.watchProducer(producer);
-  const keys = new SessionKeyStore(engine);
+  const keys = new SessionKeyStore(engine, { maxRecordBytes: maxKeyBytes(engine.params, engine.layout) });
+  const ledger = await DeadLetterLedger.open({ kafka, producer, groupId: SCORER_KEYS_DLQ_GROUP, topic: 'sessionKeys', stageName: 'scorer', logger, metrics });
   const table = await materializeTable({
     kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys',
-    onRecord: (session, entry) => { keys.put(session, entry); metrics.activeSessions.set({ stage: 'scorer' }, keys.size); },
+    onRecord: (session, entry, meta) => {
+      let tombstone: SessionKeysTombstone | undefined;
+      if (entry === null && meta.headers[SESSION_TOMBSTONE_HEADER]) {
+        try { tombstone = SessionKeysTombstone.parse(JSON.parse(meta.headers[SESSION_TOMBSTONE_HEADER])); } catch { /* unsigned: refused below */ }
+      }
+      const put = keys.put(session, entry, tombstone);
+      metrics.activeSessions.set({ stage: 'scorer' }, keys.size);
+      return put.ok ? undefined : put.error;
+    },
+    deadLetter: (source, err) => ledger.deadLetter(source, err),
   });
-  const running = await runStage({
-    // A query whose keys have not arrived holds up its partition while retried: keep that short.
+  const scorer = createScorerStage({
+    engine, modelId: manifest.modelId, keys,
+    hopSeconds: createExtractor(manifest).hopSeconds,
+    // Each session's scoring budget: a burst, then at most `maxSpeed` audio seconds per second.
+    rateLimit: { ...DEFAULT_RATE_LIMIT, perSecond: opts.maxSpeed ?? DEFAULT_RATE_LIMIT.perSecond, burstSeconds: opts.burstSeconds ?? DEFAULT_RATE_LIMIT.burstSeconds },
+    emit: (outputs) => sendOutputs(producer, outputs),
+    deadLetter: (msg, err) => sendDeadLetter(producer, {
+      topic: 'queries', partition: msg.partition,
+      record: { key: Buffer.from(msg.key), value: msg.value, headers: { [ENVELOPE_HEADER]: JSON.stringify(msg.envelope) }, offset: msg.offset, timestamp: '0', attributes: 0 } as Parameters<typeof sendDeadLetter>[1]['record'],
+    }, 'scorer', err),
+    released: () => { running?.scheduleCommit(); },
+  });
+  // eslint-disable-next-line prefer-const
+  let running: Awaited<ReturnType<typeof runStage>> | undefined;
+  running = await runStage({
     kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true,
-    stage: createScorerStage({ engine, modelId: manifest.modelId, keys }),
+    stage: scorer, heldOffset: (p) => scorer.heldOffset(p),
+    sessionTimeoutMs: SCORER_SESSION_TIMEOUT_MS, heartbeatIntervalMs: SCORER_HEARTBEAT_MS, rebalanceTimeoutMs: SCORER_REBALANCE_TIMEOUT_MS,
+    // The owner of queries partition p dead-letters refused key records of session-keys partition p.
+    onAssigned: (partitions) => { void ledger.setOwned(partitions); },
   });
   ops.watchConsumer(SCORER_GROUP, running.joined);
   logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, metricsPort: ops.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');
+  // Leave the group first (kafkajs sends LeaveGroup): the partitions move to a survivor at once.
   await running.stop();
   await table.stop();
   await producer.disconnect();

@@ -20,8 +20,12 @@ export async function saveCatalog(dir: string, draft: ManifestDraft, model: Line
     throw new RangeError(`model is ${model.classes}×${model.dim}, manifest says ${draft.classes.track.length}×${draft.dim}`);
   }
   const bytes = modelBytes(model);
+  if (!model.weights.some((w) => w !== 0)) {
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', 'every weight of the model is zero (silent or featureless audio): nothing written');
+  }
   const modelId = createHash('sha256').update(bytes).update(JSON.stringify(draft.feature)).update(JSON.stringify(draft.he)).digest('hex').slice(0, 16);
-  const manifest = CatalogManifest.parse({ ...draft, format: 'blindear-catalog', version: 1, modelId, createdAt: new Date().toISOString() });
+  const checksums = { [CATALOG_MODEL]: createHash('sha256').update(bytes).digest('hex') };
+  const manifest = CatalogManifest.parse({ ...draft, format: 'blindear-catalog', version: 1, modelId, createdAt: new Date().toISOString(), checksums });
   await mkdir(dir, { recursive: true });
   // Write-then-rename: a reader never sees a half-written catalogue.
   await writeFile(join(dir, `${CATALOG_MODEL}.tmp`), bytes);
@@ -65,6 +69,10 @@ export async function loadModel(dir: string, manifest: CatalogManifest): Promise
   if (buf.length !== (C * d + C) * 4) {
     throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MODEL} has ${buf.length} bytes, expected ${(C * d + C) * 4}`);
   }
+  const expected = manifest.checksums?.[CATALOG_MODEL];
+  if (!expected) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MANIFEST} in ${dir} has no checksum of ${CATALOG_MODEL} (enrolled by an older version): enrol it again`);
+  const actual = createHash('sha256').update(buf).digest('hex');
+  if (actual !== expected) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MODEL} in ${dir} does not match its checksum (sha256 ${actual.slice(0, 12)}…, manifest says ${expected.slice(0, 12)}…): the file is corrupted or not this catalogue's`);
   const all = new Float32Array(buf.length / 4);
   new Uint8Array(all.buffer).set(buf);
   return { classes: C, dim: d, weights: all.subarray(0, C * d), bias: all.subarray(C * d) };

@@ -7,6 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { readTags, type AudioTags } from '../../connectors/tags.js';
+import { checkAudio, minAudioSeconds } from './audio-checks.js';
 import { LandmarkParams } from '../../schemas/feature-landmark.js';
 import { mfccSumDim, MfccSumParams } from '../../schemas/feature-mfcc.js';
 import { HeParams, scoreHeadroomBits } from '../../schemas/he.js';
@@ -83,7 +84,7 @@ interface DecodedTrack {
 
 /** Decodes inputs with bounded concurrency, handing each track's PCM to `use` and then dropping it. */
 async function forEachDecoded(
-  inputs: AudioInput[], concurrency: number, logger: Logger,
+  inputs: AudioInput[], concurrency: number, logger: Logger, minSeconds: number,
   use: (track: DecodedTrack, pcm: Float32Array, index: number) => void,
 ): Promise<{ ok: DecodedTrack[]; skipped: { path: string; reason: string }[] }> {
   const results: (DecodedTrack | { path: string; reason: string })[] = new Array(inputs.length);
@@ -104,7 +105,7 @@ async function forEachDecoded(
       const input = inputs[i];
       try {
         const pcm = await decodeFile(input.file, { sampleRate: PIPELINE_SAMPLE_RATE });
-        if (pcm.length < PIPELINE_SAMPLE_RATE) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `${input.path}: ${pcm.length} samples`);
+        checkAudio(pcm, input.path, PIPELINE_SAMPLE_RATE, minSeconds);
         results[i] = { input, durationSeconds: pcm.length / PIPELINE_SAMPLE_RATE, tags: await readTags(input.file) };
         pcms.set(i, pcm);
       } catch (err) {
@@ -203,7 +204,8 @@ async function enrollLandmarks(
   // Calibration excerpts (query-side landmarks of a 10 s and a 5 s excerpt, some with noise), drawn
   // while each track is in memory so the catalogue never holds all PCM at once.
   const probes: { trackIndex: number; clip: ClipLandmarks }[] = [];
-  const { ok, skipped } = await forEachDecoded(inputs, opts.concurrency ?? 2, opts.logger, (_t, pcm, i) => {
+  // Silent or too short tracks are skipped (and listed), as a query of them would be refused.
+  const { ok, skipped } = await forEachDecoded(inputs, opts.concurrency ?? 2, opts.logger, minAudioSeconds(params.windowSeconds), (_t, pcm, i) => {
     const trackIndex = landmarks.length;
     landmarks.push(catalogueLandmarks(pcm, params));
     for (const seconds of [10, 5]) {
@@ -215,7 +217,7 @@ async function enrollLandmarks(
     }
     progress(i);
   });
-  if (ok.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', 'no input could be decoded');
+  if (ok.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', `no input could be enrolled (${skipped.map((s) => s.reason).slice(0, 3).join('; ')})`);
   const templates = buildSegmentTemplatesFromLandmarks(landmarks, params);
   const excerpts: ScoredExcerpt[] = probes.map((p) => {
     const w = windowsFromLandmarks(p.clip, params, templates.idf);
@@ -252,14 +254,14 @@ async function enrollMfcc(
   const X: Float32Array[] = [];
   const y: number[] = [];
   let trackIndex = 0;
-  const { ok, skipped } = await forEachDecoded(inputs, opts.concurrency ?? 2, opts.logger, (_t, pcm, i) => {
+  const { ok, skipped } = await forEachDecoded(inputs, opts.concurrency ?? 2, opts.logger, minAudioSeconds(params.windowSeconds), (_t, pcm, i) => {
     // Every window of the whole track trains the model (the seed used only the first 15 s).
     const w = mfccSumWindows(pcm, params, mfcc);
     for (const v of w.vectors) { X.push(v); y.push(trackIndex); }
     trackIndex++;
     progress(i);
   });
-  if (ok.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', 'no input could be decoded');
+  if (ok.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', `no input could be enrolled (${skipped.map((s) => s.reason).slice(0, 3).join('; ')})`);
   const model = trainLogisticRegression(X, y, ok.length, { l2: params.l2 });
   const he = mfccHeParams(params, model, X, opts.he);
   return saveCatalog(opts.catalogDir, {

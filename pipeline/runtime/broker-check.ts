@@ -4,11 +4,16 @@
  */
 import kafkajs from 'kafkajs';
 import { BlindearError } from '../errors.js';
+import { securityOptions } from './kafka.js';
 
 const { Kafka, logLevel } = kafkajs;
 
-export async function checkBrokers(brokers: readonly string[], opts: { connectionTimeoutMs?: number; retries?: number } = {}): Promise<void> {
+export async function checkBrokers(
+  brokers: readonly string[],
+  opts: { connectionTimeoutMs?: number; retries?: number; security?: Parameters<typeof securityOptions>[0] } = {},
+): Promise<void> {
   const kafka = new Kafka({
+    ...securityOptions(opts.security),
     clientId: 'blindear-broker-check',
     brokers: [...brokers],
     logLevel: logLevel.NOTHING,

@@ -5,7 +5,8 @@
  */
 import type { Producer } from 'kafkajs';
 import { TOPICS, type TopicKey, type Zone } from '../../schemas/topics.js';
-import { createKafka, type KafkaClient, type KafkaSecurityOptions } from './kafka.js';
+import type { KafkaSecurity } from '../../schemas/config.js';
+import { createKafka, type KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 
 export interface Clusters {
@@ -53,16 +54,21 @@ export async function connectProducers(clusters: Clusters, make: (k: KafkaClient
   };
 }
 
+type DeepReadonly<T> = { readonly [K in keyof T]: T[K] extends object ? DeepReadonly<T[K]> : T[K] };
+
 /** The zones' clusters from the runtime config: one shared cluster unless client and server brokers differ. */
 export function createClusters(
-  config: { brokers: readonly string[]; clientBrokers?: readonly string[]; serverBrokers?: readonly string[]; clientSecurity?: KafkaSecurityOptions; serverSecurity?: KafkaSecurityOptions; clientId: string },
+  config: {
+    brokers: readonly string[]; clientBrokers?: readonly string[]; serverBrokers?: readonly string[]; clientId: string;
+    security?: DeepReadonly<KafkaSecurity>; clientSecurity?: DeepReadonly<KafkaSecurity>; serverSecurity?: DeepReadonly<KafkaSecurity>;
+  },
   logger: Logger,
   role: string,
 ): Clusters {
   const clientBrokers = config.clientBrokers ?? config.brokers;
   const serverBrokers = config.serverBrokers ?? config.brokers;
-  const client = createKafka({ brokers: clientBrokers, clientId: `${config.clientId}-${role}`, logger, security: config.clientSecurity });
+  const client = createKafka({ brokers: clientBrokers, clientId: `${config.clientId}-${role}`, logger, security: config.clientSecurity ?? config.security });
   if (clientBrokers.join(',') === serverBrokers.join(',')) return { client, server: client, shared: true };
-  const server = createKafka({ brokers: serverBrokers, clientId: `${config.clientId}-${role}`, logger, security: config.serverSecurity });
+  const server = createKafka({ brokers: serverBrokers, clientId: `${config.clientId}-${role}`, logger, security: config.serverSecurity ?? config.security });
   return { client, server, shared: false };
 }

@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import kafkajs from 'kafkajs';
+import type { KafkaSecurity } from '../../schemas/config.js';
+import { BlindearError } from '../errors.js';
 import type { Kafka as KafkaClient, logCreator as LogCreator } from 'kafkajs';
 import type { Logger } from './logger.js';
 
@@ -23,19 +25,36 @@ function logCreatorFor(logger: Logger): LogCreator {
   };
 }
 
-export interface KafkaSecurityOptions {
-  ssl?: boolean;
-  caFile?: string;
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+type DeepReadonly<T> = { readonly [K in keyof T]: T[K] extends object ? DeepReadonly<T[K]> : T[K] };
+
+function pem(file: string | undefined, what: string): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `${what} ${file}: ${(err as Error).message}`);
+  }
 }
 
-export function createKafka(opts: { brokers: readonly string[]; clientId: string; logger: Logger; security?: KafkaSecurityOptions }): KafkaClient {
-  const sec = opts.security;
+/** kafkajs' `sasl` and `ssl` options from the config (absent: plaintext, as the local broker). */
+export function securityOptions(security: DeepReadonly<KafkaSecurity> | undefined): Pick<kafkajs.KafkaConfig, 'sasl' | 'ssl'> {
+  const out: Pick<kafkajs.KafkaConfig, 'sasl' | 'ssl'> = {};
+  if (security?.sasl) {
+    const { mechanism, username, password } = security.sasl;
+    out.sasl = mechanism === 'plain' ? { mechanism, username, password } : mechanism === 'scram-sha-256' ? { mechanism, username, password } : { mechanism, username, password };
+  }
+  if (security?.ssl) {
+    const { caFile, certFile, keyFile, rejectUnauthorized } = security.ssl;
+    out.ssl = { ca: pem(caFile, 'TLS CA'), cert: pem(certFile, 'TLS certificate'), key: pem(keyFile, 'TLS key'), rejectUnauthorized };
+  }
+  return out;
+}
+
+export function createKafka(opts: { brokers: readonly string[]; clientId: string; logger: Logger; security?: DeepReadonly<KafkaSecurity> }): KafkaClient {
   return new Kafka({
+    ...securityOptions(opts.security),
     clientId: opts.clientId,
     brokers: [...opts.brokers],
-    ssl: sec?.ssl ? (sec.caFile ? { ca: [readFileSync(sec.caFile, 'utf8')] } : true) : undefined,
-    sasl: sec?.sasl as never,
     logLevel: logLevel.WARN,
     logCreator: logCreatorFor(opts.logger.child({ component: 'kafkajs' })),
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },

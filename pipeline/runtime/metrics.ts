@@ -47,6 +47,10 @@ export interface Metrics {
   consumerLag: Gauge<'group' | 'topic' | 'partition'>;
   /** What /readyz answers from (serveMetrics). */
   readiness: Readiness;
+  /** Queries refused because their session exceeded its scoring budget (model extraction guard). */
+  rateLimited: Counter<'stage'>;
+  /** Queries a scorer holds while their session's keys have not arrived. */
+  parkedQueries: Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -92,6 +96,8 @@ export function createMetrics(): Metrics {
     buildInfo: new Gauge({ name: 'blindear_build_info', help: 'Always 1: the blindear version and the catalogue model and encryption parameters this process serves', labelNames: ['version', 'model_id', 'params_id'] as const, registers: [registry] }),
     consumerLag: new Gauge({ name: 'blindear_consumer_lag_records', help: 'Records between a consumer group\'s committed offset and the partition\'s end', labelNames: ['group', 'topic', 'partition'] as const, registers: [registry] }),
     readiness: new Readiness(),
+    rateLimited: new Counter({ name: 'blindear_rate_limited_total', help: 'Queries refused because their session exceeded its scoring budget', labelNames: ['stage'] as const, registers: [registry] }),
+    parkedQueries: new Gauge({ name: 'blindear_parked_queries', help: 'Queries held by a scorer until their session\'s keys arrive', registers: [registry] }),
   };
 }
 

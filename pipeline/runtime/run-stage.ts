@@ -38,8 +38,18 @@ export interface RunStageOptions<K extends TopicKey> {
   partitionsConsumedConcurrently?: number;
   /** Only records whose key (session) this returns true for are processed; the others are skipped. */
   serves?(key: string): boolean;
-  /** Consumer session timeout: how long a crashed instance holds its partitions. */
+  /** Group liveness (defaults 10 s / 1 s): a killed member's partitions move after `sessionTimeoutMs`. */
   sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  /**
+   * For stages that hold records past `process` (the scorer's parking lot): the lowest offset of the
+   * partition still held. Commits then stop there, so a crash re-delivers what was held (and what
+   * followed it: consumers de-duplicate by session and seq). Call `RunningStage.commit()` when it moves.
+   */
+  heldOffset?(partition: number): string | undefined;
+  /** Called with the input partitions this member owns after each (re)join of the group. */
+  onAssigned?(partitions: number[]): void;
 }
 
 export interface RunningStage {
@@ -49,6 +59,10 @@ export interface RunningStage {
   /** Input partitions this instance is assigned now. */
   assigned(): readonly number[];
   stop(): Promise<void>;
+  /** With `heldOffset`: commits each owned partition up to its held offset or its next record. */
+  commit(): Promise<void>;
+  /** The same, coalesced: within COMMIT_EVERY_MS. */
+  scheduleCommit(): void;
 }
 
 /**
@@ -95,8 +109,8 @@ export async function sendOutputs(producer: Producer | Producers, outputs: reado
 }
 
 /** A null value under `key`: on a compacted topic, compaction then drops the key's records. */
-export async function sendTombstone(producer: Producer, topic: TopicKey, key: string): Promise<void> {
-  await producer.send({ topic: TOPICS[topic].name, acks: -1, messages: [{ key, value: null }] });
+export async function sendTombstone(producer: Producer, topic: TopicKey, key: string, headers?: Record<string, string>): Promise<void> {
+  await producer.send({ topic: TOPICS[topic].name, acks: -1, messages: [{ key, value: null, headers }] });
 }
 
 export type { Producer };
@@ -127,6 +141,8 @@ export async function sendDeadLetter(
   });
 }
 
+const COMMIT_EVERY_MS = 500;
+
 export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Promise<RunningStage> {
   const { stage, logger, metrics } = opts;
   const spec = TOPICS[stage.input];
@@ -137,17 +153,50 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   const dlqProducer = producerOf(producers, stage.input);
   const log = logger.child({ stage: stage.name });
   const tables = new StateTables(clusters, topo.tables, log);
-  const watermark = typeof stage.retainFrom === 'function';
+  // Stages that keep records past `process` (windowing's audio tail, the scorer's parking lot) commit
+  // only up to the oldest record they still hold: a crash re-delivers it.
+  const heldOffset = opts.heldOffset ?? (stage.retainFrom ? (p: number) => stage.retainFrom!(p) : undefined);
   const sessionTimeout = opts.sessionTimeoutMs ?? 10_000;
   const consumer = inputCluster.consumer({
     groupId: opts.groupId,
     maxBytesPerPartition: spec.maxMessageBytes + 65536,
     maxBytes: Math.max(spec.maxMessageBytes * 2, 10 * 1024 * 1024),
+    // A killed member's partitions move to the others after `sessionTimeout`.
     sessionTimeout,
-    rebalanceTimeout: Math.max(sessionTimeout, 30_000),
-    heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
+    heartbeatInterval: opts.heartbeatIntervalMs ?? Math.max(500, Math.floor(sessionTimeout / 10)),
+    rebalanceTimeout: opts.rebalanceTimeoutMs ?? Math.max(sessionTimeout, 30_000),
     allowAutoTopicCreation: false,
   });
+  const manualCommit = heldOffset !== undefined;
+  /** Next offset to consume per owned partition, and the last offset committed (manual commits only). */
+  const nextOffset = new Map<number, bigint>();
+  const committed = new Map<number, bigint>();
+  let committing: Promise<void> = Promise.resolve();
+  const commit = (): Promise<void> => {
+    if (!manualCommit) return Promise.resolve();
+    committing = committing.then(async () => {
+      const partitions: { topic: string; partition: number; offset: string }[] = [];
+      for (const [partition, next] of nextOffset) {
+        const held = heldOffset!(partition);
+        const floor = held !== undefined && BigInt(held) < next ? BigInt(held) : next;
+        if (floor > (committed.get(partition) ?? -1n)) partitions.push({ topic: spec.name, partition, offset: String(floor) });
+      }
+      if (partitions.length === 0) return;
+      try {
+        await consumer.commitOffsets(partitions);
+        for (const p of partitions) committed.set(p.partition, BigInt(p.offset));
+      } catch (err) {
+        log.debug({ err: (err as Error).message }, 'commit deferred (rebalance or broker away)');
+      }
+    });
+    return committing;
+  };
+  // Commits are coalesced (one round trip per COMMIT_EVERY_MS at most), never awaited per record: a
+  // flood of small records must not turn into a flood of commit round trips on the partition's path.
+  let commitTimer: NodeJS.Timeout | undefined;
+  const scheduleCommit = (): void => {
+    commitTimer ??= setTimeout(() => { commitTimer = undefined; void commit(); }, COMMIT_EVERY_MS);
+  };
   let stopping = false;
   const ctx: StageContext = { logger: log, metrics, tables, now: () => Date.now() };
 
@@ -155,13 +204,12 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   let assigned: number[] = [];
   let restoring: Promise<void> = Promise.resolve();
   const restored = new Set<number>();
-  const committed = new Map<number, { offset: string; at: number }>();
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const now = (e.payload.memberAssignment[spec.name] ?? []).slice().sort((a, b) => a - b);
     const gone = assigned.filter((p) => !now.includes(p));
     assigned = now;
     if (gone.length) {
-      for (const p of gone) { restored.delete(p); committed.delete(p); }
+      for (const p of gone) restored.delete(p);
       tables.drop(gone);
       stage.revoked?.(gone);
     }
@@ -181,7 +229,14 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     await admin.connect();
     try { ends = await admin.fetchTopicOffsets(spec.name); } finally { await admin.disconnect(); }
   }
-  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    // A new generation: only the partitions assigned now may be committed.
+    const mine = new Set(e.payload.memberAssignment[spec.name] ?? []);
+    for (const p of [...nextOffset.keys()]) if (!mine.has(p)) nextOffset.delete(p);
+    committed.clear();
+    opts.onAssigned?.([...mine]);
+    resolve();
+  }));
   // Seek once the group exists: a consumer that kafkajs restarts right after run() (a coordinator still
   // loading on a busy broker) throws "not initialized" on seek, so seek again when it joins.
   let sought = ends.length === 0;
@@ -198,23 +253,14 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: opts.fromBeginning ?? true });
 
-  const commitWatermark = async (partition: number, next: string, force = false): Promise<void> => {
-    const offset = stage.retainFrom?.(partition) ?? next;
-    const last = committed.get(partition);
-    if (last && last.offset === offset) return;
-    if (!force && last && Date.now() - last.at < 1000) return;
-    await consumer.commitOffsets([{ topic: spec.name, partition, offset }]);
-    committed.set(partition, { offset, at: Date.now() });
-  };
-
   await consumer.run({
-    autoCommit: !watermark,
+    autoCommit: !manualCommit,
     partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
     eachMessage: async ({ partition, message, heartbeat }) => {
       await restoring;
       if (opts.serves && !opts.serves(message.key?.toString('utf8') ?? '')) {
         metrics.messages.inc({ stage: stage.name, outcome: 'skipped' });
-        if (watermark) await commitWatermark(partition, (BigInt(message.offset) + 1n).toString());
+        if (manualCommit) { nextOffset.set(partition, BigInt(message.offset) + 1n); scheduleCommit(); }
         return;
       }
       const started = process.hrtime.bigint();
@@ -244,7 +290,10 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
       } finally {
         metrics.stageSeconds.observe({ stage: stage.name }, Number(process.hrtime.bigint() - started) / 1e9);
       }
-      if (watermark) await commitWatermark(partition, (BigInt(message.offset) + 1n).toString());
+      if (manualCommit) {
+        nextOffset.set(partition, BigInt(message.offset) + 1n);
+        scheduleCommit();
+      }
     },
   });
   seekToEnds();
@@ -255,15 +304,14 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     assigned: () => assigned,
     async stop() {
       stopping = true;
-      if (watermark) {
-        for (const p of assigned) {
-          const last = committed.get(p);
-          if (last) await commitWatermark(p, last.offset, true).catch(() => undefined);
-        }
-      }
+      clearTimeout(commitTimer);
+      commitTimer = undefined;
+      await commit();
       await consumer.disconnect();
       await stage.close?.();
     },
+    commit,
+    scheduleCommit,
   };
 }
 

@@ -62,3 +62,9 @@ export interface Stage<K extends TopicKey> {
 export function defineStage<K extends TopicKey>(stage: Stage<K>): Stage<K> {
   return stage;
 }
+
+/** The tables of a stage that declares none. */
+export const NO_TABLES: TableView = {
+  get: () => undefined,
+  fetch: async () => undefined,
+};

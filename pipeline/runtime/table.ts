@@ -4,9 +4,9 @@
  * already holds the keys of those sessions. Invalid records are dead-lettered, never kept.
  */
 import { randomUUID } from 'node:crypto';
-import type { Producer } from 'kafkajs';
+import type { KafkaMessage, Producer } from 'kafkajs';
 import { TOPICS, type TopicKey } from '../../schemas/topics.js';
-import { isBlindearError } from '../errors.js';
+import { isBlindearError, type BlindearError } from '../errors.js';
 import { decodeRecord } from './codec.js';
 import type { KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
@@ -18,6 +18,12 @@ export interface TableReader {
   stop(): Promise<void>;
 }
 
+export interface TableRecordMeta {
+  partition: number;
+  offset: string;
+  headers: Record<string, string>;
+}
+
 export async function materializeTable<K extends TopicKey>(opts: {
   kafka: KafkaClient;
   producer: Producer;
@@ -25,8 +31,16 @@ export async function materializeTable<K extends TopicKey>(opts: {
   logger: Logger;
   metrics: Metrics;
   groupPrefix: string;
-  /** Called for every valid record in offset order; a tombstone (empty value) calls with null. */
-  onRecord(key: string, entry: { envelope: EnvelopeOf<K>; value: Buffer } | null): void;
+  /**
+   * Called for every valid record in offset order; a tombstone (empty value) calls with null. Returning
+   * (or throwing) a BlindearError refuses the record: it is dead-lettered.
+   */
+  onRecord(key: string, entry: { envelope: EnvelopeOf<K>; value: Buffer } | null, meta: TableRecordMeta): void | BlindearError;
+  /**
+   * Dead-letters a refused record; default: always. Every instance reads the whole table, so a caller
+   * with several instances passes one that sends each record once (see dead-letter-ledger.ts).
+   */
+  deadLetter?(source: { topic: K; partition: number; record: KafkaMessage }, err: BlindearError): Promise<void>;
 }): Promise<TableReader> {
   const spec = TOPICS[opts.topic];
   const groupId = `${opts.groupPrefix}-${randomUUID()}`;
@@ -40,15 +54,26 @@ export async function materializeTable<K extends TopicKey>(opts: {
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       const key = message.key?.toString('utf8') ?? '';
-      if (!message.value || message.value.length === 0) { opts.onRecord(key, null); return; }
+      const headers: Record<string, string> = {};
+      for (const [name, v] of Object.entries(message.headers ?? {})) {
+        const one = Array.isArray(v) ? v[0] : v;
+        if (one !== undefined) headers[name] = Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
+      }
+      const meta = { partition, offset: message.offset, headers };
+      let refused: BlindearError | undefined;
       try {
-        opts.onRecord(key, decodeRecord(opts.topic, message));
+        const entry = !message.value || message.value.length === 0 ? null : decodeRecord(opts.topic, message);
+        refused = opts.onRecord(key, entry, meta) ?? undefined;
       } catch (err) {
         if (!isBlindearError(err)) throw err;
-        opts.logger.warn({ code: err.code, partition, offset: message.offset, session: key }, err.message);
-        await sendDeadLetter(opts.producer, { topic: opts.topic, partition, record: message }, 'scorer', err);
-        opts.metrics.deadLetters.inc({ stage: 'scorer', code: err.code });
+        refused = err;
       }
+      if (!refused) return;
+      const source = { topic: opts.topic, partition, record: message };
+      if (opts.deadLetter) { await opts.deadLetter(source, refused); return; }
+      opts.logger.warn({ code: refused.code, partition, offset: message.offset, session: key }, refused.message);
+      await sendDeadLetter(opts.producer, source, 'scorer', refused);
+      opts.metrics.deadLetters.inc({ stage: 'scorer', code: refused.code });
     },
   });
   return {

@@ -31,7 +31,17 @@ export async function ensureTopics(kafka: KafkaClient, partitions: number, zone?
       },
     ]);
     const missing = wanted.filter((t) => !existing.has(t.topic));
-    if (missing.length) await admin.createTopics({ topics: missing, waitForLeaders: true });
+    if (missing.length === 0) return [];
+    try {
+      await admin.createTopics({ topics: missing, waitForLeaders: true });
+    } catch (err) {
+      // Under broker ACLs a principal sees (and may create) only its zone's topics: an operator creates
+      // them all (`blindear topics` as an admin principal); what this one cannot see is not its business.
+      const all = [err, ...((err as { errors?: unknown[] }).errors ?? [])] as { type?: string; message?: string }[];
+      const denied = (e: { type?: string; message?: string }): boolean => /AUTHORIZATION_FAILED|not authorized/i.test(`${e.type ?? ''} ${e.message ?? ''}`);
+      if ((err as { errors?: unknown[] }).errors?.length ? all.slice(1).every(denied) : denied(all[0])) return [];
+      throw err;
+    }
     return missing.map((t) => t.topic);
   } finally {
     await admin.disconnect();

@@ -5,20 +5,20 @@
  * `ingest-progress`, so a restarted monitor resumes a file where it stopped and a live stream at the
  * present, marking the outage as a discontinuity.
  */
-import { randomUUID } from 'node:crypto';
 import { runStationSource, sourceKind } from '../../connectors/station-source.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { ClientSessionRecord, IngestProgress } from '../../schemas/messages.js';
 import type { Station } from '../../schemas/stations.js';
 import { BlindearError } from '../errors.js';
-import { ClientSession } from '../he/client/index.js';
+import { ClientSession, createSigner, importSigner, signSessionKeys, type SessionSigner } from '../he/client/index.js';
+import { keyFingerprint } from '../he/key-signature.js';
 import { newMacKey, type ServiceKey } from '../he/client/service-key.js';
 import type { Clusters, Producers } from '../runtime/clusters.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import { sendOutputs } from '../runtime/run-stage.js';
 import { StateTables } from '../runtime/state-tables.js';
-import { macKeyContext, secretKeyContext } from '../stages/client-sessions.js';
+import { macKeyContext, secretKeyContext, signingKeyContext } from '../stages/client-sessions.js';
 import { audioChunkRecord } from '../stages/ingest.js';
 
 export interface IngestOptions {
@@ -41,12 +41,14 @@ export interface StationRun {
   session: string;
   /** Resolves when a file or stdin source has ended and its last chunk is sent; never for a URL. */
   ended: Promise<void>;
+  /** Signs for the session (its evaluation keys and, at its end, their tombstone). */
+  signer: SessionSigner;
 }
 
 const PROGRESS_EVERY_MS = 2000;
 
 /** `sessionOf` fixes a station's session id (a one-source `stream --session`). */
-export async function startIngest(stations: readonly Station[], opts: IngestOptions & { sessionOf?(station: Station): string | undefined }): Promise<StationRun[]> {
+export async function startIngest(stations: readonly Station[], opts: IngestOptions & { sessionOf?(station: Station): { session: string; signer?: SessionSigner } | undefined }): Promise<StationRun[]> {
   const tables = new StateTables(opts.clusters, ['clientSessions', 'ingestProgress', 'decideState'], opts.logger);
   await tables.restoreAll();
   const runs: StationRun[] = [];
@@ -54,7 +56,8 @@ export async function startIngest(stations: readonly Station[], opts: IngestOpti
   return runs;
 }
 
-async function startStation(station: Station, tables: StateTables, opts: IngestOptions, fixedSession?: string): Promise<StationRun> {
+async function startStation(station: Station, tables: StateTables, opts: IngestOptions, fixed?: { session: string; signer?: SessionSigner }): Promise<StationRun> {
+  const fixedSession = fixed?.session;
   const { manifest, serviceKey, metrics, producers } = opts;
   const log = opts.logger.child({ station: station.id });
   const kind = sourceKind(station.source);
@@ -63,31 +66,46 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
   // source that was read to its end is not read again); a finished one makes way for a new session.
   const finished = progress ? tables.get('decideState', progress.session)?.ended === true : true;
   const resume = progress && !finished ? progress : undefined;
-  const session = fixedSession ?? resume?.session ?? `${station.id}.${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
+  // A new session's id ends in its signing key's fingerprint (`<station>.k<fingerprint>`): workers then
+  // accept keys for it only when that key signs them, so nobody can claim the id first.
   const shape = { classes: manifest.classes.track.length, dim: manifest.dim };
-  let record = tables.get('clientSessions', session);
+  const resumed = resume ? tables.get('clientSessions', resume.session) : undefined;
+  let record = fixedSession ? tables.get('clientSessions', fixedSession) : resumed;
   let client: ClientSession;
+  let signer: SessionSigner;
+  let session: string;
   if (record) {
     const r = record;
+    session = r.session;
     client = await ClientSession.restore(manifest.he, shape, () => serviceKey.open(r.sealedSecretKey, secretKeyContext(session)));
+    const pkcs8 = serviceKey.open(r.sealedSigningKey, signingKeyContext(session));
+    signer = importSigner(pkcs8);
+    pkcs8.fill(0);
     log.info({ session, resumeSeconds: (resume?.samples ?? 0) / opts.sampleRate }, 'session resumed');
   } else {
+    signer = fixed?.signer ?? createSigner();
+    session = fixedSession ?? `${station.id}.k${keyFingerprint(signer.publicKey)}`;
     client = await ClientSession.create(manifest.he, shape);
     const mac = newMacKey();
+    const pkcs8 = signer.exportPrivateKey();
     record = {
       session, station: station.id, modelId: manifest.modelId, paramsId: client.paramsId, keyId: serviceKey.keyId,
       sealedSecretKey: client.sealSecretKey((plain) => serviceKey.seal(plain, secretKeyContext(session))),
       sealedMacKey: serviceKey.seal(mac, macKeyContext(session)),
+      sealedSigningKey: serviceKey.seal(pkcs8, signingKeyContext(session)),
       createdAtMs: Date.now(),
     } satisfies ClientSessionRecord;
     mac.fill(0);
+    pkcs8.fill(0);
     await sendOutputs(producers, [{ topic: 'clientSessions', key: session, envelope: record }]);
     log.info({ session, paramsId: client.paramsId }, 'session opened');
   }
-  // The evaluation keys go (again) to the server zone: a scorer that lost them gets them back.
+  // The evaluation keys go (again) to the server zone, signed by the session: a scorer that lost them
+  // gets them back, and only this session can replace or delete them.
+  const material = client.publicMaterial();
   await sendOutputs(producers, [{
-    topic: 'sessionKeys', key: session, value: client.publicMaterial(),
-    envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: Date.now() },
+    topic: 'sessionKeys', key: session, value: material,
+    envelope: signSessionKeys(signer, { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: Date.now() }, material),
   }]);
   client.dispose();
 
@@ -115,7 +133,7 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
 
   if (resume?.ended) {
     log.info({ session }, 'source already read to its end: waiting for its last decisions');
-    return { station, session, ended: Promise.resolve() };
+    return { station, session, ended: Promise.resolve(), signer };
   }
   const ended = (async () => {
     const result = await runStationSource({
@@ -158,5 +176,5 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
       await send(pending, false);
     }
   })();
-  return { station, session, ended };
+  return { station, session, ended, signer };
 }

@@ -17,6 +17,7 @@ export interface OpenSession {
 
 export const secretKeyContext = (session: string): string => `blindear/secret-key/${session}`;
 export const macKeyContext = (session: string): string => `blindear/mac-key/${session}`;
+export const signingKeyContext = (session: string): string => `blindear/signing-key/${session}`;
 
 export class ClientSessions {
   private readonly open = new Map<string, Promise<OpenSession>>();

@@ -8,7 +8,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { isBlindearError } from '../../pipeline/errors.js';
-import { ClientSession } from '../../pipeline/he/client/index.js';
+import { ClientSession, createSigner, signSessionKeys } from '../../pipeline/he/client/index.js';
 import { ScoringEngine } from '../../pipeline/he/server/index.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
@@ -74,6 +74,13 @@ describe('stage topology in memory', () => {
   const serviceKey = serviceKeyFromBytes(randomBytes(32));
   const session = 'topo-1';
   const enrolled = tracksPerPackage(4);
+  const signer = createSigner();
+  /** The session's keys as its client publishes them: signed with the session's own key. */
+  const putKeys = (): void => {
+    const value = client.publicMaterial();
+    const put = keys.put(session, { envelope: signSessionKeys(signer, { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value), value });
+    expect(put.ok).toBe(true);
+  };
 
   beforeAll(async () => {
     cat = await testCatalog('landmark', enrolled);
@@ -81,13 +88,13 @@ describe('stage topology in memory', () => {
     engine = await ScoringEngine.create(manifest.he, await loadModel(cat.dir, manifest));
     client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
     keys = new SessionKeyStore(engine);
-    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
+    putKeys();
     // The session as ingest opens it: its secret and MAC keys sealed under the client service's key.
     const mac = newMacKey();
     const record: ClientSessionRecord = {
       session, station: 'test', modelId: manifest.modelId, paramsId: client.paramsId, keyId: serviceKey.keyId,
       sealedSecretKey: client.sealSecretKey((plain) => serviceKey.seal(plain, secretKeyContext(session))),
-      sealedMacKey: serviceKey.seal(mac, macKeyContext(session)), createdAtMs: 0,
+      sealedMacKey: serviceKey.seal(mac, macKeyContext(session)), sealedSigningKey: serviceKey.seal(signer.exportPrivateKey(), 'unused'), createdAtMs: 0,
     };
     applyTables([{ topic: 'clientSessions', key: session, envelope: record }]);
     sessions = new ClientSessions(manifest, serviceKey);
@@ -115,7 +122,7 @@ describe('stage topology in memory', () => {
     const queries = await runThrough(stageOf('encrypt'), features);
     expect(queries.length).toBeGreaterThan(0);
 
-    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
+    putKeys();
     const scorer = createScorerStage({ engine, modelId: manifest.modelId, keys });
     const scores = await runThrough(scorer, queries);
     expect(scores).toHaveLength(queries.length);
@@ -180,9 +187,10 @@ describe('stage topology in memory', () => {
     applyTables([{ topic: 'clientSessions', key: other, envelope: {
       session: other, station: 'test', modelId: manifest.modelId, paramsId: client.paramsId, keyId: serviceKey.keyId,
       sealedSecretKey: client2.sealSecretKey((plain) => serviceKey.seal(plain, secretKeyContext(other))),
-      sealedMacKey: serviceKey.seal(mac, macKeyContext(other)), createdAtMs: 0,
+      sealedMacKey: serviceKey.seal(mac, macKeyContext(other)), sealedSigningKey: serviceKey.seal(new Uint8Array(48), 'unused'), createdAtMs: 0,
     } }]);
-    keys.put(other, { envelope: { session: other, paramsId: client2.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client2.publicMaterial() });
+    const material2 = client2.publicMaterial();
+    expect(keys.put(other, { envelope: signSessionKeys(createSigner(), { session: other, paramsId: client2.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, material2), value: material2 }).ok).toBe(true);
     const audio = [audioChunkRecord({ session: other, seq: 0, startSample: 0, sampleRate: 22050, pcm, final: true, capturedAtMs: 1 })];
     const queries = await runThrough(stageOf('encrypt'), await runThrough(stageOf('windowing'), audio));
     const scores = await runThrough(createScorerStage({ engine, modelId: manifest.modelId, keys }), queries);
@@ -213,11 +221,14 @@ describe('stage topology in memory', () => {
       topic: 'queries', key: over.session ?? session, value,
       envelope: { session: over.session ?? session, seq: 0, count: 1, paramsId: client.paramsId, modelId: over.modelId ?? manifest.modelId, final: false, capturedAtMs: 0 },
     });
+    let offset = 0; // each record its own offset, as on a partition
     const codeOf = async (o: Outbound): Promise<string> => {
-      try { await scorer.process(viaKafka(o, 'queries', 0), ctx); return 'none'; } catch (e) { return isBlindearError(e) ? `${e.code}${e.retriable ? ' (retriable)' : ''}` : String(e); }
+      try { await scorer.process(viaKafka(o, 'queries', offset++), ctx); return 'none'; } catch (e) { return isBlindearError(e) ? `${e.code}${e.retriable ? ' (retriable)' : ''}` : String(e); }
     };
-    keys.put(session, { envelope: { session, paramsId: client.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, value: client.publicMaterial() });
-    expect(await codeOf(query({ session: 'nobody' }, valid))).toBe('BLINDEAR_ERR_SESSION_UNKNOWN (retriable)');
+    putKeys();
+    // A session without keys is parked (test/stages/scorer-hostile.test.ts), never retried in place.
+    expect(await codeOf(query({ session: 'nobody' }, valid))).toBe('none');
+    expect(scorer.parked).toBe(1);
     expect(await codeOf(query({ modelId: '0000000000000000' }, valid))).toBe('BLINDEAR_ERR_MODEL_MISMATCH');
     const forged = Uint8Array.from(valid); forged.fill(7, 64, 4096);
     expect(await codeOf(query({}, forged))).toMatch(/^BLINDEAR_ERR_HE_(CIPHERTEXT_INVALID|PARAMS_MISMATCH)$/);
