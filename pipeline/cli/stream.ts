@@ -72,6 +72,8 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   await ensureZoneTopics(clusters, config.partitions);
   const producers = await connectProducers(clusters, createProducer);
   ops.watchProducer(producers.client);
+  // Not ready until the client services exist and every one of their consumers has joined its group.
+  metrics.readiness.set('consumer:client-services', false);
   const sink = sinkFor(opts.output, opts.format);
   const signal = shutdownSignal();
   const abort = new AbortController();
@@ -85,7 +87,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     onPrediction: (p) => { if (p.final) finished(); },
   });
   groups.push(...svc.groups);
-  svc.running.forEach((r, i) => ops.watchConsumer(svc.groups[i] ?? String(i), r.joined));
+  ops.watchConsumer('client-services', Promise.all(svc.running.map((r) => r.joined)));
   try {
     await Promise.all(svc.running.map((r) => r.joined));
     const [run] = await startIngest([{ id: opts.station ?? 'stream', source }], {

@@ -76,7 +76,8 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
     }
     const streamPort = await freeLoopbackPort();
     ports.push({ job: 'blindear-stream', port: streamPort });
-    stream = startCli(['stream', '-', '--catalog', catalog.dir, '--brokers', brokers, '--station', 'test-fm', '--metrics-port', String(streamPort), '--log-level', 'warn']);
+    // stdin stays open and idle once the programme is written: a long stall limit keeps the source up.
+    stream = startCli(['stream', '-', '--catalog', catalog.dir, '--brokers', brokers, '--station', 'test-fm', '--stall-seconds', '3600', '--metrics-port', String(streamPort), '--log-level', 'warn']);
     processes.push(stream);
 
     const promPort = await freeLoopbackPort();
@@ -118,7 +119,7 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
     await producer.connect();
     await producer.send({ topic: TOPICS.queries.name, messages: [{ key: 'dashboard-bad', value: Buffer.from('not a ciphertext') }] });
     await producer.disconnect();
-  });
+  }, 900_000); // an enrolment, three processes joining their groups and Prometheus: minutes on a busy machine
 
   afterAll(async () => {
     stream?.child.stdin.end();
@@ -148,7 +149,7 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
     expect((await query(prometheus, 'blindear_dead_letters_total{code="BLINDEAR_ERR_MSG_SCHEMA"}')).length).toBeGreaterThan(0);
     const builds = await query(prometheus, 'count by (model_id, params_id) (blindear_build_info)');
     expect(builds).toHaveLength(1); // the workers and the client serve one model with one set of parameters
-  });
+  }, 600_000);
 
   it('every process\'s exposition passes promtool check metrics, and /healthz answers', async () => {
     for (const { port } of ports) {
@@ -163,5 +164,5 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
   it('the stream finishes when its source ends', async () => {
     stream!.child.stdin.end();
     expect(await stream!.stop()).toBe(0);
-  });
+  }, 300_000);
 });
