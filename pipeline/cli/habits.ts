@@ -43,6 +43,13 @@ function leafCommands(program: Command): Command[] {
   return subs.length === 0 ? [program] : subs.flatMap(leafCommands);
 }
 
+let brokerCheck: { settled: boolean } | undefined;
+
+/** The command finished or failed on its own: a broker check still pending no longer speaks. */
+export function commandSettled(): void {
+  if (brokerCheck) brokerCheck.settled = true;
+}
+
 /** Adds `--log-format` and environment variables to every command, and the pre-action habits. */
 export function applyHabits(program: Command): Command {
   for (const cmd of leafCommands(program)) {
@@ -55,9 +62,18 @@ export function applyHabits(program: Command): Command {
     const opts = action.opts<{ logFormat?: LogFormat; brokers?: string }>();
     if (opts.logFormat) setLogFormat(opts.logFormat);
     if (typeof opts.brokers === 'string' && opts.brokers.trim()) {
-      // With the TLS/SASL settings the command itself will use (BLINDEAR_KAFKA_SSL, ..._SASL_*).
+      // With the TLS/SASL settings the command itself will use (BLINDEAR_KAFKA_SSL, ..._SASL_*). The check
+      // runs beside the command, so its own input errors (a bad catalogue) still come first; if no broker
+      // answers within a few seconds while it runs, that is the one line and exit 1.
       const config = loadConfig(process.env, { brokers: opts.brokers });
-      await checkBrokers(config.brokers, { security: config.security });
+      const check = { settled: false };
+      brokerCheck = check;
+      void checkBrokers(config.brokers, { security: config.security }).catch((err: unknown) => {
+        if (check.settled) return;
+        check.settled = true;
+        process.stderr.write(`blindear: ${err instanceof Error ? err.message : String(err)} (BLINDEAR_ERR_BROKER_UNAVAILABLE)\n`);
+        process.exit(1);
+      });
     }
   });
   return program;

@@ -17,7 +17,7 @@ import { runClientWorker } from './client-worker.js';
 import { runBroadcastEval } from './broadcast-eval.js';
 import { runTopicsCreate } from './topics.js';
 import { runWorker } from './worker.js';
-import { applyHabits, BlindearCommand } from './habits.js';
+import { applyHabits, BlindearCommand, commandSettled } from './habits.js';
 
 const parseIntArg = (v: string): number => {
   const n = Number(v);
@@ -162,7 +162,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
+    commandSettled();
   } catch (err) {
+    commandSettled();
     if (err instanceof CommanderError) {
       // --help and --version exit 0; usage errors were already printed by commander and exit 2.
       process.exitCode = err.exitCode === 0 ? 0 : 2;

@@ -4,6 +4,8 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { envNameFor } from '../../pipeline/cli/habits.js';
+import { isBlindearError } from '../../pipeline/errors.js';
+import { checkBrokers } from '../../pipeline/runtime/broker-check.js';
 import { buildProgram, main } from '../../pipeline/cli/main.js';
 import { prettyLine, resolveLogFormat } from '../../pipeline/runtime/logger.js';
 import { VERSION } from '../../pipeline/version.js';
@@ -67,12 +69,19 @@ describe('blindear command line habits', () => {
     expect((await run(['no-such-command'])).code).toBe(2);
   });
 
-  it('options work from the environment alone, and an unreachable broker is one line and exit 1', async () => {
+  it('options work from the environment alone: the command runs and fails on its own input in one line', async () => {
     const port = await closedPort();
-    const r = await run(['worker', 'scorer'], { BLINDEAR_BROKERS: `127.0.0.1:${port}`, BLINDEAR_CATALOG: '/nonexistent' });
+    const r = await run(['worker', 'scorer'], { BLINDEAR_BROKERS: `127.0.0.1:${port}`, BLINDEAR_CATALOG: '/nonexistent/catalog' });
     expect(r.code).toBe(1);
     expect(r.err.trim().split('\n')).toHaveLength(1);
-    expect(r.err).toMatch(new RegExp(`^blindear: the Kafka broker cannot be reached: 127\\.0\\.0\\.1:${port} .*\\(BLINDEAR_ERR_BROKER_UNAVAILABLE\\)$`, 'm'));
+    expect(r.err).toMatch(/^blindear: .*\/nonexistent\/catalog/);
+  });
+
+  it('an unreachable broker is found within seconds and named in one line', async () => {
+    const port = await closedPort();
+    const err = await checkBrokers([`127.0.0.1:${port}`]).then(() => undefined, (e: unknown) => e);
+    expect(isBlindearError(err) && err.code).toBe('BLINDEAR_ERR_BROKER_UNAVAILABLE');
+    expect(String((err as Error).message)).toMatch(new RegExp(`^the Kafka broker cannot be reached: 127\\.0\\.0\\.1:${port} \\(`));
   });
 
   it('logs are JSON off a terminal and compact lines on one', () => {
