@@ -45,6 +45,8 @@ export const RuntimeConfig = z.object({
   partitions: z.number().int().min(1).max(1024).default(2),
   /** Port for the Prometheus /metrics endpoint; 0 picks a free one, absent disables it. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
+  /** How often a process reads its consumer groups' lag for /metrics (BLINDEAR_LAG_INTERVAL_MS). */
+  lagIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
   security: KafkaSecurity.default({}),
   /** How long a scorer parks a query whose session's keys have not arrived (BLINDEAR_SCORER_PARK_MS). */
   scorerParkMs: z.number().int().min(100).max(3_600_000).default(10_000),
@@ -112,6 +114,7 @@ export function loadConfig(
     logLevel: overrides.logLevel ?? env.BLINDEAR_LOG_LEVEL,
     partitions: overrides.partitions ?? (env.BLINDEAR_PARTITIONS ? Number(env.BLINDEAR_PARTITIONS) : undefined),
     metricsPort,
+    lagIntervalMs: env.BLINDEAR_LAG_INTERVAL_MS ? Number(env.BLINDEAR_LAG_INTERVAL_MS) : undefined,
     security: securityFromEnv(env),
     scorerParkMs: env.BLINDEAR_SCORER_PARK_MS ? Number(env.BLINDEAR_SCORER_PARK_MS) : undefined,
   });

@@ -4,7 +4,8 @@ import { loadEnrollDefaults } from '../../schemas/config.js';
 import { LandmarkParams } from '../../schemas/feature-landmark.js';
 import { mfccSumDim, MfccSumParams } from '../../schemas/feature-mfcc.js';
 import { enrollCatalog, heParamsFor, type FeatureKindName } from '../model/enroll.js';
-import { createLogger } from '../runtime/logger.js';
+import { createLogger, resolveLogFormat } from '../runtime/logger.js';
+import { progressBar } from './progress.js';
 import { BlindearError } from '../errors.js';
 
 /** `blindear enroll --help` epilogue: the environment defaults (schemas/config.ts, EnrollEnv). */
@@ -100,7 +101,17 @@ export async function runEnroll(
   const choice = resolveEnrollChoice(process.env, { kind: kindFlag, param: opts.param, he: opts.he });
   const logger = createLogger(opts.logLevel, { command: 'enroll' });
   logger.info({ kind: choice.kind, params: choice.params, he: choice.he, sources: choice.sources }, 'enrolment options');
-  const m = await enrollCatalog({ inputs, catalogDir: opts.catalog, kind: choice.kind, params: choice.params, he: choice.he, seed: opts.seed, logger });
+  // On a terminal, a progress bar with an ETA instead of the periodic log lines.
+  const bar = resolveLogFormat() === 'pretty' ? progressBar('enrolling') : undefined;
+  let m;
+  try {
+    m = await enrollCatalog({
+      inputs, catalogDir: opts.catalog, kind: choice.kind, params: choice.params, he: choice.he, seed: opts.seed,
+      logger: bar ? createLogger('warn', { command: 'enroll' }) : logger, onProgress: bar?.update,
+    });
+  } finally {
+    bar?.stop();
+  }
   process.stdout.write(
     `enrolled ${m.tracks.length} tracks (${m.skipped.length} skipped) into ${opts.catalog}: kind ${m.feature.kind}, ` +
     `${m.classes.track.length} classes x ${m.dim} features, model ${m.modelId}\n`,

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isBlindearError } from '../errors.js';
+import { VERSION } from '../version.js';
 import { DEFAULT_CONDITIONS } from '../eval/conditions.js';
 import { ENROLL_ENV_HELP, runEnroll } from './enroll.js';
 import { runEval } from './eval.js';
@@ -16,6 +17,7 @@ import { runClientWorker } from './client-worker.js';
 import { runBroadcastEval } from './broadcast-eval.js';
 import { runTopicsCreate } from './topics.js';
 import { runWorker } from './worker.js';
+import { applyHabits, BlindearCommand, commandSettled } from './habits.js';
 
 const parseIntArg = (v: string): number => {
   const n = Number(v);
@@ -28,8 +30,10 @@ const logLevel = (byDefault = 'warn'): Option =>
   new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(byDefault);
 
 export function buildProgram(): Command {
-  const program = new Command('blindear')
+  const program = new BlindearCommand('blindear')
     .description('Song recognition where the recognising server never hears the song.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .addHelpText('after', '\nEvery option can also be set by an environment variable, shown as (env: ...) in each command\'s --help.\nExit codes: 0 done, 1 failure at run time, 2 usage error.')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -69,6 +73,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'predictions on stdout as JSON lines or readable text').choices(['json', 'text']).default('json'))
     .option('--realtime', 'pace a file source at real time, as a live stream would arrive')
     .option('--stall-seconds <s>', 'a source that sends nothing for this long is dropped (and a URL reconnected)', parseIntArg, 30)
+    .option('--station <name>', 'the station label of this source\'s metrics', 'stream')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
     .addOption(logLevel())
     .action(runStream);
@@ -151,17 +156,19 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'random seed', parseIntArg, 7)
     .action(runMixRadio);
 
-  return program;
+  return applyHabits(program);
 }
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
+    commandSettled();
   } catch (err) {
+    commandSettled();
     if (err instanceof CommanderError) {
-      // --help and --version exit 0; usage errors were already printed by commander.
-      process.exitCode = err.exitCode;
+      // --help and --version exit 0; usage errors were already printed by commander and exit 2.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
       return;
     }
     const msg = isBlindearError(err) ? `${err.message} (${err.code})` : err instanceof Error ? err.message : String(err);

@@ -16,7 +16,8 @@ import { loadServiceKey, serviceKeyFromBytes } from '../he/client/service-key.js
 import { loadManifest } from '../model/catalog-store.js';
 import { connectProducers, createClusters } from '../runtime/clusters.js';
 import { createLogger } from '../runtime/logger.js';
-import { createMetrics, serveMetrics } from '../runtime/metrics.js';
+import { createMetrics } from '../runtime/metrics.js';
+import { catalogParamsId, startOps } from '../runtime/ops.js';
 import { createProducer, sendTombstone } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { ensureZoneTopics } from '../runtime/topics-admin.js';
@@ -39,6 +40,8 @@ export interface StreamOptions {
   clientKeyFile?: string;
   stallSeconds?: number;
   metricsPort?: number;
+  /** The `station` label of this source's metrics (default "stream"; session ids are never labels). */
+  station?: string;
   logLevel: string;
 }
 
@@ -60,10 +63,17 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   // Without a key file the session's secrets are sealed under a key that lives only in this process.
   const serviceKey = opts.clientKeyFile ? (await loadServiceKey(opts.clientKeyFile, { create: true })).key : serviceKeyFromBytes(randomBytes(32));
   const metrics = createMetrics();
-  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const clusters = createClusters(config, logger, 'stream');
+  const groups: string[] = [];
+  const ops = await startOps({
+    metrics, kafka: clusters.client, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
+    build: { modelId: manifest.modelId, paramsId: catalogParamsId(manifest) }, groups: () => groups,
+  });
   await ensureZoneTopics(clusters, config.partitions);
   const producers = await connectProducers(clusters, createProducer);
+  ops.watchProducer(producers.client);
+  // Not ready until the client services exist and every one of their consumers has joined its group.
+  metrics.readiness.set('consumer:client-services', false);
   const sink = sinkFor(opts.output, opts.format);
   const signal = shutdownSignal();
   const abort = new AbortController();
@@ -76,14 +86,16 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     serves: (s) => s === sessionId,
     onPrediction: (p) => { if (p.final) finished(); },
   });
+  groups.push(...svc.groups);
+  ops.watchConsumer('client-services', Promise.all(svc.running.map((r) => r.joined)));
   try {
     await Promise.all(svc.running.map((r) => r.joined));
-    const [run] = await startIngest([{ id: 'stream', source }], {
+    const [run] = await startIngest([{ id: opts.station ?? 'stream', source }], {
       clusters, producers, manifest, serviceKey, sampleRate: extractor.sampleRate, logger, metrics,
       pace: opts.realtime ? 'realtime' : 'fast', chunkSeconds: 1, stallSeconds: opts.stallSeconds ?? 30, maxBackoffSeconds: 30,
       signal: abort.signal, sessionOf: () => ({ session: sessionId, signer }),
     });
-    logger.info({ modelId: manifest.modelId, metricsPort: metricsServer?.port }, 'session started');
+    logger.info({ modelId: manifest.modelId, metricsPort: ops.port }, 'session started');
     const outcome = await Promise.race([run.ended.then(() => done).then(() => 'done'), signal.promise]);
     if (outcome !== 'done') logger.info({ signal: outcome }, 'stopping');
   } finally {
@@ -96,7 +108,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     await producers.disconnect();
     await deleteGroups(clusters, svc.groups);
     await sink.close();
-    metricsServer?.server.close();
+    await ops.close();
     signal.dispose();
   }
 }

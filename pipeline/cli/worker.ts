@@ -15,7 +15,8 @@ import { DeadLetterLedger, sendDeadLetterBatch } from '../runtime/dead-letter-le
 import type { Inbound } from '../runtime/stage.js';
 import { createKafka } from '../runtime/kafka.js';
 import { createLogger } from '../runtime/logger.js';
-import { createMetrics, serveMetrics } from '../runtime/metrics.js';
+import { createMetrics } from '../runtime/metrics.js';
+import { startOps } from '../runtime/ops.js';
 import { createProducer, runStage, sendDeadLetter, sendOutputs } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { materializeTable } from '../runtime/table.js';
@@ -52,11 +53,15 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const threads = opts.threads ?? availableParallelism();
   const engine = await ScoringEngine.create(manifest.he, model, { threads });
   const metrics = createMetrics();
-  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger, security: config.serverSecurity ?? config.security });
+  const ops = await startOps({
+    metrics, kafka, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
+    build: { modelId: manifest.modelId, paramsId: engine.paramsId }, groups: () => [SCORER_GROUP],
+  });
   await ensureTopics(kafka, config.partitions, 'server');
   const producer = createProducer(kafka);
   await producer.connect();
+  ops.watchProducer(producer);
   const keys = new SessionKeyStore(engine, { maxRecordBytes: maxKeyBytes(engine.params, engine.layout) });
   const ledger = await DeadLetterLedger.open({ kafka, producer, groupId: SCORER_KEYS_DLQ_GROUP, topic: 'sessionKeys', stageName: 'scorer', logger, metrics });
   const table = await materializeTable({
@@ -94,7 +99,8 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     // The owner of queries partition p dead-letters refused key records of session-keys partition p.
     onAssigned: (partitions) => { void ledger.setOwned(partitions); },
   });
-  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, threads, metricsPort: metricsServer?.port }, 'scorer ready');
+  ops.watchConsumer(SCORER_GROUP, running.joined);
+  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, threads, metricsPort: ops.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');
@@ -102,7 +108,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   await running.stop();
   await table.stop();
   await producer.disconnect();
-  metricsServer?.server.close();
+  await ops.close();
   keys.dispose();
   await engine.close();
   signal.dispose();

@@ -72,6 +72,8 @@ export interface EnrollOptions {
   logger: Logger;
   seed?: number;
   concurrency?: number;
+  /** After each input is processed: how many of how many (for a progress bar). */
+  onProgress?: (done: number, of: number) => void;
 }
 
 interface DecodedTrack {
@@ -133,7 +135,9 @@ export async function enrollCatalog(opts: EnrollOptions): Promise<CatalogManifes
   if (inputs.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', `no audio files (${AUDIO_EXTENSIONS.join(' ')}) in ${opts.inputs.join(', ')}`);
   const started = Date.now();
   const log = opts.logger;
+  let done = 0;
   const progress = (i: number): void => {
+    opts.onProgress?.(++done, inputs.length);
     if ((i + 1) % 10 === 0 || i + 1 === inputs.length) log.info({ done: i + 1, of: inputs.length }, 'enrolling');
   };
   const manifest = opts.kind === 'landmark'

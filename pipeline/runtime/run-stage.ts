@@ -237,6 +237,19 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     opts.onAssigned?.([...mine]);
     resolve();
   }));
+  // Seek once the group exists: a consumer that kafkajs restarts right after run() (a coordinator still
+  // loading on a busy broker) throws "not initialized" on seek, so seek again when it joins.
+  let sought = ends.length === 0;
+  const seekToEnds = (): void => {
+    if (sought) return;
+    try {
+      for (const e of ends) consumer.seek({ topic: spec.name, partition: e.partition, offset: e.offset });
+      sought = true;
+    } catch (err) {
+      log.debug({ err: err instanceof Error ? err.message : String(err) }, 'seek deferred until the group is joined');
+    }
+  };
+  consumer.on(consumer.events.GROUP_JOIN, seekToEnds);
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: opts.fromBeginning ?? true });
 
@@ -283,7 +296,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
       }
     },
   });
-  for (const e of ends) consumer.seek({ topic: spec.name, partition: e.partition, offset: e.offset });
+  seekToEnds();
   log.info({ topic: spec.name, groupId: opts.groupId }, 'stage running');
   return {
     consumer,

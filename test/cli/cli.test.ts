@@ -72,7 +72,7 @@ describe('blindear CLI', () => {
     expect(noAudio.stderr).toMatch(/BLINDEAR_ERR_CATALOG_EMPTY/);
 
     const badOption = await runCli(['identify', known[0].file]);
-    expect(badOption.code).toBe(1);
+    expect(badOption.code).toBe(2); // a usage error
     expect(badOption.stderr).toMatch(/required option '--catalog <dir>'/);
 
     const garbage = join(WORK, 'garbage.ogg'); writeFileSync(garbage, Buffer.from('this is not audio at all'.repeat(100)));

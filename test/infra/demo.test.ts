@@ -34,5 +34,13 @@ describe('npm run demo', () => {
     const ps = await run('ps', ['-eo', 'args']);
     expect(ps.out).not.toMatch(/blindear\.js worker scorer .*\.cache\/demo\/catalog/);
     expect(ps.out).not.toMatch(/kafka\.logs\.dir=\S*var\/kafka-demo/);
+  }, 600_000); // a broker start, an enrolment and a streamed programme: minutes on a busy machine
+
+  it('rejects a --music folder that does not exist, or an unknown option, in one line before starting anything', async () => {
+    for (const args of [['--music', '/nonexistent/music'], ['--bogus']]) {
+      const { code, out } = await run('bash', ['infra/demo.sh', ...args]);
+      expect(code).toBe(2);
+      expect(out.trim().split('\n').filter((l) => l.startsWith('demo: '))).toHaveLength(1);
+    }
   });
 });
