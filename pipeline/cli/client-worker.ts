@@ -4,7 +4,8 @@ import { loadServiceKey } from '../he/client/service-key.js';
 import { loadManifest } from '../model/catalog-store.js';
 import { connectProducers, createClusters } from '../runtime/clusters.js';
 import { createLogger } from '../runtime/logger.js';
-import { createMetrics, serveMetrics } from '../runtime/metrics.js';
+import { createMetrics } from '../runtime/metrics.js';
+import { catalogParamsId, startOps } from '../runtime/ops.js';
 import { createProducer } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { ensureZoneTopics } from '../runtime/topics-admin.js';
@@ -30,14 +31,21 @@ export async function runClientWorker(stage: Exclude<ClientStageName, 'report'>,
   const needsKey = stage === 'encrypt' || stage === 'decide';
   const serviceKey = needsKey ? (await loadServiceKey(opts.clientKeyFile, { create: false })).key : { keyId: '0000000000000000', seal: () => { throw new Error('no client key'); }, open: () => { throw new Error('no client key'); } };
   const metrics = createMetrics();
-  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const clusters = createClusters(config, logger, stage);
+  const groups: string[] = [];
+  const ops = await startOps({
+    metrics, kafka: clusters.client, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
+    build: { modelId: manifest.modelId, paramsId: catalogParamsId(manifest) }, groups: () => groups,
+  });
   await ensureZoneTopics(clusters, config.partitions);
   const producers = await connectProducers(clusters, createProducer);
+  ops.watchProducer(producers.client);
   const sink = stage === 'delivery' ? airplaySinkFor(opts.output) : undefined;
   const signal = shutdownSignal();
   const svc = await startClientServices({ stages: [stage], clusters, producers, manifest, serviceKey, logger, metrics, retry: config.retry, airplaySink: sink });
-  logger.info({ stage, modelId: manifest.modelId, metricsPort: metricsServer?.port }, `${stage} ready`);
+  groups.push(...svc.groups);
+  ops.watchConsumer(stage, Promise.all(svc.running.map((r) => r.joined)));
+  logger.info({ stage, modelId: manifest.modelId, metricsPort: ops.port }, `${stage} ready`);
   try {
     const why = await signal.promise;
     logger.info({ signal: why }, 'stopping');
@@ -45,7 +53,7 @@ export async function runClientWorker(stage: Exclude<ClientStageName, 'report'>,
     await svc.stop();
     await producers.disconnect();
     await sink?.close();
-    metricsServer?.server.close();
+    await ops.close();
     signal.dispose();
   }
 }

@@ -18,7 +18,8 @@ import { loadServiceKey } from '../he/client/service-key.js';
 import { loadManifest } from '../model/catalog-store.js';
 import { connectProducers, createClusters } from '../runtime/clusters.js';
 import { createLogger } from '../runtime/logger.js';
-import { createMetrics, serveMetrics } from '../runtime/metrics.js';
+import { createMetrics } from '../runtime/metrics.js';
+import { catalogParamsId, startOps } from '../runtime/ops.js';
 import { createProducer } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { ensureZoneTopics } from '../runtime/topics-admin.js';
@@ -83,10 +84,16 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   const { key: serviceKey, created } = await loadServiceKey(opts.clientKeyFile, { create: true });
   if (created) logger.warn({ file: opts.clientKeyFile }, 'new client key created: keep it, sessions sealed under it cannot be continued without it');
   const metrics = createMetrics();
-  const metricsServer = config.metricsPort !== undefined ? await serveMetrics(metrics.registry, config.metricsPort) : undefined;
   const clusters = createClusters(config, logger, 'monitor');
+  const groups: string[] = [];
+  // /metrics, /healthz, /readyz, build info and the lag of this process's groups.
+  const ops = await startOps({
+    metrics, kafka: clusters.client, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
+    build: { modelId: manifest.modelId, paramsId: catalogParamsId(manifest) }, groups: () => groups,
+  });
   await ensureZoneTopics(clusters, config.partitions);
   const producers = await connectProducers(clusters, createProducer);
+  ops.watchProducer(producers.client);
   const signal = shutdownSignal();
   const abort = new AbortController();
   void signal.promise.then(() => abort.abort());
@@ -96,12 +103,14 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
     stages: services, clusters, producers, manifest, serviceKey, logger, metrics, retry: config.retry,
     airplaySink: sink,
   });
+  groups.push(...svc.groups);
+  ops.watchConsumer('client-services', Promise.all(svc.running.map((r) => r.joined)));
   try {
     const runs = await startIngest(stations, {
       clusters, producers, manifest, serviceKey, sampleRate: extractor.sampleRate, logger, metrics, pace: opts.pace,
       chunkSeconds: 0.5, stallSeconds: opts.stallSeconds, maxBackoffSeconds: 30, signal: abort.signal,
     });
-    logger.info({ stations: runs.map((r) => ({ station: r.station.id, session: r.session })), services, metricsPort: metricsServer?.port }, 'monitoring');
+    logger.info({ stations: runs.map((r) => ({ station: r.station.id, session: r.session })), services, metricsPort: ops.port }, 'monitoring');
     const allFiles = stations.length > 0 && stations.every((s) => sourceKind(s.source) !== 'url');
     const ingestDone = Promise.allSettled(runs.map((r) => r.ended.catch((err: unknown) => {
       logger.error({ station: r.station.id, code: (err as BlindearError).code }, (err as Error).message);
@@ -123,7 +132,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
     await svc.stop();
     await producers.disconnect();
     await sink?.close();
-    metricsServer?.server.close();
+    await ops.close();
     signal.dispose();
   }
 }
