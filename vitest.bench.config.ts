@@ -5,6 +5,6 @@ export default defineConfig({
   test: {
     include: ['test/bench/**/*.test.ts'],
     fileParallelism: false,
-    testTimeout: 900_000,
+    testTimeout: 1_800_000,
   },
 });

@@ -34,5 +34,10 @@ describe('npm run bench -- --quick', () => {
     expect(report.lwe.rows.every((r: { argmaxAgreeBeyondError: string }) => /^(\d+)\/\1$/.test(r.argmaxAgreeBeyondError))).toBe(true);
     expect(report.shards.rows.length).toBeGreaterThan(0);
     expect(report.threads.rows.map((r: { threads: number }) => r.threads)).toEqual([0, 1, 2]);
-  }, 900_000);
+    // The monitoring service decided windows of its paced stations, each partition served by its one instance.
+    const mon = report.monitor.rounds[0] as { decisions: number; latencyP50: number; partitions: Record<string, number[][]> };
+    expect(mon.decisions).toBeGreaterThan(0);
+    expect(mon.latencyP50).toBeGreaterThan(0);
+    expect(mon.partitions['blindear-client-decide'].flat().sort()).toEqual([0, 1]);
+  }, 1_800_000);
 });
