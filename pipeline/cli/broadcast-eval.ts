@@ -114,7 +114,8 @@ export async function renderDay(items: DayItem[], opts: { musicDir: string; wav:
     }
     writer.write(tail.subarray(0, tail.length - cross));
     const keep = Math.min(pcm.length, 3 * RATE);
-    writer.write(pcm.subarray(cross, pcm.length - keep));
+    // From the item's first sample: its first `cross` samples hold the crossfade (the tail's end mixed in).
+    writer.write(pcm.subarray(0, pcm.length - keep));
     tail = pcm.slice(pcm.length - keep);
     at = startSample + pcm.length;
     if (item.kind === 'play' && item.path) truth.push({ path: item.path, startSeconds: startSample / RATE, endSeconds: (startSample + pcm.length) / RATE, speed: item.speed, talkOver: item.talkOverDb !== null });
