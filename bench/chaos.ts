@@ -6,7 +6,8 @@
  *   npx tsc -p . && node dist/bench/chaos.js [--quick] [--seed n] [--only kill,flood,broker,audio,hour] [--out dir]
  *
  * --quick (CI) streams shorter programmes and skips the 1-hour identify. It asserts nothing about speed:
- * a scenario that misses its expectation is marked, and the process exits 1 if any did.
+ * a scenario that misses its expectation is marked; the process exits 1 if a correctness expectation
+ * (lost, duplicated, hung, exit code) missed (time and memory goals are reported only).
  */
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -46,10 +47,12 @@ interface Row {
   expected: string;
   observed: string;
   ok: boolean;
+  /** Correctness (lost, duplicated, hung, wrong exit) fails the run; a time or memory goal is reported only. */
+  gate: boolean;
 }
 const rows: Row[] = [];
-function record(scenario: string, measure: string, expected: string, observed: string | number, ok: boolean): void {
-  rows.push({ scenario, measure, expected, observed: String(observed), ok });
+function record(scenario: string, measure: string, expected: string, observed: string | number, ok: boolean, gate = true): void {
+  rows.push({ scenario, measure, expected, observed: String(observed), ok, gate });
   log(`${ok ? 'ok  ' : 'MISS'} ${scenario} / ${measure}: expected ${expected}, observed ${observed}`);
 }
 
@@ -271,10 +274,10 @@ async function main(): Promise<void> {
     // Stall: the longest wait between two decisions beyond the fault-free run's longest.
     const stall = round(Math.max(0, maxGapSeconds(r.arrivals) - maxGapSeconds(base.arrivals)), 1);
     const recovery = recoveredAt ? round((recoveredAt - killedAt) / 1000, 1) : NaN;
-    record('worker kill -9', 'partitions on the survivor after (s)', '≤ 10', recovery, recovery <= 10);
+    record('worker kill -9', 'partitions on the survivor after (s)', '≤ 10', recovery, recovery <= 10, false);
     record('worker kill -9', 'decisions (lost)', `${expected} (0 lost)`, `${r.predictions.length} (${expected - new Set(r.predictions.map((p) => p.toSeq)).size} lost)`, new Set(r.predictions.map((p) => p.toSeq)).size === expected);
     record('worker kill -9', 'decided twice', '0', duplicates(r.predictions), duplicates(r.predictions) === 0);
-    record('worker kill -9', 'longest wait for a decision beyond the fault-free run\'s (s)', '≤ 10', stall, stall <= 10);
+    record('worker kill -9', 'longest wait for a decision beyond the fault-free run\'s (s)', '≤ 10', stall, stall <= 10, false);
     record('worker kill -9', 'stream exit', '0', String(r.code), r.code === 0);
     workers = workers.filter((w) => w.proc.child.exitCode === null && w.proc.child.signalCode === null);
     workers.push(await startWorker(brokers, catalog));
@@ -303,10 +306,10 @@ async function main(): Promise<void> {
     const p95Flood = percentile(r.predictions.map((p) => p.latencyMs / 1000), 95);
     const rssAfter = await Promise.all(workers.map(async (w) => metric((await scrape(w.port)) ?? new Map(), 'process_resident_memory_bytes')));
     log(`flood sent ${JSON.stringify(counts)}`);
-    record('hostile flood', 'p95 latency of a live session (s)', `≤ 2 × ${round(p95Alone, 2)}`, `${round(p95Flood, 2)} (×${round(p95Flood / p95Alone, 2)})`, p95Flood <= 2 * p95Alone);
+    record('hostile flood', 'p95 latency of a live session (s)', `≤ 2 × ${round(p95Alone, 2)}`, `${round(p95Flood, 2)} (×${round(p95Flood / p95Alone, 2)})`, p95Flood <= 2 * p95Alone, false);
     record('hostile flood', 'live session decisions', String(alone.predictions.length), r.predictions.length, r.predictions.length === alone.predictions.length && r.code === 0);
     const growth = Math.max(...rssAfter.map((v, i) => v - rssBefore[i])) / 2 ** 20;
-    record('hostile flood', 'worker RSS growth (MiB)', '< 100', round(growth, 0), growth < 100);
+    record('hostile flood', 'worker RSS growth (MiB)', '< 100', round(growth, 0), growth < 100, false);
     // A restarted worker re-reads the whole session-keys topic: its refused records are not dead-lettered again.
     await sleep(3000);
     const dlqAfterFlood = await topicEnd(brokers, dlqName(TOPICS.sessionKeys.name));
@@ -384,7 +387,7 @@ async function main(): Promise<void> {
     const t = startProcess('/usr/bin/time', ['-v', process.execPath, join(REPO, 'bin', 'blindear.js'), 'identify', hour, '--catalog', catalog]);
     const code = await t.exited;
     const kib = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(t.stderr())?.[1] ?? NaN);
-    record('identify a 1-hour file', 'peak RSS (MiB)', '≤ 300', `${round(kib / 1024, 0)} (exit ${code})`, kib / 1024 <= 300 && code === 0);
+    record('identify a 1-hour file', 'peak RSS (MiB)', '≤ 300', `${round(kib / 1024, 0)} (exit ${code})`, kib / 1024 <= 300 && code === 0, false);
   }
 
   const md = [
@@ -399,7 +402,8 @@ async function main(): Promise<void> {
   await writeFile(join(outDir, quick ? 'chaos-quick.json' : 'chaos.json'), `${JSON.stringify({ quick, seed, programmeSeconds, rows }, null, 2)}\n`);
   await writeFile(join(outDir, quick ? 'chaos-quick.md' : 'chaos.md'), md);
   process.stdout.write(md);
-  if (rows.some((r) => !r.ok)) process.exitCode = 1;
+  // Time and memory goals are measurements of one run on a shared machine: reported, they fail nothing.
+  if (rows.some((r) => !r.ok && r.gate)) process.exitCode = 1;
 }
 
 const onSignal = (): void => { void cleanupAll().then(() => process.exit(130)); };
