@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   await scenario('monitor', async () => {
     const { json: result, markdown } = await runMonitorLoad({
       tracks, stations: Number(arg('stations') ?? (quick ? 3 : 50)), minutes: Number(arg('minutes') ?? (quick ? 1.5 : 10)),
-      instances: quick ? [1] : [1, 2], partitions: quick ? 2 : 4, log,
+      instances: (arg('instances') ?? (quick ? '1' : '1,2')).split(',').map(Number), partitions: quick ? 2 : 4, log,
     });
     return { ...(result as object), markdown };
   });
