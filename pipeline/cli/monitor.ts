@@ -99,6 +99,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   void signal.promise.then(() => abort.abort());
 
   const sink = services.includes('delivery') ? airplaySinkFor(opts.output) : undefined;
+  const pool: Awaited<ReturnType<typeof connectProducers>>[] = [];
   const svc = await startClientServices({
     stages: services, clusters, producers, manifest, serviceKey, logger, metrics, retry: config.retry,
     airplaySink: sink,
@@ -106,7 +107,10 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   groups.push(...svc.groups);
   ops.watchConsumer('client-services', Promise.all(svc.running.map((r) => r.joined)));
   try {
+    // The stations' audio over a few producers of its own: one idempotent producer has one request in flight.
+    for (let i = 0; i < Math.min(4, stations.length); i++) pool.push(await connectProducers(clusters, createProducer));
     const runs = await startIngest(stations, {
+      producerPool: pool,
       clusters, producers, manifest, serviceKey, sampleRate: extractor.sampleRate, logger, metrics, pace: opts.pace,
       chunkSeconds: 0.5, stallSeconds: opts.stallSeconds, maxBackoffSeconds: 30, signal: abort.signal,
     });
@@ -130,6 +134,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   } finally {
     abort.abort();
     await svc.stop();
+    for (const p of pool) await p.disconnect();
     await producers.disconnect();
     await sink?.close();
     await ops.close();

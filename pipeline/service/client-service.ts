@@ -15,7 +15,8 @@ import type { Clusters, Producers } from '../runtime/clusters.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import type { RetryPolicy } from '../runtime/retry.js';
-import { runStage, type RunningStage } from '../runtime/run-stage.js';
+import { createProducer, runStage, type RunningStage } from '../runtime/run-stage.js';
+import { connectProducers } from '../runtime/clusters.js';
 import type { Stage } from '../runtime/stage.js';
 import { ClientSessions } from '../stages/client-sessions.js';
 import { createDecideStage } from '../stages/decide.js';
@@ -91,19 +92,27 @@ export async function startClientServices(opts: ClientServiceOptions): Promise<{
   const sessions = new ClientSessions(opts.manifest, opts.serviceKey);
   const running: RunningStage[] = [];
   const groups: string[] = [];
+  const ownProducers: Awaited<ReturnType<typeof connectProducers>>[] = [];
   try {
     for (const name of opts.stages) {
       const stage = buildClientStage(name, opts, sessions);
       const base = TOPOLOGY[name].group!;
       const groupId = opts.groupSuffix ? `${base}-${opts.groupSuffix}` : base;
       groups.push(groupId);
+      // A producer of its own per stage: an idempotent producer has one request in flight, and the
+      // stages of one process would otherwise queue behind each other's sends.
+      const own = await connectProducers(opts.clusters, createProducer);
+      ownProducers.push(own);
       running.push(await runStage({
-        clusters: opts.clusters, producers: opts.producers, stage, groupId, logger: opts.logger, metrics: opts.metrics,
+        clusters: opts.clusters, producers: own, stage, groupId, logger: opts.logger, metrics: opts.metrics,
         retry: opts.retry, startAtCurrentEnd: opts.startAtCurrentEnd, serves: opts.serves,
+        // Partitions in parallel (each in order): one station's slow step does not hold the others.
+        partitionsConsumedConcurrently: 4,
       }));
     }
   } catch (err) {
     for (const r of running.reverse()) await r.stop().catch(() => undefined);
+    for (const p of ownProducers) await p.disconnect();
     sessions.dispose();
     throw err;
   }
@@ -113,6 +122,7 @@ export async function startClientServices(opts: ClientServiceOptions): Promise<{
     async stop() {
       // All at once: each leaves its group and commits; one after the other would add up the waits.
       await Promise.all(running.map((r) => r.stop().catch(() => undefined)));
+      await Promise.all(ownProducers.map((p) => p.disconnect()));
       sessions.dispose();
     },
   };

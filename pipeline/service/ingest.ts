@@ -34,6 +34,8 @@ export interface IngestOptions {
   stallSeconds: number;
   maxBackoffSeconds: number;
   signal: AbortSignal;
+  /** Producers the stations' audio is spread over (a station always uses the same one, so its chunks stay in order). */
+  producerPool?: Producers[];
 }
 
 export interface StationRun {
@@ -52,7 +54,10 @@ export async function startIngest(stations: readonly Station[], opts: IngestOpti
   const tables = new StateTables(opts.clusters, ['clientSessions', 'ingestProgress', 'decideState'], opts.logger);
   await tables.restoreAll();
   const runs: StationRun[] = [];
-  for (const station of stations) runs.push(await startStation(station, tables, opts, opts.sessionOf?.(station)));
+  for (const [i, station] of stations.entries()) {
+    const pool = opts.producerPool?.length ? opts.producerPool : [opts.producers];
+    runs.push(await startStation(station, tables, { ...opts, producers: pool[i % pool.length] }, opts.sessionOf?.(station)));
+  }
   return runs;
 }
 
