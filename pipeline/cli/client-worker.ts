@@ -2,13 +2,10 @@
 import { loadConfig } from '../../schemas/config.js';
 import { loadServiceKey } from '../he/client/service-key.js';
 import { loadManifest } from '../model/catalog-store.js';
-import { connectProducers, createClusters } from '../runtime/clusters.js';
 import { createLogger } from '../runtime/logger.js';
 import { createMetrics } from '../runtime/metrics.js';
-import { catalogParamsId, startOps } from '../runtime/ops.js';
-import { createProducer } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
-import { ensureZoneTopics } from '../runtime/topics-admin.js';
+import { openClientProcess } from '../service/client-process.js';
 import { startClientServices, type ClientStageName } from '../service/client-service.js';
 import { airplaySinkFor } from './monitor.js';
 
@@ -31,15 +28,8 @@ export async function runClientWorker(stage: Exclude<ClientStageName, 'report'>,
   const needsKey = stage === 'encrypt' || stage === 'decide';
   const serviceKey = needsKey ? (await loadServiceKey(opts.clientKeyFile, { create: false })).key : { keyId: '0000000000000000', seal: () => { throw new Error('no client key'); }, open: () => { throw new Error('no client key'); } };
   const metrics = createMetrics();
-  const clusters = createClusters(config, logger, stage);
-  const groups: string[] = [];
-  const ops = await startOps({
-    metrics, kafka: clusters.client, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
-    build: { modelId: manifest.modelId, paramsId: catalogParamsId(manifest) }, groups: () => groups,
-  });
-  await ensureZoneTopics(clusters, config.partitions);
-  const producers = await connectProducers(clusters, createProducer);
-  ops.watchProducer(producers.client);
+  // Clusters, /metrics, /healthz, /readyz, build info, lag of this process's groups, topics, producers.
+  const { clusters, groups, ops, producers } = await openClientProcess({ config, logger, metrics, manifest, role: stage });
   const sink = stage === 'delivery' ? airplaySinkFor(opts.output) : undefined;
   const signal = shutdownSignal();
   const svc = await startClientServices({ stages: [stage], clusters, producers, manifest, serviceKey, logger, metrics, retry: config.retry, airplaySink: sink });

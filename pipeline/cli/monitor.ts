@@ -19,10 +19,9 @@ import { loadManifest } from '../model/catalog-store.js';
 import { connectProducers, createClusters } from '../runtime/clusters.js';
 import { createLogger } from '../runtime/logger.js';
 import { createMetrics } from '../runtime/metrics.js';
-import { catalogParamsId, startOps } from '../runtime/ops.js';
 import { createProducer } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
-import { ensureZoneTopics } from '../runtime/topics-admin.js';
+import { openClientProcess } from '../service/client-process.js';
 import { startClientServices, type ClientStageName } from '../service/client-service.js';
 import { startIngest } from '../service/ingest.js';
 
@@ -84,16 +83,8 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   const { key: serviceKey, created } = await loadServiceKey(opts.clientKeyFile, { create: true });
   if (created) logger.warn({ file: opts.clientKeyFile }, 'new client key created: keep it, sessions sealed under it cannot be continued without it');
   const metrics = createMetrics();
-  const clusters = createClusters(config, logger, 'monitor');
-  const groups: string[] = [];
-  // /metrics, /healthz, /readyz, build info and the lag of this process's groups.
-  const ops = await startOps({
-    metrics, kafka: clusters.client, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
-    build: { modelId: manifest.modelId, paramsId: catalogParamsId(manifest) }, groups: () => groups,
-  });
-  await ensureZoneTopics(clusters, config.partitions);
-  const producers = await connectProducers(clusters, createProducer);
-  ops.watchProducer(producers.client);
+  // Clusters, /metrics, /healthz, /readyz, build info, lag of this process's groups, topics, producers.
+  const { clusters, groups, ops, producers } = await openClientProcess({ config, logger, metrics, manifest, role: 'monitor' });
   const signal = shutdownSignal();
   const abort = new AbortController();
   void signal.promise.then(() => abort.abort());

@@ -14,13 +14,12 @@ import { BlindearError } from '../errors.js';
 import { createExtractor } from '../features/registry.js';
 import { loadServiceKey, serviceKeyFromBytes } from '../he/client/service-key.js';
 import { loadManifest } from '../model/catalog-store.js';
-import { connectProducers, createClusters } from '../runtime/clusters.js';
+import { createClusters } from '../runtime/clusters.js';
 import { createLogger } from '../runtime/logger.js';
 import { createMetrics } from '../runtime/metrics.js';
-import { catalogParamsId, startOps } from '../runtime/ops.js';
-import { createProducer, sendTombstone } from '../runtime/run-stage.js';
+import { sendTombstone } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
-import { ensureZoneTopics } from '../runtime/topics-admin.js';
+import { openClientProcess } from '../service/client-process.js';
 import { startClientServices } from '../service/client-service.js';
 import { startIngest } from '../service/ingest.js';
 import { predictionSinkFor } from './monitor.js';
@@ -63,15 +62,8 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   // Without a key file the session's secrets are sealed under a key that lives only in this process.
   const serviceKey = opts.clientKeyFile ? (await loadServiceKey(opts.clientKeyFile, { create: true })).key : serviceKeyFromBytes(randomBytes(32));
   const metrics = createMetrics();
-  const clusters = createClusters(config, logger, 'stream');
-  const groups: string[] = [];
-  const ops = await startOps({
-    metrics, kafka: clusters.client, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
-    build: { modelId: manifest.modelId, paramsId: catalogParamsId(manifest) }, groups: () => groups,
-  });
-  await ensureZoneTopics(clusters, config.partitions);
-  const producers = await connectProducers(clusters, createProducer);
-  ops.watchProducer(producers.client);
+  // Clusters, /metrics, /healthz, /readyz, build info, lag of this process's groups, topics, producers.
+  const { clusters, groups, ops, producers } = await openClientProcess({ config, logger, metrics, manifest, role: 'stream' });
   // Not ready until the client services exist and every one of their consumers has joined its group.
   metrics.readiness.set('consumer:client-services', false);
   const sink = sinkFor(opts.output, opts.format);
