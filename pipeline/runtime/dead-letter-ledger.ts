@@ -16,7 +16,7 @@ import type { BlindearError } from '../errors.js';
 import type { KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { sendDeadLetter } from './run-stage.js';
+import { deadLetterHeaders, sendDeadLetter } from './run-stage.js';
 
 interface Pending {
   source: { topic: TopicKey; partition: number; record: KafkaMessage };
@@ -153,14 +153,7 @@ export async function sendDeadLetterBatch(
     const list = byTopic.get(dlqName(spec.name)) ?? [];
     const headers: Record<string, string | Buffer> = {};
     for (const [k, v] of Object.entries(source.record.headers ?? {})) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
-    Object.assign(headers, {
-      [DLQ_HEADERS.code]: err.code,
-      [DLQ_HEADERS.reason]: err.message.slice(0, 1000),
-      [DLQ_HEADERS.stage]: stageName,
-      [DLQ_HEADERS.topic]: spec.name,
-      [DLQ_HEADERS.partition]: String(source.partition),
-      [DLQ_HEADERS.offset]: source.record.offset,
-    });
+    Object.assign(headers, deadLetterHeaders(source, stageName, err));
     list.push({ key: source.record.key, value: source.record.value, headers });
     byTopic.set(dlqName(spec.name), list);
   }

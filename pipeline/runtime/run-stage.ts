@@ -115,6 +115,22 @@ export async function sendTombstone(producer: Producer, topic: TopicKey, key: st
 
 export type { Producer };
 
+/** The headers a dead letter carries beside the original record's: why, where from, which stage. */
+export function deadLetterHeaders(
+  source: { topic: TopicKey; partition: number; record: KafkaMessage },
+  stageName: string,
+  err: BlindearError,
+): Record<string, string> {
+  return {
+    [DLQ_HEADERS.code]: err.code,
+    [DLQ_HEADERS.reason]: err.message.slice(0, 1000),
+    [DLQ_HEADERS.stage]: stageName,
+    [DLQ_HEADERS.topic]: TOPICS[source.topic].name,
+    [DLQ_HEADERS.partition]: String(source.partition),
+    [DLQ_HEADERS.offset]: source.record.offset,
+  };
+}
+
 export async function sendDeadLetter(
   producer: Producer,
   source: { topic: TopicKey; partition: number; record: KafkaMessage },
@@ -128,15 +144,7 @@ export async function sendDeadLetter(
     messages: [{
       key: source.record.key,
       value: source.record.value,
-      headers: {
-        ...source.record.headers,
-        [DLQ_HEADERS.code]: err.code,
-        [DLQ_HEADERS.reason]: err.message.slice(0, 1000),
-        [DLQ_HEADERS.stage]: stageName,
-        [DLQ_HEADERS.topic]: spec.name,
-        [DLQ_HEADERS.partition]: String(source.partition),
-        [DLQ_HEADERS.offset]: source.record.offset,
-      },
+      headers: { ...source.record.headers, ...deadLetterHeaders(source, stageName, err) },
     }],
   });
 }
