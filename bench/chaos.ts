@@ -112,7 +112,7 @@ interface SessionResult {
 function stream(brokers: string, catalog: string, file: string, session: string | undefined, opts: { realtime?: boolean; deadlineMs: number; onPrediction?: (p: Prediction, n: number) => void }): Promise<SessionResult> {
   const predictions: Prediction[] = [];
   const arrivals: number[] = [];
-  const proc = startCli(['stream', file, '--catalog', catalog, '--brokers', brokers, ...(session ? ['--session', session] : []), '--log-level', 'warn', ...(opts.realtime ? ['--realtime'] : [])], {
+  const proc = startCli(['stream', file, '--catalog', catalog, '--brokers', brokers, ...(session ? ['--session', session] : []), '--log-level', 'info', ...(opts.realtime ? ['--realtime'] : [])], {
     onLine: (line) => {
       try {
         const p = Prediction.parse(JSON.parse(line));
@@ -131,7 +131,22 @@ function stream(brokers: string, catalog: string, file: string, session: string 
   })();
 }
 
-const duplicates = (ps: Prediction[]): number => ps.length - new Set(ps.map((p) => p.toSeq)).size;
+/** The client's predictions and log of one scenario, kept beside the report to read when it misses. */
+async function keepEvidence(scenario: string, r: SessionResult): Promise<void> {
+  await mkdir(join(outDir, 'chaos-evidence'), { recursive: true });
+  await writeFile(join(outDir, 'chaos-evidence', `${scenario}.json`), `${JSON.stringify({ code: r.code, hung: r.hung, predictions: r.predictions, stderr: r.stderr.split('\n') }, null, 1)}\n`);
+}
+
+/**
+ * Decisions, each once: a stream that ends right after a decision marks its end by repeating that
+ * decision with `final: true` (the contract of Prediction.final); that marker is not a second decision.
+ */
+const decisionsOf = (ps: Prediction[]): Prediction[] => ps.filter((p, i) => {
+  const before = ps[i - 1];
+  return !(p.final && before && before.fromSeq === p.fromSeq && before.toSeq === p.toSeq && before.outcome === p.outcome && JSON.stringify(before.match) === JSON.stringify(p.match));
+});
+const duplicates = (ps: Prediction[]): number => decisionsOf(ps).length - new Set(ps.map((p) => p.toSeq)).size;
+const distinct = (ps: Prediction[]): number => new Set(ps.map((p) => p.toSeq)).size;
 const maxGapSeconds = (t: number[], from = 0): number => {
   let g = 0;
   for (let i = 1; i < t.length; i++) if (t[i] >= from) g = Math.max(g, (t[i] - Math.max(t[i - 1], from)) / 1000);
@@ -243,7 +258,7 @@ async function main(): Promise<void> {
 
   // Baseline: no fault.
   const base = await stream(brokers, catalog, programme, sessionOn('base', 0), { deadlineMs });
-  const expected = base.predictions.length;
+  const expected = distinct(base.predictions);
   record('baseline', 'decisions / exit', '≥ 1, exit 0', `${expected} / ${base.code}`, expected > 0 && base.code === 0);
 
   if (only.includes('kill')) {
@@ -271,11 +286,12 @@ async function main(): Promise<void> {
       },
     });
     const r = await run;
+    await keepEvidence('kill', r);
     // Stall: the longest wait between two decisions beyond the fault-free run's longest.
     const stall = round(Math.max(0, maxGapSeconds(r.arrivals) - maxGapSeconds(base.arrivals)), 1);
     const recovery = recoveredAt ? round((recoveredAt - killedAt) / 1000, 1) : NaN;
     record('worker kill -9', 'partitions on the survivor after (s)', '≤ 10', recovery, recovery <= 10, false);
-    record('worker kill -9', 'decisions (lost)', `${expected} (0 lost)`, `${r.predictions.length} (${expected - new Set(r.predictions.map((p) => p.toSeq)).size} lost)`, new Set(r.predictions.map((p) => p.toSeq)).size === expected);
+    record('worker kill -9', 'decisions (lost)', `${expected} (0 lost)`, `${distinct(r.predictions)} (${expected - distinct(r.predictions)} lost)`, distinct(r.predictions) === expected);
     record('worker kill -9', 'decided twice', '0', duplicates(r.predictions), duplicates(r.predictions) === 0);
     record('worker kill -9', 'longest wait for a decision beyond the fault-free run\'s (s)', '≤ 10', stall, stall <= 10, false);
     record('worker kill -9', 'stream exit', '0', String(r.code), r.code === 0);
@@ -339,13 +355,14 @@ async function main(): Promise<void> {
       },
     });
     const r = await run;
+    await keepEvidence('broker', r);
     const admin = new Kafka({ brokers: [brokers], clientId: 'chaos-admin', logLevel: logLevel.NOTHING }).admin();
     await waitFor(async () => { try { await admin.connect(); return true; } catch { return undefined; } }, 'the broker back', 120_000, 1000);
     const kept = (await admin.listTopics()).includes(TOPICS.sessionKeys.name);
     await admin.disconnect();
     record('broker stop 18 s + restart', 'topics and keys kept', 'yes', kept ? 'yes' : 'no (formatted)', kept);
     record('broker stop 18 s + restart', 'stream ends by itself', 'exit 0 or one line + exit ≠ 0', r.hung ? `hung (killed after ${deadlineMs / 1000} s)` : `exit ${r.code}`, !r.hung);
-    record('broker stop 18 s + restart', 'decisions', String(expected), r.predictions.length, r.predictions.length === expected);
+    record('broker stop 18 s + restart', 'decisions', String(expected), distinct(r.predictions), distinct(r.predictions) === expected && duplicates(r.predictions) === 0);
     const alive = workers.filter((w) => w.proc.child.exitCode === null).length;
     record('broker stop 18 s + restart', 'workers alive', '2', alive, alive === 2);
   }

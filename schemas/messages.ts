@@ -128,7 +128,10 @@ export const Prediction = z.object({
   audioEndSeconds: z.number().nonnegative(),
   outcome: z.enum(['match', 'unknown']),
   match: Match.nullable(),
-  /** The session's last decision: its audio has ended. */
+  /**
+   * The session's last decision: its audio has ended. When the audio ends right after a decision, that
+   * decision is sent once more (same windows, same answer) with `final` set: an end marker, not a new one.
+   */
   final: z.boolean().default(false),
   /** Milliseconds from the capture of the newest window's audio to this decision. */
   latencyMs: z.number().nonnegative(),

@@ -165,6 +165,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   // only up to the oldest record they still hold: a crash re-delivers it.
   const heldOffset = opts.heldOffset ?? (stage.retainFrom ? (p: number) => stage.retainFrom!(p) : undefined);
   const sessionTimeout = opts.sessionTimeoutMs ?? 10_000;
+  let stopping = false;
   const consumer = inputCluster.consumer({
     groupId: opts.groupId,
     maxBytesPerPartition: spec.maxMessageBytes + 65536,
@@ -174,6 +175,9 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     heartbeatInterval: opts.heartbeatIntervalMs ?? Math.max(500, Math.floor(sessionTimeout / 10)),
     rebalanceTimeout: opts.rebalanceTimeoutMs ?? Math.max(sessionTimeout, 30_000),
     allowAutoTopicCreation: false,
+    // kafkajs restarts a crashed consumer on a timer; once this stage stops, a restart would bring back a
+    // consumer nobody stops (its producers already gone): a stopping stage stays stopped.
+    retry: { restartOnFailure: async () => !stopping },
   });
   const manualCommit = heldOffset !== undefined;
   /** Next offset to consume per owned partition, and the last offset committed (manual commits only). */
@@ -205,7 +209,6 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   const scheduleCommit = (): void => {
     commitTimer ??= setTimeout(() => { commitTimer = undefined; void commit(); }, COMMIT_EVERY_MS);
   };
-  let stopping = false;
   const ctx: StageContext = { logger: log, metrics, tables, now: () => Date.now() };
 
   // Assignment: restore table partitions before their first record is processed; drop the ones that left.
@@ -258,6 +261,8 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     }
   };
   consumer.on(consumer.events.GROUP_JOIN, seekToEnds);
+  // A restart already scheduled when the stage stopped: leave the group again at once.
+  consumer.on(consumer.events.GROUP_JOIN, () => { if (stopping) void consumer.disconnect().catch(() => undefined); });
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: opts.fromBeginning ?? true });
 

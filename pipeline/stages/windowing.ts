@@ -132,7 +132,10 @@ export function createWindowingStage(deps: WindowingDeps) {
         }
         out.push(...last);
         sessions.delete(session);
-        if (out.length === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `session ${session} ended before its first window`);
+        if (out.length === 0 && startSample === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `session ${session} ended before its first window`);
+        // The end of a stream joined at its last chunk: read again after a restart whose commit had not
+        // landed; its windows and its end were sent before.
+        if (out.length === 0) ctx.logger.debug({ session, startSample }, 'end of a stream already windowed: nothing to send');
       } else {
         // Keep the chunks from the one holding the oldest sample still needed.
         const keep = s.windower.keepFromSample(s.batch ? s.batch.windows[0].seq : s.windower.next);
