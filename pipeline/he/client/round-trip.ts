@@ -9,11 +9,21 @@ import type { ClientSession } from './session.js';
 /** Scores one clip's query ciphertexts: returns, per ciphertext, its result ciphertexts. */
 export type RemoteScorer = (ciphertexts: Uint8Array[], windowsPerCiphertext: number[]) => Promise<Uint8Array[][]>;
 
+/** Query ciphertexts in flight at once: a long clip's ciphertexts and results are never all held together. */
+const CIPHERTEXTS_PER_ROUND = 8;
+
 export async function decideEncrypted(
   windows: FeatureWindows, clipSeconds: number, client: ClientSession, score: RemoteScorer, decide: Decider,
 ): Promise<Decision> {
-  const enc = client.encryptWindows(windows.vectors);
-  const results = await score(enc.ciphertexts, enc.windowsPerCiphertext);
-  const scores = await client.decryptScores(results, windows.vectors.length);
+  // Rounds on the ciphertext grid: each round packs exactly the windows the whole clip would put in
+  // those ciphertexts, so the scores are the same; only the decrypted scores (C per window) accumulate.
+  const perRound = client.layout.windowsPerCiphertext * CIPHERTEXTS_PER_ROUND;
+  const scores: Float64Array[] = [];
+  for (let from = 0; from < windows.vectors.length; from += perRound) {
+    const part = windows.vectors.slice(from, from + perRound);
+    const enc = client.encryptWindows(part);
+    const results = await score(enc.ciphertexts, enc.windowsPerCiphertext);
+    scores.push(...(await client.decryptScores(results, part.length)));
+  }
   return decide(scores, windows.startSeconds, clipSeconds);
 }
