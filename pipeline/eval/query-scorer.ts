@@ -75,7 +75,7 @@ export class QueryScorer {
       const t0 = performance.now();
       const results: Uint8Array[][] = [];
       for (const ct of cts) results.push(await this.#engine.score(this.#keys, ct));
-      serverMs = performance.now() - t0;
+      serverMs += performance.now() - t0;
       return results;
     }, this.#decide);
     const plain = this.#decide(scoreInClear(this.#model, w), w.startSeconds, clipSeconds);
