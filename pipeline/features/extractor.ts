@@ -10,6 +10,11 @@ export interface FeatureExtractor {
   hopSeconds: number;
   /** Audio needed on each side of a window for its features to equal the whole-clip ones. */
   contextSeconds: number;
-  /** Windows on the grid k * hopSeconds from the clip start. */
-  windows(pcm: Float32Array): FeatureWindows;
+  /**
+   * The sample grid (from a stream's first sample) its analysis frames lie on: a slice of a stream gives
+   * the whole stream's features only if it starts on this grid. 1 when any start will do.
+   */
+  frameSamples: number;
+  /** Windows on the grid leadSamples + k * hopSeconds from the clip's start. */
+  windows(pcm: Float32Array, leadSamples?: number): FeatureWindows;
 }

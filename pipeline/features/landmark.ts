@@ -6,7 +6,7 @@
 import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
 import { extractLandmarks, makeBucketer, type Bucketer, type Landmarks, type MultiBucketer } from '../dsp/landmarks.js';
 import { resample22050To11025 } from '../dsp/resample.js';
-import { PEAK_SAMPLE_RATE, STFT_HOP } from '../dsp/spectral-peaks.js';
+import { PEAK_SAMPLE_RATE, STFT_HOP, STFT_SIZE } from '../dsp/spectral-peaks.js';
 import type { FeatureWindows } from './types.js';
 
 export const LANDMARK_INPUT_SAMPLE_RATE = 22050;
@@ -15,13 +15,30 @@ const FRAME_SECONDS = STFT_HOP / PEAK_SAMPLE_RATE;
 /** Landmarks of a clip plus its length: what the client keeps between extraction and windowing. */
 export interface ClipLandmarks {
   landmarks: Landmarks;
+  /** Seconds from the window grid's zero to the clip's end. */
   durationSeconds: number;
+  /** Where the window grid's zero lies in the clip's frames, in seconds (0: its first sample). */
+  originSeconds?: number;
 }
+
+/** Samples at 22050 Hz between STFT frames (hop 256 at 11025 Hz): a slice starting on this grid frames the audio as the whole clip does. */
+export const LANDMARK_FRAME_SAMPLES = 2 * STFT_HOP;
 
 /** Query-side extraction (one STFT framing) from 22050 Hz mono PCM. */
 export function queryLandmarks(pcm22050: Float32Array, params: LandmarkParams): ClipLandmarks {
   const pcm = resample22050To11025(pcm22050);
   return { landmarks: extractLandmarks(pcm, params), durationSeconds: pcm22050.length / LANDMARK_INPUT_SAMPLE_RATE };
+}
+
+/**
+ * Audio a window's landmarks need after its end: an anchor in its last frame pairs with peaks up to
+ * `maxDtFrames` later, and whether those are peaks depends on the frames within the peak and local-mean
+ * neighbourhoods around them; plus one STFT frame and the resampler's half-length (111 taps), rounded up.
+ */
+export function landmarkContextSeconds(params: LandmarkParams): number {
+  const halo = Math.max(params.peaks.maxFrames, params.peaks.meanSize) >> 1;
+  const samples = (params.pairing.maxDtFrames + halo) * STFT_HOP + STFT_SIZE;
+  return Math.ceil((samples / PEAK_SAMPLE_RATE + 56 / LANDMARK_INPUT_SAMPLE_RATE) * 100) / 100;
 }
 
 /** Blocks in a clip: a trailing partial block counts as one. */
@@ -37,9 +54,12 @@ export function blockCounts(clip: ClipLandmarks, d: number, bucket: Bucketer, ma
   const blocks = blockCount(clip.durationSeconds);
   const counts = new Float32Array(blocks * d);
   const { time, code } = clip.landmarks;
+  const origin = clip.originSeconds ?? 0;
   const out = new Int32Array(64);
   for (let i = 0; i < code.length; i++) {
-    const b = Math.min(blocks - 1, Math.max(0, Math.floor((time[i] * FRAME_SECONDS) / LANDMARK_BLOCK_SECONDS)));
+    const t = time[i] * FRAME_SECONDS - origin;
+    if (t < 0) continue; // before the grid's zero: another window's, in the audio before this one
+    const b = Math.min(blocks - 1, Math.floor(t / LANDMARK_BLOCK_SECONDS));
     if (many) {
       const n = many(code[i], out);
       for (let k = 0; k < n; k++) counts[b * d + out[k]] += 1;
@@ -104,10 +124,13 @@ export function windowsFromLandmarks(
 
 /**
  * The kind's entry point for queries: 22050 Hz mono PCM → feature windows, weighted with the catalogue's
- * idf (per-feature scale) and, unless featureNorm is 'idf', centred on the catalogue's mean.
+ * idf (per-feature scale) and, unless featureNorm is 'idf', centred on the catalogue's mean. The window
+ * grid starts `leadSamples` into the PCM (a slice that starts on the frame grid, before the windows' grid).
  */
-export function landmarkWindows(pcm22050: Float32Array, params: LandmarkParams, idf: Float32Array, mean?: Float32Array): FeatureWindows {
-  return windowsFromLandmarks(queryLandmarks(pcm22050, params), params, idf, mean);
+export function landmarkWindows(pcm22050: Float32Array, params: LandmarkParams, idf: Float32Array, mean?: Float32Array, leadSamples = 0): FeatureWindows {
+  const clip = queryLandmarks(pcm22050, params);
+  const lead = leadSamples / LANDMARK_INPUT_SAMPLE_RATE;
+  return windowsFromLandmarks({ ...clip, originSeconds: lead, durationSeconds: clip.durationSeconds - lead }, params, idf, mean);
 }
 
 /** Seconds of audio each window actually covers (the last ones may be cut by the clip's end). */

@@ -10,7 +10,7 @@ import { decideMfccMean, decideMfccVote } from '../model/mfcc-vote.js';
 import type { Segment } from '../model/segment-templates.js';
 import { Mfcc } from '../dsp/mfcc.js';
 import type { FeatureExtractor } from './extractor.js';
-import { LANDMARK_INPUT_SAMPLE_RATE, landmarkWindows } from './landmark.js';
+import { LANDMARK_FRAME_SAMPLES, LANDMARK_INPUT_SAMPLE_RATE, landmarkContextSeconds, landmarkWindows } from './landmark.js';
 import { meanOfWindows, mfccSumWindows } from './mfcc-sum.js';
 import type { Decision } from './types.js';
 
@@ -28,9 +28,9 @@ export function createExtractor(manifest: CatalogManifest): FeatureExtractor {
       sampleRate: LANDMARK_INPUT_SAMPLE_RATE,
       windowSeconds: p.windowSeconds,
       hopSeconds: p.hopSeconds,
-      // Peaks look ±15 STFT frames around, pairs up to 31 frames ahead (256/11025 s each): 1.5 s covers both.
-      contextSeconds: 1.5,
-      windows: (pcm) => landmarkWindows(pcm, p, idf),
+      contextSeconds: landmarkContextSeconds(p),
+      frameSamples: LANDMARK_FRAME_SAMPLES,
+      windows: (pcm, lead) => landmarkWindows(pcm, p, idf, undefined, lead),
     };
   }
   const p = spec.params;
@@ -45,7 +45,11 @@ export function createExtractor(manifest: CatalogManifest): FeatureExtractor {
     hopSeconds: m * p.hopSeconds,
     // Centred STFT frames reach nFft/2 samples outside the window.
     contextSeconds: p.nFft / 2 / p.sampleRate,
-    windows: (pcm) => (m > 1 ? meanOfWindows(mfccSumWindows(pcm, p, mfcc), m) : mfccSumWindows(pcm, p, mfcc)),
+    frameSamples: 1,
+    windows: (pcm, lead = 0) => {
+      const clip = lead > 0 ? pcm.subarray(lead) : pcm;
+      return m > 1 ? meanOfWindows(mfccSumWindows(clip, p, mfcc), m) : mfccSumWindows(clip, p, mfcc);
+    },
   };
 }
 

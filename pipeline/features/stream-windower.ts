@@ -49,7 +49,18 @@ export class StreamWindower {
 
   /** First sample the windower still holds for windows from `seq` on (what a restart must read again). */
   keepFromSample(seq = this.nextSeq): number {
-    return Math.max(this.originSeq, seq - this.contextHops) * this.hop;
+    return this.sliceStartFor(Math.max(this.originSeq, seq - this.contextHops));
+  }
+
+  /**
+   * Where the slice for windows from grid window `seq` on starts: on the extractor's frame grid at or
+   * before the window, so the slice's analysis frames are the whole stream's; at the window itself when
+   * the audio before it is not held (a stream joined there).
+   */
+  private sliceStartFor(seq: number): number {
+    const grid = seq * this.hop;
+    const aligned = grid - (grid % this.extractor.frameSamples);
+    return aligned >= this.bufferStart ? aligned : grid;
   }
 
   /** The audio of [from, to) still held (clipped to what is held). */
@@ -84,10 +95,10 @@ export class StreamWindower {
     if (lastReady < this.nextSeq) return [];
     const firstSeq = this.nextSeq;
     const sliceStartSeq = Math.max(this.originSeq, firstSeq - this.contextHops);
-    const sliceStart = sliceStartSeq * this.hop;
+    const sliceStart = this.sliceStartFor(sliceStartSeq);
     const sliceEnd = Math.min(end, lastReady * this.hop + this.win + ctx);
     const slice = this.buffer.subarray(sliceStart - this.bufferStart, sliceEnd - this.bufferStart);
-    const fw = this.extractor.windows(slice);
+    const fw = this.extractor.windows(slice, sliceStartSeq * this.hop - sliceStart);
     const out: StreamWindow[] = [];
     for (let j = 0; j < fw.vectors.length; j++) {
       const seq = sliceStartSeq + j;

@@ -9,7 +9,7 @@ function sumExtractor(sampleRate: number, windowSeconds: number, hopSeconds: num
   const hop = Math.round(hopSeconds * sampleRate);
   const ctx = Math.round(contextSeconds * sampleRate);
   return {
-    kind: 'mfcc-sum', dim: 2, sampleRate, windowSeconds, hopSeconds, contextSeconds,
+    kind: 'mfcc-sum', dim: 2, sampleRate, windowSeconds, hopSeconds, contextSeconds, frameSamples: 1,
     windows(pcm) {
       const vectors: Float32Array[] = [];
       const startSeconds: number[] = [];
