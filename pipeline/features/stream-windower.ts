@@ -12,7 +12,10 @@ export interface StreamWindow {
 }
 
 export class StreamWindower {
-  private buffer = new Float32Array(0);
+  /** The held audio lives in `store` from `head` on, `held` samples: appends and trims move no samples until the store is full. */
+  private store = new Float32Array(0);
+  private head = 0;
+  private held = 0;
   /** Absolute sample index of buffer[0]. */
   private bufferStart = 0;
   private nextSeq = 0;
@@ -77,7 +80,7 @@ export class StreamWindower {
 
   /** Samples received so far. */
   get samplesSeen(): number {
-    return this.bufferStart + this.buffer.length;
+    return this.bufferStart + this.held;
   }
 
   /**
@@ -110,22 +113,38 @@ export class StreamWindower {
     return out;
   }
 
+  /** The held audio (a view: valid until the next push). */
+  private get buffer(): Float32Array {
+    return this.store.subarray(this.head, this.head + this.held);
+  }
+
   private append(pcm: Float32Array, startSample: number): void {
     let data = pcm;
     const end2 = this.samplesSeen;
     if (startSample < end2) data = pcm.subarray(Math.min(pcm.length, end2 - startSample));
     const gap = Math.max(0, startSample - end2);
-    const next = new Float32Array(this.buffer.length + gap + data.length);
-    next.set(this.buffer, 0);
-    next.set(data, this.buffer.length + gap);
-    this.buffer = next;
+    const need = this.held + gap + data.length;
+    if (this.head + need > this.store.length) {
+      // Move the held audio to the front of a store with room to spare: amortised, not once per chunk.
+      const next = need * 2 > this.store.length ? new Float32Array(need * 2) : this.store;
+      if (next === this.store) next.copyWithin(0, this.head, this.head + this.held);
+      else next.set(this.buffer, 0);
+      this.store = next;
+      this.head = 0;
+    }
+    const at = this.head + this.held;
+    this.store.fill(0, at, at + gap);
+    this.store.set(data, at + gap);
+    this.held = need;
   }
 
   /** Keeps only what the next batch's slice can start from. */
   private trim(): void {
     const keepFrom = this.keepFromSample();
     if (keepFrom > this.bufferStart) {
-      this.buffer = this.buffer.slice(keepFrom - this.bufferStart);
+      const drop = Math.min(this.held, keepFrom - this.bufferStart);
+      this.head += drop;
+      this.held -= drop;
       this.bufferStart = keepFrom;
     }
   }
