@@ -3,7 +3,7 @@
  * audio and today's `blindear stream` as the client, seeded; each prints expected vs observed (lost,
  * duplicated, stall seconds, exit codes, RSS) and the whole is written to bench/results/chaos.{json,md}.
  *
- *   npx tsc -p . && node dist/bench/chaos.js [--quick] [--seed n] [--only kill,flood,broker,audio,hour] [--out dir]
+ *   npx tsc -p . && node dist/bench/chaos.js [--quick] [--seed n] [--only kill,flood,broker,audio,hour] [--outage-seconds s] [--out dir]
  *
  * --quick (CI) streams shorter programmes and skips the 1-hour identify. It asserts nothing about speed:
  * a scenario that misses its expectation is marked; the process exits 1 if a correctness expectation
@@ -39,6 +39,7 @@ const quick = process.argv.includes('--quick');
 const seed = Number(arg('seed') ?? 17);
 const only = (arg('only') ?? (quick ? 'kill,flood,broker,audio' : 'kill,flood,broker,audio,hour')).split(',');
 const outDir = arg('out') ?? join(REPO, 'bench', 'results');
+const outageSeconds = Number(arg('outage-seconds') ?? 18);
 const log = (s: string): void => { process.stderr.write(`chaos: ${s}\n`); };
 
 interface Row {
@@ -340,15 +341,16 @@ async function main(): Promise<void> {
   }
 
   if (only.includes('broker')) {
-    // The broker stops for 18 s mid-stream and restarts on the same data dir.
+    // The broker stops mid-stream (18 s unless --outage-seconds) and restarts on the same data dir.
+    const outage = `broker stop ${outageSeconds} s + restart`;
     const session = sessionOn('outage', 1);
     const run = stream(brokers, catalog, programme, session, {
-      deadlineMs,
+      deadlineMs: deadlineMs + outageSeconds * 1000,
       onPrediction: (_p, n) => {
         if (n !== 1) return;
         void (async () => {
           await runKafkaSh(['stop', '--port', String(broker.port), '--dir', broker.dir]);
-          await sleep(18_000);
+          await sleep(outageSeconds * 1000);
           const again = await runKafkaSh(['start', '--port', String(broker.port), '--dir', broker.dir]);
           log(`broker restarted: exit ${again.code}`);
         })();
@@ -360,11 +362,11 @@ async function main(): Promise<void> {
     await waitFor(async () => { try { await admin.connect(); return true; } catch { return undefined; } }, 'the broker back', 120_000, 1000);
     const kept = (await admin.listTopics()).includes(TOPICS.sessionKeys.name);
     await admin.disconnect();
-    record('broker stop 18 s + restart', 'topics and keys kept', 'yes', kept ? 'yes' : 'no (formatted)', kept);
-    record('broker stop 18 s + restart', 'stream ends by itself', 'exit 0 or one line + exit ≠ 0', r.hung ? `hung (killed after ${deadlineMs / 1000} s)` : `exit ${r.code}`, !r.hung);
-    record('broker stop 18 s + restart', 'decisions', String(expected), distinct(r.predictions), distinct(r.predictions) === expected && duplicates(r.predictions) === 0);
+    record(outage, 'topics and keys kept', 'yes', kept ? 'yes' : 'no (formatted)', kept);
+    record(outage, 'stream ends by itself', 'exit 0 or one line + exit ≠ 0', r.hung ? `hung (killed after ${deadlineMs / 1000 + outageSeconds} s)` : `exit ${r.code}`, !r.hung);
+    record(outage, 'decisions', String(expected), distinct(r.predictions), distinct(r.predictions) === expected && duplicates(r.predictions) === 0);
     const alive = workers.filter((w) => w.proc.child.exitCode === null).length;
-    record('broker stop 18 s + restart', 'workers alive', '2', alive, alive === 2);
+    record(outage, 'workers alive', '2', alive, alive === 2);
   }
 
   for (const w of workers) await w.proc.stop();
