@@ -11,9 +11,19 @@ export function formatPrediction(p: Prediction): string {
   return `${span}  ${what}  (${(p.latencyMs / 1000).toFixed(1)} s after the audio)`;
 }
 
+/** The end marker of a stream: its last decision sent again with `final` (see Prediction.final). */
+const isEndMarker = (p: Prediction, before: Prediction | undefined): boolean =>
+  p.final && before !== undefined && before.session === p.session && before.fromSeq === p.fromSeq && before.toSeq === p.toSeq;
+
 export function createTextSink(out: Writable = process.stdout): Sink<Prediction> {
+  let last: Prediction | undefined;
   return {
-    write: (p) => new Promise((resolve, reject) => out.write(`${formatPrediction(p)}\n`, (e) => (e ? reject(e) : resolve()))),
+    write: (p) => {
+      // People read each decision once: an end marker closes the stream instead of repeating its line.
+      const line = isEndMarker(p, last) ? `${' '.repeat(17)}  end of the stream` : formatPrediction(p);
+      last = p;
+      return new Promise((resolve, reject) => out.write(`${line}\n`, (e) => (e ? reject(e) : resolve())));
+    },
     close: async () => undefined,
   };
 }

@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createJsonlSink } from '../../connectors/jsonl-sink.js';
+import { createTextSink } from '../../connectors/text-sink.js';
+import type { Prediction } from '../../schemas/messages.js';
 import { createWebhookSink } from '../../connectors/webhook-sink.js';
 
 const fast = { retries: 4, initialRetryTimeMs: 5, maxRetryTimeMs: 20 };
@@ -57,5 +59,26 @@ describe('delivery sinks', () => {
     await sink.write({ n: 1 });
     await sink.write({ n: 2 });
     expect(text).toBe('{"n":1}\n{"n":2}\n');
+  });
+
+  it('text: one line per decision, and the end marker (the last decision again, final) as the end', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c) => { text += c; });
+    const sink = createTextSink(out);
+    const p = (fromSeq: number, toSeq: number, final: boolean): Prediction => ({
+      session: 's-1', fromSeq, toSeq, audioStartSeconds: fromSeq * 15, audioEndSeconds: toSeq * 15 + 15, outcome: 'unknown', match: null, final, latencyMs: 2000, decidedAtMs: 0,
+    });
+    await sink.write(p(0, 1, false));
+    await sink.write(p(1, 2, false));
+    await sink.write(p(1, 2, true));
+    const lines = text.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toContain('15.0-   45.0 s  unknown');
+    expect(lines[2].trim()).toBe('end of the stream');
+    // A final decision over new windows is a decision: printed as one.
+    text = '';
+    await sink.write(p(2, 3, true));
+    expect(text).toContain('30.0-   60.0 s  unknown');
   });
 });
