@@ -105,7 +105,8 @@ export async function decodeStream(
   // a stream that arrives at real time) and give up on a dead connection instead of waiting for ever.
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) args.splice(args.indexOf('-i'), 0, '-probesize', '65536', '-analyzeduration', '2000000', '-rw_timeout', '15000000');
   const child = spawn(bin, args, { stdio: [input === '-' ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-  if (input === '-' && child.stdin) (opts.stdin ?? process.stdin).pipe(child.stdin);
+  const source = input === '-' ? opts.stdin ?? process.stdin : undefined;
+  if (source && child.stdin) source.pipe(child.stdin);
   let stderr = '';
   child.stderr!.on("data", (c: Buffer) => { stderr += c.toString(); if (stderr.length > 8192) stderr = stderr.slice(-4096); });
   const done = new Promise<void>((resolve, reject) => {
@@ -131,7 +132,14 @@ export async function decodeStream(
     const usable = pending.length - (pending.length % 4);
     if (usable > 0) yield toFloat32(pending.subarray(0, usable));
   }
-  return { chunks: chunks(), done, stop: () => child.kill('SIGTERM') };
+  const stop = (): void => {
+    child.kill('SIGTERM');
+    if (!source) return;
+    // Stdin is read once: let go of it, or a writer that keeps the pipe open keeps this process alive.
+    if (child.stdin) { source.unpipe(child.stdin); child.stdin.destroy(); }
+    if (source === process.stdin) process.stdin.destroy();
+  };
+  return { chunks: chunks(), done, stop };
 }
 
 function toFloat32(buf: Buffer): Float32Array {

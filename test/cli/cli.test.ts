@@ -2,6 +2,7 @@
  * The CLI contract (DESIGN.md §6) through the real binary: --help everywhere, one-line errors with a
  * non-zero exit on bad input, and `identify --json` on real excerpts, in-process and through Kafka.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
@@ -106,7 +107,7 @@ describe('blindear CLI', () => {
   describe('through Kafka', () => {
     let worker: ReturnType<typeof startCli>;
     beforeAll(() => { worker = startCli(['worker', 'scorer', '--brokers', testBrokers().join(','), '--catalog', catalog.dir, '--log-level', 'warn']); });
-    afterAll(async () => { expect(await worker.stop()).toBe(0); });
+    afterAll(async () => { expect(await worker.stop(), worker.stderr().slice(-3000)).toBe(0); });
 
     it('identify --brokers gives the in-process answers', async () => {
       const files = [known[0].file, known[5].file, unknown[0]];
@@ -159,6 +160,27 @@ describe('blindear CLI', () => {
       const again = await runCli(['identify', known[1].file, '--catalog', catalog.dir, '--json', '--brokers', testBrokers().join(',')]);
       expect(again.code, again.stderr).toBe(0);
       expect(parseAnswers(again.stdout)[0].match?.path).toBe(known[1].path);
+    });
+
+    it('stream from a stdin left open: decides what came, then SIGTERM ends it within 5 s and leaves no ffmpeg', async () => {
+      const [track] = tracksPerPackage(1);
+      const pcm = await decodeFile(join(MUSIC_DIR, track), { sampleRate: SR });
+      const stream = startCli(['stream', '-', '--catalog', catalog.dir, '--brokers', testBrokers().join(','), '--stall-seconds', '300', '--log-level', 'warn']);
+      let out = '';
+      stream.child.stdout.on('data', (c) => { out += c; });
+      // 20 s of audio (one window and its context), then the writer keeps the pipe open and says nothing.
+      expect(pcm.length).toBeGreaterThan(20 * SR);
+      stream.child.stdin.on('error', () => undefined); // an early exit is reported by the checks below
+      stream.child.stdin.write(encodeWav(pcm.subarray(0, 20 * SR), SR));
+      await waitFor(() => (out.includes('"fromSeq":0') ? true : undefined), 'the first decision', 90_000, 200).catch((err: Error) => { throw new Error(`${err.message}: ${stream.stderr().slice(-1500)}`); });
+      const ffmpeg = spawnSync('ps', ['--ppid', String(stream.child.pid), '-o', 'pid=,comm=']).stdout.toString().trim().split('\n').filter((l) => l.includes('ffmpeg')).map((l) => Number(l.trim().split(/\s+/)[0]));
+      expect(ffmpeg, 'the stdin source decodes through an ffmpeg child').toHaveLength(1);
+      const t0 = Date.now();
+      const code = await stream.stop();
+      expect(Date.now() - t0, stream.stderr().slice(-2000)).toBeLessThan(5000);
+      expect(code).toBe(0);
+      expect(stream.stderr()).not.toContain('BLINDEAR_OPEN_HANDLES');
+      await waitFor(() => { try { process.kill(ffmpeg[0], 0); return undefined; } catch { return true; } }, 'the ffmpeg child gone', 3000, 100);
     });
   });
 });
