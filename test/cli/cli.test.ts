@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { DLQ_HEADERS, ENVELOPE_HEADER, TOPICS, dlqName } from '../../schemas/topics.js';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { encodeWav } from '../../connectors/wav.js';
@@ -166,6 +166,7 @@ describe('blindear CLI', () => {
       const [track] = tracksPerPackage(1);
       const pcm = await decodeFile(join(MUSIC_DIR, track), { sampleRate: SR });
       const stream = startCli(['stream', '-', '--catalog', catalog.dir, '--brokers', testBrokers().join(','), '--stall-seconds', '300', '--log-level', 'warn']);
+      onTestFinished(async () => { if (stream.child.exitCode === null) await stream.stop(); });
       let out = '';
       stream.child.stdout.on('data', (c) => { out += c; });
       // 20 s of audio (one window and its context), then the writer keeps the pipe open and says nothing.
