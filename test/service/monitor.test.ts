@@ -96,7 +96,7 @@ describe('blindear monitor', () => {
     await first.stop();
     const session = readJsonl(out, (v) => AirplayEvent.parse(v))[0].session;
     const second = startCli(args);
-    const exit = await exitOf(second.child, 300_000);
+    const exit = await exitOf(second.child, 300_000, second.stderr);
     expect(exit, second.stderr().slice(-3000)).toBe(0);
     expect(second.stderr()).toContain('"msg":"session resumed"');
 
@@ -211,10 +211,10 @@ describe('blindear monitor', () => {
   }, 600_000);
 });
 
-function exitOf(child: import('node:child_process').ChildProcess, ms: number): Promise<number | null> {
+function exitOf(child: import('node:child_process').ChildProcess, ms: number, stderr: () => string = () => ''): Promise<number | null> {
   return new Promise((resolve, reject) => {
     if (child.exitCode !== null) { resolve(child.exitCode); return; }
-    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('process did not exit')); }, ms);
+    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`process did not exit in ${ms / 1000} s; its log ends: ${stderr().slice(-4000)}`)); }, ms);
     child.on('close', (code) => { clearTimeout(t); resolve(code); });
   });
 }
