@@ -13,12 +13,6 @@ const { Kafka, logLevel } = kafkajs;
 
 export type { KafkaClient };
 
-/**
- * Every consumer's fetch wait: an idle fetch returns after at most this long, and leaving a group (a
- * stop, the end of a table's restore) waits for the fetch in flight: kafkajs's 5 s default made each
- * stop take up to 5 s per consumer.
- */
-export const FETCH_MAX_WAIT_MS = 1000;
 
 function logCreatorFor(logger: Logger): LogCreator {
   return () => ({ namespace, level, log }) => {

@@ -8,7 +8,7 @@ import type { Consumer, KafkaMessage, Producer } from 'kafkajs';
 import { DLQ_HEADERS, TOPICS, dlqName, type TopicKey } from '../../schemas/topics.js';
 import { BlindearError, isBlindearError } from '../errors.js';
 import { decodeRecord, encodeRecord } from './codec.js';
-import { FETCH_MAX_WAIT_MS, type KafkaClient } from './kafka.js';
+import type { KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { withRetry, type RetryPolicy } from './retry.js';
@@ -175,7 +175,6 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     heartbeatInterval: opts.heartbeatIntervalMs ?? Math.max(500, Math.floor(sessionTimeout / 10)),
     rebalanceTimeout: opts.rebalanceTimeoutMs ?? Math.max(sessionTimeout, 30_000),
     allowAutoTopicCreation: false,
-    maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
     // kafkajs restarts a crashed consumer on a timer; once this stage stops, a restart would bring back a
     // consumer nobody stops (its producers already gone): a stopping stage stays stopped.
     retry: { restartOnFailure: async () => !stopping },

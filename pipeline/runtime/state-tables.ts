@@ -11,7 +11,6 @@ import { decodeRecord } from './codec.js';
 import type { Clusters } from './clusters.js';
 import { clusterOf } from './clusters.js';
 import type { Logger } from './logger.js';
-import { FETCH_MAX_WAIT_MS } from './kafka.js';
 import type { EnvelopeOf, Outbound, TableView } from './stage.js';
 
 interface Entry {
@@ -101,7 +100,7 @@ export class StateTables implements TableView {
     const m = this.data.get(topic)!;
     let records = 0;
     const groupId = `blindear-restore-${randomUUID()}`;
-    const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: FETCH_MAX_WAIT_MS, maxBytesPerPartition: TOPICS[topic].maxMessageBytes + 65536 });
+    const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytesPerPartition: TOPICS[topic].maxMessageBytes + 65536 });
     await consumer.connect();
     try {
       let lastActivity = Date.now();

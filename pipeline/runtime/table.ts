@@ -8,7 +8,7 @@ import type { KafkaMessage, Producer } from 'kafkajs';
 import { TOPICS, type TopicKey } from '../../schemas/topics.js';
 import { isBlindearError, type BlindearError } from '../errors.js';
 import { decodeRecord } from './codec.js';
-import { FETCH_MAX_WAIT_MS, type KafkaClient } from './kafka.js';
+import type { KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { sendDeadLetter } from './run-stage.js';
@@ -47,7 +47,6 @@ export async function materializeTable<K extends TopicKey>(opts: {
   const consumer = opts.kafka.consumer({
     groupId,
     maxBytesPerPartition: spec.maxMessageBytes + 65536,
-    maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
     allowAutoTopicCreation: false,
   });
   await consumer.connect();
