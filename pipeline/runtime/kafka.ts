@@ -13,7 +13,6 @@ const { Kafka, logLevel } = kafkajs;
 
 export type { KafkaClient };
 
-
 function logCreatorFor(logger: Logger): LogCreator {
   return () => ({ namespace, level, log }) => {
     const { message, ...extra } = log;
