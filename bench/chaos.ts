@@ -23,7 +23,7 @@ import { enrollCatalog, listAudioInputs } from '../pipeline/model/enroll.js';
 import { createLogger } from '../pipeline/runtime/logger.js';
 import { layoutFor } from '../pipeline/he/layout.js';
 import { HeParams, paramsId as paramsIdOf } from '../schemas/he.js';
-import { Prediction } from '../schemas/messages.js';
+import { isEndMarker, Prediction } from '../schemas/messages.js';
 import { dlqName, ENVELOPE_HEADER, TOPICS } from '../schemas/topics.js';
 import { cleanupAll, freeLoopbackPort, mdTable, metric, onCleanup, percentile, REPO, round, runKafkaSh, scrape, sleep, startCli, startProcess, waitFor, type Child } from './util.js';
 
@@ -142,10 +142,7 @@ async function keepEvidence(scenario: string, r: SessionResult): Promise<void> {
  * Decisions, each once: a stream that ends right after a decision marks its end by repeating that
  * decision with `final: true` (the contract of Prediction.final); that marker is not a second decision.
  */
-const decisionsOf = (ps: Prediction[]): Prediction[] => ps.filter((p, i) => {
-  const before = ps[i - 1];
-  return !(p.final && before && before.fromSeq === p.fromSeq && before.toSeq === p.toSeq && before.outcome === p.outcome && JSON.stringify(before.match) === JSON.stringify(p.match));
-});
+const decisionsOf = (ps: Prediction[]): Prediction[] => ps.filter((p, i) => !isEndMarker(p, ps[i - 1]));
 const duplicates = (ps: Prediction[]): number => decisionsOf(ps).length - new Set(ps.map((p) => p.toSeq)).size;
 const distinct = (ps: Prediction[]): number => new Set(ps.map((p) => p.toSeq)).size;
 const maxGapSeconds = (t: number[], from = 0): number => {

@@ -1,6 +1,6 @@
 /** Delivery sink for people: one readable line per prediction on a stream (stdout by default). */
 import type { Writable } from 'node:stream';
-import type { Prediction } from '../schemas/messages.js';
+import { isEndMarker, type Prediction } from '../schemas/messages.js';
 import type { Sink } from './jsonl-sink.js';
 
 export function formatPrediction(p: Prediction): string {
@@ -10,10 +10,6 @@ export function formatPrediction(p: Prediction): string {
     : 'unknown';
   return `${span}  ${what}  (${(p.latencyMs / 1000).toFixed(1)} s after the audio)`;
 }
-
-/** The end marker of a stream: its last decision sent again with `final` (see Prediction.final). */
-const isEndMarker = (p: Prediction, before: Prediction | undefined): boolean =>
-  p.final && before !== undefined && before.session === p.session && before.fromSeq === p.fromSeq && before.toSeq === p.toSeq;
 
 export function createTextSink(out: Writable = process.stdout): Sink<Prediction> {
   let last: Prediction | undefined;

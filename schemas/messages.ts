@@ -139,6 +139,12 @@ export const Prediction = z.object({
 });
 export type Prediction = z.infer<typeof Prediction>;
 
+/** Whether `p` is a stream's end marker: the decision just before it sent again with `final` (see `final`). */
+export function isEndMarker(p: Prediction, before: Prediction | undefined): boolean {
+  return p.final && before !== undefined && before.session === p.session && before.fromSeq === p.fromSeq && before.toSeq === p.toSeq
+    && before.outcome === p.outcome && JSON.stringify(before.match) === JSON.stringify(p.match);
+}
+
 /** One play in the airplay log: a "started" event as soon as it is recognised, an "ended" event when it is over. */
 export const AirplayEvent = z.object({
   event: z.enum(['started', 'ended']),

@@ -47,7 +47,7 @@ export function createExtractor(manifest: CatalogManifest): FeatureExtractor {
     contextSeconds: p.nFft / 2 / p.sampleRate,
     frameSamples: 1,
     windows: (pcm, lead = 0) => {
-      const clip = lead > 0 ? pcm.subarray(lead) : pcm;
+      const clip = pcm.subarray(lead);
       return m > 1 ? meanOfWindows(mfccSumWindows(clip, p, mfcc), m) : mfccSumWindows(clip, p, mfcc);
     },
   };
