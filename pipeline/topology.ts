@@ -30,7 +30,7 @@ export const TOPOLOGY = Object.freeze({
     description: 'station sources (files, URLs, stdin) → PCM chunks keyed by session; opens sessions and publishes their evaluation keys',
   }),
   windowing: spec({
-    name: 'windowing', zone: 'client', input: 'audio', outputs: ['features'], tables: [], group: 'blindear-client-windowing',
+    name: 'windowing', zone: 'client', input: 'audio', outputs: ['features'], tables: ['clientSessions'], group: 'blindear-client-windowing',
     description: 'PCM chunks → feature windows on the catalogue grid, batched one query ciphertext at a time',
   }),
   encrypt: spec({

@@ -43,6 +43,11 @@ export interface RunStageOptions<K extends TopicKey> {
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
   /**
+   * How long a fetch waits on the broker for records (kafkajs's default 5 s). Leaving the group waits for
+   * the fetch under way, so this bounds how long a stop takes on an idle topic.
+   */
+  maxWaitTimeMs?: number;
+  /**
    * For stages that hold records past `process` (the scorer's parking lot): the lowest offset of the
    * partition still held. Commits then stop there, so a crash re-delivers what was held (and what
    * followed it: consumers de-duplicate by session and seq). Call `RunningStage.commit()` when it moves.
@@ -165,6 +170,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   // only up to the oldest record they still hold: a crash re-delivers it.
   const heldOffset = opts.heldOffset ?? (stage.retainFrom ? (p: number) => stage.retainFrom!(p) : undefined);
   const sessionTimeout = opts.sessionTimeoutMs ?? 10_000;
+  const heartbeatInterval = opts.heartbeatIntervalMs ?? Math.max(500, Math.floor(sessionTimeout / 10));
   let stopping = false;
   const consumer = inputCluster.consumer({
     groupId: opts.groupId,
@@ -172,8 +178,9 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     maxBytes: Math.max(spec.maxMessageBytes * 2, 10 * 1024 * 1024),
     // A killed member's partitions move to the others after `sessionTimeout`.
     sessionTimeout,
-    heartbeatInterval: opts.heartbeatIntervalMs ?? Math.max(500, Math.floor(sessionTimeout / 10)),
+    heartbeatInterval,
     rebalanceTimeout: opts.rebalanceTimeoutMs ?? Math.max(sessionTimeout, 30_000),
+    ...(opts.maxWaitTimeMs !== undefined ? { maxWaitTimeInMs: opts.maxWaitTimeMs } : {}),
     allowAutoTopicCreation: false,
     // kafkajs restarts a crashed consumer on a timer; once this stage stops, a restart would bring back a
     // consumer nobody stops (its producers already gone): a stopping stage stays stopped.
@@ -270,45 +277,56 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     autoCommit: !manualCommit,
     partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
     eachMessage: async ({ partition, message, heartbeat }) => {
-      await restoring;
-      if (opts.serves && !opts.serves(message.key?.toString('utf8') ?? '')) {
-        metrics.messages.inc({ stage: stage.name, outcome: 'skipped' });
-        if (manualCommit) { nextOffset.set(partition, BigInt(message.offset) + 1n); scheduleCommit(); }
-        return;
-      }
-      const started = process.hrtime.bigint();
-      const source = { topic: stage.input, partition, record: message };
+      // kafkajs heartbeats between fetches only: a record that takes longer than the session timeout
+      // (a table read, retries backing off) would cost this member the group, and the record would come
+      // back to the next owner and do the same. The member stays in the group while it works.
+      const alive = setInterval(() => { heartbeat().catch(() => undefined); }, heartbeatInterval);
       try {
-        const decoded = decodeRecord(stage.input, message);
-        const outputs = await withRetry(
-          opts.retry,
-          async () => {
-            await heartbeat();
-            return stage.process({ key: message.key?.toString('utf8') ?? '', partition, offset: message.offset, ...decoded }, ctx);
-          },
-          () => stopping,
-        );
-        for (const o of outputs) {
-          if (!topo.outputs.includes(o.topic)) throw new Error(`stage ${stage.name} wrote ${o.topic}, which the topology does not declare`);
-        }
-        await sendOutputs(producers, outputs);
-        tables.apply(outputs, partition);
-        metrics.messages.inc({ stage: stage.name, outcome: 'processed' });
-      } catch (err) {
-        if (!isBlindearError(err)) throw err; // a programmer error: crash loudly, kafkajs re-delivers
-        log.warn({ code: err.code, partition, offset: message.offset, session: message.key?.toString('utf8') }, err.message);
-        await sendDeadLetter(dlqProducer, source, stage.name, err);
-        metrics.deadLetters.inc({ stage: stage.name, code: err.code });
-        metrics.messages.inc({ stage: stage.name, outcome: 'dead_letter' });
+        await handle(partition, message, heartbeat);
       } finally {
-        metrics.stageSeconds.observe({ stage: stage.name }, Number(process.hrtime.bigint() - started) / 1e9);
-      }
-      if (manualCommit) {
-        nextOffset.set(partition, BigInt(message.offset) + 1n);
-        scheduleCommit();
+        clearInterval(alive);
       }
     },
   });
+  async function handle(partition: number, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
+    await restoring;
+    if (opts.serves && !opts.serves(message.key?.toString('utf8') ?? '')) {
+      metrics.messages.inc({ stage: stage.name, outcome: 'skipped' });
+      if (manualCommit) { nextOffset.set(partition, BigInt(message.offset) + 1n); scheduleCommit(); }
+      return;
+    }
+    const started = process.hrtime.bigint();
+    const source = { topic: stage.input, partition, record: message };
+    try {
+      const decoded = decodeRecord(stage.input, message);
+      const outputs = await withRetry(
+        opts.retry,
+        async () => {
+          await heartbeat();
+          return stage.process({ key: message.key?.toString('utf8') ?? '', partition, offset: message.offset, ...decoded }, ctx);
+        },
+        () => stopping,
+      );
+      for (const o of outputs) {
+        if (!topo.outputs.includes(o.topic)) throw new Error(`stage ${stage.name} wrote ${o.topic}, which the topology does not declare`);
+      }
+      await sendOutputs(producers, outputs);
+      tables.apply(outputs, partition);
+      metrics.messages.inc({ stage: stage.name, outcome: 'processed' });
+    } catch (err) {
+      if (!isBlindearError(err)) throw err; // a programmer error: crash loudly, kafkajs re-delivers
+      log.warn({ code: err.code, partition, offset: message.offset, session: message.key?.toString('utf8') }, err.message);
+      await sendDeadLetter(dlqProducer, source, stage.name, err);
+      metrics.deadLetters.inc({ stage: stage.name, code: err.code });
+      metrics.messages.inc({ stage: stage.name, outcome: 'dead_letter' });
+    } finally {
+      metrics.stageSeconds.observe({ stage: stage.name }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    if (manualCommit) {
+      nextOffset.set(partition, BigInt(message.offset) + 1n);
+      scheduleCommit();
+    }
+  }
   seekToEnds();
   log.info({ topic: spec.name, groupId: opts.groupId }, 'stage running');
   return {

@@ -62,7 +62,9 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
   switch (name) {
     case 'windowing': {
       const layout = layoutFor(manifest.he, manifest.classes.track.length, manifest.dim);
-      return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery: layout.windowsPerCiphertext, maxBatchSeconds: 5 }) as unknown as Stage<TopicKey>;
+      return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery: layout.windowsPerCiphertext, maxBatchSeconds: 5,
+        owns: async (tables, session, partition) => (await sessions.owned(tables, session, partition)) !== undefined,
+      }) as unknown as Stage<TopicKey>;
     }
     case 'encrypt':
       return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim }) as unknown as Stage<TopicKey>;

@@ -8,6 +8,7 @@ import type { ClientSessionRecord } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
 import { ClientSession } from '../he/client/index.js';
 import type { ServiceKey } from '../he/client/service-key.js';
+import type { TableView } from '../runtime/stage.js';
 
 export interface OpenSession {
   client: ClientSession;
@@ -19,13 +20,34 @@ export const secretKeyContext = (session: string): string => `blindear/secret-ke
 export const macKeyContext = (session: string): string => `blindear/mac-key/${session}`;
 export const signingKeyContext = (session: string): string => `blindear/signing-key/${session}`;
 
+/** Sessions remembered as another client service's (or ended): their records are skipped without a table read. */
+const MAX_FOREIGN = 4096;
+
 export class ClientSessions {
   private readonly open = new Map<string, Promise<OpenSession>>();
+  private readonly foreign = new Set<string>();
 
   constructor(private readonly manifest: CatalogManifest, private readonly serviceKey: ServiceKey, private readonly max = 512) {}
 
   get size(): number {
     return this.open.size;
+  }
+
+  /**
+   * The session's record when this service holds it: present in the `client-sessions` table (read again
+   * to its end on a miss) and sealed under this service's key. The audio, feature and score topics are
+   * shared with every client service of the cluster (a `stream` beside a monitor, a service with another
+   * key): another's session, or one that ended (its record deleted), is not this service's to process,
+   * and is neither worked on nor dead-lettered here. The record is written before the session's first
+   * audio, so a miss after reading the partition to its end is final.
+   */
+  async owned(tables: TableView, session: string, partition: number): Promise<ClientSessionRecord | undefined> {
+    if (this.foreign.has(session)) return undefined;
+    const record = await tables.fetch('clientSessions', session, partition);
+    if (record && record.keyId === this.serviceKey.keyId) return record;
+    if (this.foreign.size >= MAX_FOREIGN) this.foreign.delete(this.foreign.values().next().value as string);
+    this.foreign.add(session);
+    return undefined;
   }
 
   /** The session of `record`, restored with its stored secret key (BLINDEAR_ERR_HE_KEYS_INVALID if it does not open). */

@@ -51,9 +51,9 @@ export function createDecideStage(deps: DecideDeps) {
       const env = msg.envelope;
       const { session, seq, count, parts, final, capturedAtMs, paramsId, modelId } = env;
       if (msg.key !== session) throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `record key ${msg.key} carries scores for ${session}`);
-      const record = await ctx.tables.fetch('clientSessions', session, msg.partition);
+      const record = await deps.sessions.owned(ctx.tables, session, msg.partition);
       if (!record) {
-        // Not a session of this service (a one-shot client shares the topic): not ours to judge.
+        // Not a session of this service (a one-shot client or another service shares the topic): not ours to judge.
         ctx.logger.debug({ session }, 'scores of a session this service does not hold: skipped');
         return [];
       }

@@ -15,12 +15,15 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
     input: 'features',
     async process(msg, ctx) {
       const { session, seq, count, prev, dim, modelId, final, capturedAtMs, boundaries } = msg.envelope;
+      const record = await deps.sessions.owned(ctx.tables, session, msg.partition);
+      if (!record) {
+        ctx.logger.debug({ session }, 'windows of a session this service does not hold: skipped');
+        return [];
+      }
       if (modelId !== deps.modelId) throw new BlindearError('BLINDEAR_ERR_MODEL_MISMATCH', `window for model ${modelId}, this service uses ${deps.modelId}`);
       if (dim !== deps.dim || msg.value.length !== count * dim * 4) {
         throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `${msg.value.length} bytes for ${count} windows of ${deps.dim} float32`);
       }
-      const record = await ctx.tables.fetch('clientSessions', session, msg.partition);
-      if (!record) throw new BlindearError('BLINDEAR_ERR_SESSION_UNKNOWN', `no client session record for ${session}`);
       const { client, macKey } = await deps.sessions.get(record);
       const all = float32FromBytes(msg.value);
       const vectors = Array.from({ length: count }, (_, i) => all.subarray(i * dim, (i + 1) * dim));

@@ -11,7 +11,7 @@ import { BlindearError } from '../errors.js';
 import type { FeatureExtractor } from '../features/extractor.js';
 import { StreamWindower, type StreamWindow } from '../features/stream-windower.js';
 import { boundaryCandidates } from '../dsp/boundaries.js';
-import { defineStage, type Outbound } from '../runtime/stage.js';
+import { defineStage, type Outbound, type TableView } from '../runtime/stage.js';
 import { float32FromBytes } from './ingest.js';
 
 interface Chunk {
@@ -40,6 +40,8 @@ export interface WindowingDeps {
   windowsPerQuery: number;
   /** A batch is sent once it spans this much audio, full or not (bounds latency). */
   maxBatchSeconds: number;
+  /** Whether this client service holds the session (asked once per session an instance meets). */
+  owns?(tables: TableView, session: string, partition: number): Promise<boolean>;
 }
 
 /** A session without audio for this long is dropped from memory. */
@@ -96,8 +98,10 @@ export function createWindowingStage(deps: WindowingDeps) {
       }
       if (msg.value.length % 4 !== 0) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', 'PCM payload is not whole float32 samples');
       const pcm = float32FromBytes(msg.value);
-      const out: Outbound<'features'>[] = [];
       let s = sessions.get(session);
+      // Another client service's session on the shared audio topic: its own windowing makes its windows.
+      if (!s && deps.owns && !(await deps.owns(ctx.tables, session, msg.partition))) return [];
+      const out: Outbound<'features'>[] = [];
       if (s && discontinuity) {
         // The source reconnected: what was batched goes out, the windower starts again at the new position.
         out.push(...flush(session, s, false));

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { encodeWav } from '../../connectors/wav.js';
 import { AirplayEvent, Prediction } from '../../schemas/messages.js';
-import { TOPICS } from '../../schemas/topics.js';
+import { TOPICS, dlqName } from '../../schemas/topics.js';
+import { loadManifest } from '../../pipeline/model/catalog-store.js';
+import { encodeRecord } from '../../pipeline/runtime/codec.js';
 import { startBroker, testBrokers, type TestBroker } from '../helpers/broker.js';
 import { testCatalog, type TestCatalog } from '../helpers/catalog.js';
 import { runCli, startCli, waitFor } from '../helpers/cli.js';
@@ -59,6 +61,17 @@ async function topicRecords(brokers: string[], topic: string): Promise<{ key: st
   return out;
 }
 
+async function produce(brokers: string[], records: { topic: string; message: kafkajs.Message }[]): Promise<void> {
+  const kafka = new Kafka({ brokers, clientId: 'monitor-test', logLevel: logLevel.NOTHING });
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    for (const r of records) await producer.send({ topic: r.topic, acks: -1, messages: [r.message] });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 describe('blindear monitor', () => {
   let catalog: TestCatalog;
   let brokers: string[];
@@ -88,9 +101,21 @@ describe('blindear monitor', () => {
     const out = join(WORK, 'restart-airplay.jsonl');
     const args = ['monitor', '--stations', stations, '--catalog', catalog.dir, '--brokers', brokers.join(','), '--output', out,
       '--client-key-file', join(WORK, 'client.key'), '--pace', 'realtime', '--log-level', 'info'];
+    // A session this service does not hold shares the topics (another client service's, or one that ended
+    // and whose record was deleted): its audio and windows are neither worked on nor dead-lettered here.
+    const manifest = await loadManifest(catalog.dir);
+    const foreign = `s.foreign-${Date.now()}`;
+    const now = Date.now();
+    const topics = await runCli(['topics', '--brokers', brokers.join(',')]);
+    expect(topics.code, topics.stderr).toBe(0);
+    await produce(brokers, [
+      encodeRecord({ topic: 'audio', key: foreign, envelope: { session: foreign, seq: 0, sampleRate: RATE, startSample: 0, final: true, capturedAtMs: now, discontinuity: false }, value: new Uint8Array(pcm.slice(0, 20 * RATE).buffer) }),
+      encodeRecord({ topic: 'features', key: foreign, envelope: { session: foreign, seq: 0, count: 1, prev: -1, dim: manifest.dim, modelId: manifest.modelId, startSeconds: 0, final: true, capturedAtMs: now, boundaries: [] }, value: new Uint8Array(manifest.dim * 4) }),
+    ].map((m, i) => ({ topic: i === 0 ? TOPICS.audio.name : TOPICS.features.name, message: m })));
     const first = startCli(args);
     // Kill it once the first play is logged, while the second one is on air.
-    await waitFor(async () => (readJsonl(out, (v) => AirplayEvent.parse(v)).some((e) => e.event === 'started') ? true : undefined), 'first play started', 180_000, 500);
+    await waitFor(async () => (readJsonl(out, (v) => AirplayEvent.parse(v)).some((e) => e.event === 'started') ? true : undefined), 'first play started', 180_000, 500)
+      .catch((err: Error) => { throw new Error(`${err.message}; the monitor's log ends: ${first.stderr().slice(-3000)}`); });
     await waitFor(async () => (first.stderr().includes('"msg":"source connected"') ? true : undefined), 'connected', 10_000, 200);
     first.child.kill('SIGKILL');
     await first.stop();
@@ -121,6 +146,12 @@ describe('blindear monitor', () => {
     const spans = preds.map((p) => `${p.fromSeq}-${p.toSeq}${p.final ? 'f' : ''}`);
     expect(new Set(spans).size).toBe(spans.length);
     expect(preds.filter((p) => p.final)).toHaveLength(1);
+    // The foreign session: no windows made, nothing encrypted, no dead letters.
+    expect((await topicRecords(brokers, TOPICS.features.name)).filter((r) => r.key === foreign)).toHaveLength(1);
+    expect((await topicRecords(brokers, TOPICS.queries.name)).filter((r) => r.key === foreign)).toEqual([]);
+    for (const t of [TOPICS.audio.name, TOPICS.features.name]) {
+      expect((await topicRecords(brokers, dlqName(t))).filter((r) => r.key === foreign), dlqName(t)).toEqual([]);
+    }
   }, 600_000);
 
   it('a URL source that drops is reported and reconnected, and its plays are still logged', async () => {
