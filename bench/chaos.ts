@@ -366,7 +366,19 @@ async function main(): Promise<void> {
     record(outage, 'workers alive', '2', alive, alive === 2);
   }
 
-  for (const w of workers) await w.proc.stop();
+  // SIGTERM: each live worker leaves its group and exits (goal ≤ 5 s, no child left behind).
+  const stops: { secs: number; code: number | null }[] = [];
+  for (const w of workers) {
+    if (w.proc.child.exitCode !== null || w.proc.child.signalCode !== null) continue;
+    const t0 = Date.now();
+    await w.proc.stop(15_000);
+    stops.push({ secs: (Date.now() - t0) / 1000, code: await w.proc.exited });
+  }
+  if (stops.length) {
+    const slowest = Math.max(...stops.map((x) => x.secs));
+    record('SIGTERM', 'scoring workers\' exit codes', '0', stops.map((x) => x.code).join(', '), stops.every((x) => x.code === 0));
+    record('SIGTERM', 'slowest scoring worker exit (s)', '≤ 5', round(slowest, 2), slowest <= 5, false);
+  }
 
   if (only.includes('audio')) {
     const silentDir = join(work, 'silent');

@@ -24,8 +24,9 @@ export async function runClientWorker(stage: Exclude<ClientStageName, 'report'>,
   const config = loadConfig(process.env, { brokers: opts.brokers, clientBrokers: opts.clientBrokers, serverBrokers: opts.serverBrokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
   const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
   const manifest = await loadManifest(opts.catalog);
-  // Only the stages that open sessions need the client key; it must already exist (made by `monitor`).
-  const needsKey = stage === 'encrypt' || stage === 'decide';
+  // The stages that work per session need the client key (windowing to tell its sessions from another
+  // service's, encrypt and decide to open them); it must already exist (made by `monitor`).
+  const needsKey = stage !== 'delivery';
   const serviceKey = needsKey ? (await loadServiceKey(opts.clientKeyFile, { create: false })).key : { keyId: '0000000000000000', seal: () => { throw new Error('no client key'); }, open: () => { throw new Error('no client key'); } };
   const metrics = createMetrics();
   // Clusters, /metrics, /healthz, /readyz, build info, lag of this process's groups, topics, producers.

@@ -36,6 +36,12 @@ const SCORER_RETRY = { retries: 3, initialRetryTimeMs: 100, maxRetryTimeMs: 1_00
 export const SCORER_SESSION_TIMEOUT_MS = 6_000;
 export const SCORER_HEARTBEAT_MS = 1_000;
 export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
+/**
+ * A fetch waits at most 1 s on the broker (kafkajs: 5 s). kafkajs heart-beats between fetches, so on an
+ * idle partition a survivor hears of a dead member's rebalance within a second rather than five; and
+ * leaving the group at SIGTERM waits for the fetch under way.
+ */
+export const SCORER_FETCH_WAIT_MS = 1_000;
 
 /** A query as the runtime handed it, back as the source record of a dead letter. */
 function sourceOf(msg: Inbound<'queries'>): Parameters<typeof sendDeadLetter>[1] {
@@ -65,7 +71,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const keys = new SessionKeyStore(engine, { maxRecordBytes: maxKeyBytes(engine.params, engine.layout) });
   const ledger = await DeadLetterLedger.open({ kafka, producer, groupId: SCORER_KEYS_DLQ_GROUP, topic: 'sessionKeys', stageName: 'scorer', logger, metrics });
   const table = await materializeTable({
-    kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys',
+    kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys', maxWaitTimeMs: SCORER_FETCH_WAIT_MS,
     onRecord: (session, entry, meta) => {
       let tombstone: SessionKeysTombstone | undefined;
       if (entry === null && meta.headers[SESSION_TOMBSTONE_HEADER]) {
@@ -96,6 +102,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: Math.max(1, threads),
     stage: scorer, heldOffset: (p) => scorer.heldOffset(p),
     sessionTimeoutMs: SCORER_SESSION_TIMEOUT_MS, heartbeatIntervalMs: SCORER_HEARTBEAT_MS, rebalanceTimeoutMs: SCORER_REBALANCE_TIMEOUT_MS,
+    maxWaitTimeMs: SCORER_FETCH_WAIT_MS,
     // The owner of queries partition p dead-letters refused key records of session-keys partition p.
     onAssigned: (partitions) => { void ledger.setOwned(partitions); },
   });
@@ -105,11 +112,14 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');
   // Leave the group first (kafkajs sends LeaveGroup): the partitions move to a survivor at once.
-  await running.stop();
-  await table.stop();
+  const t0 = Date.now();
+  const step = (what: string): void => logger.debug({ ms: Date.now() - t0 }, `stopping: ${what}`);
+  // The keys table closes beside it: a query still being scored has its keys in memory already.
+  await Promise.all([running.stop().then(() => step('left the group')), table.stop().then(() => step('keys table closed'))]);
   await producer.disconnect();
   await ops.close();
   keys.dispose();
   await engine.close();
+  step('engine closed');
   signal.dispose();
 }

@@ -31,6 +31,8 @@ export async function materializeTable<K extends TopicKey>(opts: {
   logger: Logger;
   metrics: Metrics;
   groupPrefix: string;
+  /** A fetch's wait on the broker (kafkajs's default 5 s): `stop` waits for the fetch under way. */
+  maxWaitTimeMs?: number;
   /**
    * Called for every valid record in offset order; a tombstone (empty value) calls with null. Returning
    * (or throwing) a BlindearError refuses the record: it is dead-lettered.
@@ -48,6 +50,7 @@ export async function materializeTable<K extends TopicKey>(opts: {
     groupId,
     maxBytesPerPartition: spec.maxMessageBytes + 65536,
     allowAutoTopicCreation: false,
+    ...(opts.maxWaitTimeMs !== undefined ? { maxWaitTimeInMs: opts.maxWaitTimeMs } : {}),
   });
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: true });
