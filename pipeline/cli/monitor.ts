@@ -112,10 +112,13 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
       throw err;
     })));
     if (allFiles) {
-      const outcome = await Promise.race([ingestDone.then(() => 'ingested'), signal.promise]);
-      if (outcome === 'ingested' && services.includes('decide') && services.includes('delivery')) {
-        // Every source has ended: wait until each session's last decision and plays are delivered.
-        await Promise.race([waitForSessionsEnded(runs.map((r) => r.session), svc, clusters, logger), signal.promise]);
+      const outcome = await Promise.race([ingestDone, signal.promise]);
+      if (typeof outcome !== 'string' && services.includes('decide') && services.includes('delivery')) {
+        // Every source has ended: wait until the last decision and plays of each session whose audio was
+        // all sent are delivered. A station that failed (its error logged above) never sent its end, so
+        // waiting for it would never finish: the run ends with exit 1 instead.
+        const sent = runs.filter((_, i) => outcome[i].status === 'fulfilled').map((r) => r.session);
+        if (sent.length) await Promise.race([waitForSessionsEnded(sent, svc, clusters, logger), signal.promise]);
       }
       const failed = (await ingestDone).filter((r) => r.status === 'rejected');
       if (failed.length) process.exitCode = 1;
