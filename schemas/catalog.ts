@@ -7,10 +7,12 @@
 import { z } from 'zod';
 import { LandmarkParams } from './feature-landmark.js';
 import { MfccSumParams } from './feature-mfcc.js';
-import { HeParams } from './he.js';
+import { HeParams, LweParams } from './he.js';
 
 export const CATALOG_MANIFEST = 'catalog.json';
 export const CATALOG_MODEL = 'model.bin';
+/** LWE catalogues only: the hint H = W_q·A (C × n int32 LE) and the biases (C float32 LE), the client's download. */
+export const CATALOG_LWE_HINT = 'lwe-hint.bin';
 
 export const CatalogTrack = z.object({
   /** Path as given at enrolment, relative to the enrolled folder. */
@@ -44,6 +46,12 @@ export const CatalogManifest = z
     createdAt: z.string(),
     feature: FeatureSpec,
     he: HeParams,
+    /**
+     * How queries are scored: 'ckks' (the `he` parameters, per-session evaluation keys) or 'lwe'
+     * (linearly homomorphic LWE with the `lwe` parameters and the catalogue's hint; no evaluation keys).
+     */
+    scheme: z.enum(['ckks', 'lwe']).default('ckks'),
+    lwe: LweParams.optional(),
     tracks: z.array(CatalogTrack).min(1),
     /** One entry per model row: which track, and which stretch of it the class covers. */
     classes: z.object({
@@ -64,5 +72,7 @@ export const CatalogManifest = z
   .superRefine((m, ctx) => {
     if (m.classes.track.length !== m.classes.startSeconds.length || m.classes.track.length !== m.classes.endSeconds.length) ctx.addIssue({ code: 'custom', message: 'classes arrays differ in length', path: ['classes'] });
     if (m.classes.track.some((t) => t >= m.tracks.length)) ctx.addIssue({ code: 'custom', message: 'class refers to a missing track', path: ['classes'] });
+    if (m.scheme === 'lwe' && !m.lwe) ctx.addIssue({ code: 'custom', message: "scheme 'lwe' needs the lwe parameters", path: ['lwe'] });
+    if (m.scheme === 'lwe' && m.feature.kind !== 'landmark') ctx.addIssue({ code: 'custom', message: "scheme 'lwe' needs unit-norm (landmark) features", path: ['scheme'] });
   });
 export type CatalogManifest = z.infer<typeof CatalogManifest>;

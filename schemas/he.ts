@@ -165,3 +165,29 @@ export function paramsId(params: HeParams, layout: ScoringLayout): string {
   const l = ScoringLayout.parse(layout);
   return createHash('sha256').update(canonicalJson({ blindear: 'he-scoring', params: p, layout: l })).digest('hex');
 }
+
+/**
+ * The LWE scoring scheme's public parameters (pipeline/he/lwe.ts): a catalogue enrolled with
+ * `--scheme lwe` carries them, and its hint file (`lwe-hint.bin`: H = W_q·A, then the biases) beside
+ * the model. Nothing here is secret; a session's secret is a 32-byte seed that never leaves the client zone.
+ */
+export const LweParams = z.object({
+  scheme: z.literal('lwe'),
+  /** Secret dimension n (SimplePIR's 128-bit set with q = 2^32 and σ = 6.4). */
+  n: z.literal(1024),
+  /** Hex of the 16-byte seed that expands into the public matrix A. */
+  seed: z.string().regex(/^[0-9a-f]{32}$/),
+  /** Signed bits of the quantised weights W_q = round(W·weightScale). */
+  weightBits: z.number().int().min(2).max(16),
+  weightScale: z.number().positive(),
+  /** S: a window x (‖x‖ ≤ 1) is encoded as round(S·x). */
+  inputScale: z.number().int().positive(),
+  /** Most windows one query carries (each is d words; a query is one record). */
+  maxWindowsPerQuery: z.number().int().min(1).max(256).default(32),
+});
+export type LweParams = z.infer<typeof LweParams>;
+
+/** The identifier of an LWE scoring setup, as `paramsId` is for CKKS: both sides compute it. */
+export function lweParamsId(p: LweParams, classes: number, dim: number): string {
+  return createHash('sha256').update(canonicalJson({ blindear: 'lwe-scoring', params: LweParams.parse(p), classes, dim })).digest('hex');
+}

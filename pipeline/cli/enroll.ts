@@ -16,6 +16,7 @@ Environment (defaults for the options above; command-line flags win):
                           e.g. '{"d":1024,"segmentSeconds":20}' (a --param key wins over the same key)
   BLINDEAR_ENROLL_HE      JSON object of encryption parameters, as repeated --he,
                           e.g. '{"polyModulusDegree":8192,"coeffModulusBits":[60,60]}' (an --he key wins)
+  BLINDEAR_ENROLL_SCHEME  ckks or lwe (--scheme wins)
 A malformed value stops the command before any audio is read.`;
 
 /** `--param key=value`: values are JSON when they parse as JSON (numbers, arrays), strings otherwise. */
@@ -93,20 +94,23 @@ export function resolveEnrollChoice(
 
 export async function runEnroll(
   inputs: string[],
-  opts: { catalog: string; kind: FeatureKindName; param?: string[]; he?: string[]; seed: number; logLevel: string },
+  opts: { catalog: string; kind: FeatureKindName; param?: string[]; he?: string[]; scheme?: string; seed: number; logLevel: string },
   command?: Command,
 ): Promise<void> {
   // --kind has a default in commander: only a kind typed on the command line beats BLINDEAR_ENROLL_KIND.
   const kindFlag = command && command.getOptionValueSource('kind') === 'default' ? undefined : opts.kind;
   const choice = resolveEnrollChoice(process.env, { kind: kindFlag, param: opts.param, he: opts.he });
+  const scheme = opts.scheme ?? process.env.BLINDEAR_ENROLL_SCHEME ?? 'ckks';
+  if (scheme !== 'ckks' && scheme !== 'lwe') throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `scheme ${JSON.stringify(scheme)} (BLINDEAR_ENROLL_SCHEME): expected ckks or lwe`);
+  if (scheme === 'lwe' && choice.kind !== 'landmark') throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', "scheme 'lwe' needs unit-norm windows: enrol with --kind landmark");
   const logger = createLogger(opts.logLevel, { command: 'enroll' });
-  logger.info({ kind: choice.kind, params: choice.params, he: choice.he, sources: choice.sources }, 'enrolment options');
+  logger.info({ kind: choice.kind, scheme, params: choice.params, he: choice.he, sources: choice.sources }, 'enrolment options');
   // On a terminal, a progress bar with an ETA instead of the periodic log lines.
   const bar = resolveLogFormat() === 'pretty' ? progressBar('enrolling') : undefined;
   let m;
   try {
     m = await enrollCatalog({
-      inputs, catalogDir: opts.catalog, kind: choice.kind, params: choice.params, he: choice.he, seed: opts.seed,
+      inputs, catalogDir: opts.catalog, kind: choice.kind, params: choice.params, he: choice.he, scheme, seed: opts.seed,
       logger: bar ? createLogger('warn', { command: 'enroll' }) : logger, onProgress: bar?.update,
     });
   } finally {
@@ -114,6 +118,6 @@ export async function runEnroll(
   }
   process.stdout.write(
     `enrolled ${m.tracks.length} tracks (${m.skipped.length} skipped) into ${opts.catalog}: kind ${m.feature.kind}, ` +
-    `${m.classes.track.length} classes x ${m.dim} features, model ${m.modelId}\n`,
+    `${m.classes.track.length} classes x ${m.dim} features, scheme ${m.scheme}, model ${m.modelId}\n`,
   );
 }

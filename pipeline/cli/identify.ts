@@ -12,9 +12,9 @@ import { loadConfig } from '../../schemas/config.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { Match } from '../../schemas/messages.js';
 import { BlindearError, isBlindearError } from '../errors.js';
-import { ClientSession } from '../he/client/index.js';
+import { openScoringClients, type ScoringClient } from '../he/client/index.js';
 import { decideEncrypted, type RemoteScorer } from '../he/client/round-trip.js';
-import { ScoringEngine } from '../he/server/index.js';
+import { catalogueEngine } from '../he/server/index.js';
 import { createDecider, createExtractor } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
@@ -58,7 +58,7 @@ export async function streamWindows(file: string, manifest: CatalogManifest): Pr
 }
 
 export async function identifyOne(
-  file: string, manifest: CatalogManifest, client: ClientSession, score: RemoteScorer,
+  file: string, manifest: CatalogManifest, client: ScoringClient, score: RemoteScorer,
 ): Promise<Match | null> {
   const { windows, seconds } = await streamWindows(file, manifest);
   const d = await decideEncrypted(windows, seconds, client, score, createDecider(manifest));
@@ -84,7 +84,7 @@ export async function runIdentify(
     return;
   }
   const manifest = await loadManifest(opts.catalog);
-  const client = await ClientSession.create(manifest.he, { classes: manifest.classes.track.length, dim: manifest.dim });
+  const client = await (await openScoringClients(opts.catalog, manifest)).create();
   const scorer = opts.brokers ? await remoteScorer(opts, manifest, client, logger) : await embeddedScorer(opts.catalog, manifest, client);
   let failures = 0;
   try {
@@ -117,8 +117,8 @@ function describe(a: IdentifyAnswer): string {
   return `${a.match.title} (${a.match.path}) at ${a.match.offsetSeconds.toFixed(1)} s, confidence ${a.match.confidence.toFixed(2)}`;
 }
 
-async function embeddedScorer(catalog: string, manifest: CatalogManifest, client: ClientSession): Promise<{ score: RemoteScorer; close(): Promise<void> }> {
-  const engine = await ScoringEngine.create(manifest.he, await loadModel(catalog, manifest));
+async function embeddedScorer(catalog: string, manifest: CatalogManifest, client: ScoringClient): Promise<{ score: RemoteScorer; close(): Promise<void> }> {
+  const engine = await catalogueEngine(manifest, await loadModel(catalog, manifest));
   // The embedded engine still only ever sees the public material and ciphertexts, as a worker would.
   const keys = await engine.loadSessionKeys(client.publicMaterial());
   return {
@@ -127,12 +127,12 @@ async function embeddedScorer(catalog: string, manifest: CatalogManifest, client
       for (const ct of cts) out.push(await engine.score(keys, ct));
       return out;
     },
-    close: async () => { keys.dispose(); engine.dispose(); },
+    close: async () => { keys.dispose(); await engine.close(); },
   };
 }
 
 async function remoteScorer(
-  opts: { brokers?: string; timeoutMs: number; logLevel: string }, manifest: CatalogManifest, client: ClientSession, logger: Logger,
+  opts: { brokers?: string; timeoutMs: number; logLevel: string }, manifest: CatalogManifest, client: ScoringClient, logger: Logger,
 ): Promise<{ score: RemoteScorer; close(): Promise<void> }> {
   const config = loadConfig(process.env, { brokers: opts.brokers, logLevel: opts.logLevel });
   const kafka = await KafkaScoring.start({ config, logger, session: `identify-${randomUUID()}`, manifest, client });

@@ -6,7 +6,7 @@ import type { RuntimeConfig } from '../../schemas/config.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { decodeFrames } from '../../schemas/frames.js';
 import { BlindearError } from '../errors.js';
-import { createSigner, signSessionKeys, signTombstone, type ClientSession, type SessionSigner } from '../he/client/index.js';
+import { createSigner, signSessionKeys, signTombstone, type ScoringClient, type SessionSigner } from '../he/client/index.js';
 import { SESSION_TOMBSTONE_HEADER } from '../../schemas/messages.js';
 import { createKafka, type KafkaClient } from '../runtime/kafka.js';
 import type { Logger } from '../runtime/logger.js';
@@ -30,12 +30,12 @@ export class KafkaScoring {
     private readonly running: RunningStage,
     private readonly session: string,
     private readonly manifest: CatalogManifest,
-    private readonly client: ClientSession,
+    private readonly client: ScoringClient,
     private readonly groupId: string,
     private readonly signer: SessionSigner,
   ) {}
 
-  static async start(opts: { config: Readonly<RuntimeConfig> | { brokers: readonly string[]; clientId: string; partitions: number; retry: RuntimeConfig['retry'] }; logger: Logger; session: string; manifest: CatalogManifest; client: ClientSession }): Promise<KafkaScoring> {
+  static async start(opts: { config: Readonly<RuntimeConfig> | { brokers: readonly string[]; clientId: string; partitions: number; retry: RuntimeConfig['retry'] }; logger: Logger; session: string; manifest: CatalogManifest; client: ScoringClient }): Promise<KafkaScoring> {
     const { config, logger, session, manifest, client } = opts;
     const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-identify`, logger, security: 'security' in config ? config.security : undefined });
     await ensureTopics(kafka, config.partitions);

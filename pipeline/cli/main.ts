@@ -44,6 +44,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--kind <kind>', 'feature kind').choices(['landmark', 'mfcc-sum']).default('landmark'))
     .option('--param <key=value...>', 'override a feature parameter (JSON values), e.g. --param d=1024')
     .option('--he <key=value...>', 'override an encryption parameter (JSON values), e.g. --he coeffModulusBits=[60,60] scaleBits=30')
+    .addOption(new Option('--scheme <scheme>', 'how queries are scored: ckks (per-session evaluation keys) or lwe (linearly homomorphic LWE with the catalogue\'s hint; landmark only, ~700x cheaper to score)').choices(['ckks', 'lwe']))
     .option('--seed <n>', 'seed of the calibration excerpts', parseIntArg, 7)
     .addOption(logLevel('info'))
     .addHelpText('after', ENROLL_ENV_HELP)

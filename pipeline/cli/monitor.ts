@@ -14,6 +14,7 @@ import type { AirplayEvent, Prediction } from '../../schemas/messages.js';
 import { StationsFile, type Station } from '../../schemas/stations.js';
 import { BlindearError } from '../errors.js';
 import { createExtractor } from '../features/registry.js';
+import { openScoringClients } from '../he/client/index.js';
 import { loadServiceKey } from '../he/client/service-key.js';
 import { loadManifest } from '../model/catalog-store.js';
 import { connectProducers, createClusters } from '../runtime/clusters.js';
@@ -80,6 +81,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   const services = parseServices(opts.services);
   const manifest = await loadManifest(opts.catalog);
   const extractor = createExtractor(manifest);
+  const clients = await openScoringClients(opts.catalog, manifest);
   const { key: serviceKey, created } = await loadServiceKey(opts.clientKeyFile, { create: true });
   if (created) logger.warn({ file: opts.clientKeyFile }, 'new client key created: keep it, sessions sealed under it cannot be continued without it');
   const metrics = createMetrics();
@@ -92,7 +94,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   const sink = services.includes('delivery') ? airplaySinkFor(opts.output) : undefined;
   const pool: Awaited<ReturnType<typeof connectProducers>>[] = [];
   const svc = await startClientServices({
-    stages: services, clusters, producers, manifest, serviceKey, logger, metrics, retry: config.retry,
+    stages: services, clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry,
     airplaySink: sink,
   });
   groups.push(...svc.groups);
@@ -102,7 +104,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
     for (let i = 0; i < Math.min(4, stations.length); i++) pool.push(await connectProducers(clusters, createProducer));
     const runs = await startIngest(stations, {
       producerPool: pool,
-      clusters, producers, manifest, serviceKey, sampleRate: extractor.sampleRate, logger, metrics, pace: opts.pace,
+      clusters, producers, manifest, clients, serviceKey, sampleRate: extractor.sampleRate, logger, metrics, pace: opts.pace,
       chunkSeconds: 0.5, stallSeconds: opts.stallSeconds, maxBackoffSeconds: 30, signal: abort.signal,
     });
     logger.info({ stations: runs.map((r) => ({ station: r.station.id, session: r.session })), services, metricsPort: ops.port }, 'monitoring');

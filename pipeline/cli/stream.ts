@@ -9,7 +9,7 @@ import type { Sink } from '../../connectors/jsonl-sink.js';
 import { loadConfig } from '../../schemas/config.js';
 import { SESSION_TOMBSTONE_HEADER, SessionId, type Prediction } from '../../schemas/messages.js';
 import { assertInputReadable } from '../../connectors/ffmpeg.js';
-import { createSigner, selfCertifiedSessionId, signTombstone } from '../he/client/index.js';
+import { createSigner, openScoringClients, selfCertifiedSessionId, signTombstone } from '../he/client/index.js';
 import { BlindearError } from '../errors.js';
 import { createExtractor } from '../features/registry.js';
 import { loadServiceKey, serviceKeyFromBytes } from '../he/client/service-key.js';
@@ -59,6 +59,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const logger = createLogger(config.logLevel, { command: 'stream', session: sessionId });
   const manifest = await loadManifest(opts.catalog);
   const extractor = createExtractor(manifest);
+  const clients = await openScoringClients(opts.catalog, manifest);
   // Without a key file the session's secrets are sealed under a key that lives only in this process.
   const serviceKey = opts.clientKeyFile ? (await loadServiceKey(opts.clientKeyFile, { create: true })).key : serviceKeyFromBytes(randomBytes(32));
   const metrics = createMetrics();
@@ -73,7 +74,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const done = new Promise<void>((r) => { finished = r; });
   const suffix = sessionId.replace(/[^A-Za-z0-9._-]/g, '_');
   const svc = await startClientServices({
-    stages: ['windowing', 'encrypt', 'decide', 'report'], clusters, producers, manifest, serviceKey, logger, metrics, retry: config.retry,
+    stages: ['windowing', 'encrypt', 'decide', 'report'], clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry,
     predictionSink: sink, groupSuffix: suffix, startAtCurrentEnd: true,
     serves: (s) => s === sessionId,
     onPrediction: (p) => { if (p.final) finished(); },
@@ -83,7 +84,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   try {
     await Promise.all(svc.running.map((r) => r.joined));
     const [run] = await startIngest([{ id: opts.station ?? 'stream', source }], {
-      clusters, producers, manifest, serviceKey, sampleRate: extractor.sampleRate, logger, metrics,
+      clusters, producers, manifest, clients, serviceKey, sampleRate: extractor.sampleRate, logger, metrics,
       pace: opts.realtime ? 'realtime' : 'fast', chunkSeconds: 1, stallSeconds: opts.stallSeconds ?? 30, maxBackoffSeconds: 30,
       signal: abort.signal, sessionOf: () => ({ session: sessionId, signer }),
     });

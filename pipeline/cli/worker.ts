@@ -7,8 +7,7 @@ import { availableParallelism } from 'node:os';
 import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/messages.js';
 import { loadConfig } from '../../schemas/config.js';
 import { ENVELOPE_HEADER } from '../../schemas/topics.js';
-import { maxKeyBytes } from '../he/serialized.js';
-import { ScoringEngine } from '../he/server/index.js';
+import { catalogueEngine } from '../he/server/index.js';
 import { createExtractor } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
 import { DeadLetterLedger, sendDeadLetterBatch } from '../runtime/dead-letter-ledger.js';
@@ -57,7 +56,9 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const manifest = await loadManifest(opts.catalog);
   const model = await loadModel(opts.catalog, manifest);
   const threads = opts.threads ?? availableParallelism();
-  const engine = await ScoringEngine.create(manifest.he, model, { threads });
+  // The catalogue's scheme decides the engine: CKKS evaluates in `threads` worker threads; LWE's scan is a
+  // fraction of a millisecond per query on the calling thread.
+  const engine = await catalogueEngine(manifest, model, { threads });
   const metrics = createMetrics();
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger, security: config.serverSecurity ?? config.security });
   const ops = await startOps({
@@ -68,7 +69,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const producer = createProducer(kafka);
   await producer.connect();
   ops.watchProducer(producer);
-  const keys = new SessionKeyStore(engine, { maxRecordBytes: maxKeyBytes(engine.params, engine.layout) });
+  const keys = new SessionKeyStore(engine, { maxRecordBytes: engine.maxKeyBytes });
   const ledger = await DeadLetterLedger.open({ kafka, producer, groupId: SCORER_KEYS_DLQ_GROUP, topic: 'sessionKeys', stageName: 'scorer', logger, metrics });
   const table = await materializeTable({
     kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys', maxWaitTimeMs: SCORER_FETCH_WAIT_MS,
@@ -99,7 +100,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   let running: Awaited<ReturnType<typeof runStage>> | undefined;
   running = await runStage({
     // As many partitions at once as there are threads, so every thread has work.
-    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: Math.max(1, threads),
+    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: engine.scheme === 'ckks' ? Math.max(1, threads) : 1,
     stage: scorer, heldOffset: (p) => scorer.heldOffset(p),
     sessionTimeoutMs: SCORER_SESSION_TIMEOUT_MS, heartbeatIntervalMs: SCORER_HEARTBEAT_MS, rebalanceTimeoutMs: SCORER_REBALANCE_TIMEOUT_MS,
     maxWaitTimeMs: SCORER_FETCH_WAIT_MS,
@@ -107,7 +108,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     onAssigned: (partitions) => { void ledger.setOwned(partitions); },
   });
   ops.watchConsumer(SCORER_GROUP, running.joined);
-  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, threads, metricsPort: ops.port }, 'scorer ready');
+  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, scheme: engine.scheme, threads: engine.scheme === 'ckks' ? threads : 1, metricsPort: ops.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');

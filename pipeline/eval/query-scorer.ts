@@ -9,8 +9,8 @@ import type { EvalAnswer } from '../../schemas/eval.js';
 import type { FeatureExtractor } from '../features/extractor.js';
 import { createDecider, createExtractor, type Decider } from '../features/registry.js';
 import type { Decision, LinearModel } from '../features/types.js';
-import { ClientSession } from '../he/client/index.js';
-import { ScoringEngine, type SessionKeys } from '../he/server/index.js';
+import { openScoringClients, type ScoringClient } from '../he/client/index.js';
+import { catalogueEngine, type CatalogueEngine, type SessionKeys } from '../he/server/index.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
 import { scoreInClear } from '../model/segment-templates.js';
 import { decideEncrypted } from '../he/client/round-trip.js';
@@ -37,11 +37,11 @@ export class QueryScorer {
   readonly #extractor: FeatureExtractor;
   readonly #decide: Decider;
   readonly #model: LinearModel;
-  readonly #client: ClientSession;
-  readonly #engine: ScoringEngine;
+  readonly #client: ScoringClient;
+  readonly #engine: CatalogueEngine;
   readonly #keys: SessionKeys;
 
-  private constructor(manifest: CatalogManifest, model: LinearModel, client: ClientSession, engine: ScoringEngine, keys: SessionKeys) {
+  private constructor(manifest: CatalogManifest, model: LinearModel, client: ScoringClient, engine: CatalogueEngine, keys: SessionKeys) {
     this.manifest = manifest;
     this.#extractor = createExtractor(manifest);
     this.#decide = createDecider(manifest);
@@ -54,8 +54,8 @@ export class QueryScorer {
   static async open(catalogDir: string): Promise<QueryScorer> {
     const manifest = await loadManifest(catalogDir);
     const model = await loadModel(catalogDir, manifest);
-    const client = await ClientSession.create(manifest.he, { classes: model.classes, dim: model.dim });
-    const engine = await ScoringEngine.create(manifest.he, model);
+    const client = await (await openScoringClients(catalogDir, manifest)).create();
+    const engine = await catalogueEngine(manifest, model);
     // As a scoring worker would: the engine only ever gets the session's public material and ciphertexts.
     const keys = await engine.loadSessionKeys(client.publicMaterial());
     return new QueryScorer(manifest, model, client, engine, keys);
@@ -84,7 +84,7 @@ export class QueryScorer {
 
   dispose(): void {
     this.#keys.dispose();
-    this.#engine.dispose();
+    void this.#engine.close();
     this.#client.dispose();
   }
 }

@@ -20,6 +20,17 @@
 import { createCipheriv } from 'node:crypto';
 import type { LinearModel } from '../features/types.js';
 
+/** Bytes of the nonce a query record starts with (the client derives its secrets from it; the server echoes it). */
+export const LWE_NONCE_BYTES = 16;
+/** An LWE session's "evaluation keys" record: LWE needs none, the signed record still registers the session. */
+export const LWE_SESSION_MARKER: Uint8Array = new TextEncoder().encode('blindear-lwe-session-v1');
+
+/** The catalogue's public download for LWE scoring: the hint H = W_q·A (C × n) and the biases (C). */
+export interface LweHint {
+  hint: Int32Array;
+  bias: Float32Array;
+}
+
 /** LWE secret dimension. */
 export const LWE_N = 1024;
 /** Standard deviation of the rounded Gaussian error. */

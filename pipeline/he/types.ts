@@ -32,3 +32,22 @@ export interface ScoringSetup {
   paramsId: string;
   layout: ScoringLayout;
 }
+
+/**
+ * A client session of either scheme (CKKS: ClientSession; LWE: LweClientSession): what the client zone's
+ * stages call. The secret never leaves the object except through `sealSecretKey`.
+ */
+export interface ScoringClient {
+  readonly scheme: 'ckks' | 'lwe';
+  /** Goes into every envelope the client sends; the server refuses any other. */
+  readonly paramsId: string;
+  /** Most windows one query carries. */
+  readonly windowsPerQuery: number;
+  /** The session's record on the server's session-keys topic (CKKS: Galois keys; LWE: a marker). */
+  publicMaterial(): PublicMaterial;
+  sealSecretKey<T>(seal: (plain: Uint8Array) => T): T;
+  encryptWindows(windows: readonly Float32Array[]): EncryptedWindows;
+  /** results[q]: the result parts of query q; one score vector (bias included) per window. */
+  decryptScores(results: readonly (readonly Uint8Array[])[], nWindows: number): Promise<Float64Array[]>;
+  dispose(): void;
+}

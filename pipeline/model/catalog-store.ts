@@ -2,11 +2,37 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CATALOG_MANIFEST, CATALOG_MODEL, CatalogManifest } from '../../schemas/catalog.js';
+import { CATALOG_LWE_HINT, CATALOG_MANIFEST, CATALOG_MODEL, CatalogManifest } from '../../schemas/catalog.js';
+import type { LweParams } from '../../schemas/he.js';
 import { BlindearError } from '../errors.js';
 import type { LinearModel } from '../features/types.js';
+import { LWE_N, type LweHint } from '../he/lwe.js';
+import { LweScoringEngine } from '../he/server/lwe-engine.js';
 
-export type ManifestDraft = Omit<CatalogManifest, 'modelId' | 'createdAt' | 'format' | 'version'>;
+export type ManifestDraft = Omit<CatalogManifest, 'modelId' | 'createdAt' | 'format' | 'version' | 'scheme' | 'lwe'>;
+
+/** How the catalogue's queries are scored (schemas/catalog.ts `scheme`). */
+export interface SchemeChoice {
+  scheme: 'ckks' | 'lwe';
+  /** LWE: signed bits of the quantised weights (default 10). */
+  weightBits?: number;
+  /** LWE: most windows per query (default 32). */
+  maxWindowsPerQuery?: number;
+}
+
+/** The LWE parameters and the hint file (H = W_q·A, then the biases) of `model`, under a fresh seed of A. */
+function lweFor(model: LinearModel, choice: SchemeChoice): { lwe: LweParams; hintBytes: Buffer } {
+  const engine = LweScoringEngine.create(model, { weightBits: choice.weightBits ?? 10 });
+  const lwe: LweParams = {
+    scheme: 'lwe', n: LWE_N, seed: engine.setup.seed, weightBits: choice.weightBits ?? 10,
+    weightScale: engine.setup.weightScale, inputScale: engine.setup.inputScale, maxWindowsPerQuery: choice.maxWindowsPerQuery ?? 32,
+  };
+  const hint = engine.hint();
+  const hintBytes = Buffer.alloc((hint.length + model.bias.length) * 4);
+  Buffer.from(hint.buffer, hint.byteOffset, hint.byteLength).copy(hintBytes, 0);
+  Buffer.from(model.bias.buffer, model.bias.byteOffset, model.bias.byteLength).copy(hintBytes, hint.byteLength);
+  return { lwe, hintBytes };
+}
 
 function modelBytes(model: LinearModel): Buffer {
   const out = Buffer.alloc((model.weights.length + model.bias.length) * 4);
@@ -15,7 +41,7 @@ function modelBytes(model: LinearModel): Buffer {
   return out;
 }
 
-export async function saveCatalog(dir: string, draft: ManifestDraft, model: LinearModel): Promise<CatalogManifest> {
+export async function saveCatalog(dir: string, draft: ManifestDraft, model: LinearModel, choice: SchemeChoice = { scheme: 'ckks' }): Promise<CatalogManifest> {
   if (model.classes !== draft.classes.track.length || model.dim !== draft.dim) {
     throw new RangeError(`model is ${model.classes}×${model.dim}, manifest says ${draft.classes.track.length}×${draft.dim}`);
   }
@@ -24,13 +50,22 @@ export async function saveCatalog(dir: string, draft: ManifestDraft, model: Line
     throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', 'every weight of the model is zero (silent or featureless audio): nothing written');
   }
   const modelId = createHash('sha256').update(bytes).update(JSON.stringify(draft.feature)).update(JSON.stringify(draft.he)).digest('hex').slice(0, 16);
-  const checksums = { [CATALOG_MODEL]: createHash('sha256').update(bytes).digest('hex') };
-  const manifest = CatalogManifest.parse({ ...draft, format: 'blindear-catalog', version: 1, modelId, createdAt: new Date().toISOString(), checksums });
+  const checksums: Record<string, string> = { [CATALOG_MODEL]: createHash('sha256').update(bytes).digest('hex') };
+  if (choice.scheme === 'lwe' && draft.feature.kind !== 'landmark') {
+    throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', "scheme 'lwe' needs unit-norm windows: enrol with the landmark features");
+  }
+  const lwe = choice.scheme === 'lwe' ? lweFor(model, choice) : undefined;
+  if (lwe) checksums[CATALOG_LWE_HINT] = createHash('sha256').update(lwe.hintBytes).digest('hex');
+  const manifest = CatalogManifest.parse({
+    ...draft, scheme: choice.scheme, ...(lwe ? { lwe: lwe.lwe } : {}), format: 'blindear-catalog', version: 1, modelId, createdAt: new Date().toISOString(), checksums,
+  });
   await mkdir(dir, { recursive: true });
   // Write-then-rename: a reader never sees a half-written catalogue.
   await writeFile(join(dir, `${CATALOG_MODEL}.tmp`), bytes);
+  if (lwe) await writeFile(join(dir, `${CATALOG_LWE_HINT}.tmp`), lwe.hintBytes);
   await writeFile(join(dir, `${CATALOG_MANIFEST}.tmp`), JSON.stringify(manifest));
   await rename(join(dir, `${CATALOG_MODEL}.tmp`), join(dir, CATALOG_MODEL));
+  if (lwe) await rename(join(dir, `${CATALOG_LWE_HINT}.tmp`), join(dir, CATALOG_LWE_HINT));
   await rename(join(dir, `${CATALOG_MANIFEST}.tmp`), join(dir, CATALOG_MANIFEST));
   return manifest;
 }
@@ -76,4 +111,24 @@ export async function loadModel(dir: string, manifest: CatalogManifest): Promise
   const all = new Float32Array(buf.length / 4);
   new Uint8Array(all.buffer).set(buf);
   return { classes: C, dim: d, weights: all.subarray(0, C * d), bias: all.subarray(C * d) };
+}
+
+/** The client's download of an LWE catalogue: its hint and biases, checked against the manifest's checksum. */
+export async function loadLweHint(dir: string, manifest: CatalogManifest): Promise<LweHint> {
+  if (manifest.scheme !== 'lwe' || !manifest.lwe) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `the catalogue in ${dir} is not scored with LWE`);
+  const C = manifest.classes.track.length;
+  const words = C * manifest.lwe.n + C;
+  let buf: Buffer;
+  try {
+    buf = await readFile(join(dir, CATALOG_LWE_HINT));
+  } catch {
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `no ${CATALOG_LWE_HINT} in ${dir} (an LWE catalogue needs its hint)`);
+  }
+  if (buf.length !== words * 4) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_LWE_HINT} has ${buf.length} bytes, expected ${words * 4}`);
+  const expected = manifest.checksums?.[CATALOG_LWE_HINT];
+  const actual = createHash('sha256').update(buf).digest('hex');
+  if (actual !== expected) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_LWE_HINT} in ${dir} does not match its checksum: the file is corrupted or not this catalogue's`);
+  const all = new ArrayBuffer(buf.length);
+  new Uint8Array(all).set(buf);
+  return { hint: new Int32Array(all, 0, C * manifest.lwe.n), bias: new Float32Array(all, C * manifest.lwe.n * 4, C) };
 }

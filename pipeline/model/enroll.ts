@@ -69,6 +69,8 @@ export interface EnrollOptions {
   /** Overrides of the kind's defaults (validated by the kind's schema). */
   params?: Record<string, unknown>;
   he?: Partial<HeParams>;
+  /** How queries are scored (default 'ckks'); 'lwe' needs the landmark features. */
+  scheme?: 'ckks' | 'lwe';
   logger: Logger;
   seed?: number;
   concurrency?: number;
@@ -131,6 +133,7 @@ function trackEntry(t: DecodedTrack): CatalogTrack {
 }
 
 export async function enrollCatalog(opts: EnrollOptions): Promise<CatalogManifest> {
+  if (opts.scheme === 'lwe' && opts.kind !== 'landmark') throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', "scheme 'lwe' needs unit-norm windows: enrol with --kind landmark");
   const inputs = await listAudioInputs(opts.inputs);
   if (inputs.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', `no audio files (${AUDIO_EXTENSIONS.join(' ')}) in ${opts.inputs.join(', ')}`);
   const started = Date.now();
@@ -247,7 +250,7 @@ async function enrollLandmarks(
     dim: params.d,
     skipped,
     enrolment: { seed: opts.seed ?? 7, calibration: calibration ?? null },
-  }, templates.model);
+  }, templates.model, { scheme: opts.scheme ?? 'ckks' });
 }
 
 async function enrollMfcc(

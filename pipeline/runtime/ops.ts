@@ -5,7 +5,7 @@
  */
 import type { Producer } from 'kafkajs';
 import type { Server } from 'node:http';
-import { paramsId } from '../../schemas/he.js';
+import { lweParamsId, paramsId } from '../../schemas/he.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { layoutFor } from '../he/layout.js';
 import { VERSION } from '../version.js';
@@ -37,6 +37,7 @@ export interface Ops {
 
 /** The encryption parameters id a catalogue's clients and workers agree on (as the HE sessions compute it). */
 export function catalogParamsId(manifest: CatalogManifest): string {
+  if (manifest.scheme === 'lwe' && manifest.lwe) return lweParamsId(manifest.lwe, manifest.classes.track.length, manifest.dim);
   return paramsId(manifest.he, layoutFor(manifest.he, manifest.classes.track.length, manifest.dim));
 }
 

@@ -10,7 +10,7 @@ import type { AirplayEvent, Prediction } from '../../schemas/messages.js';
 import type { TopicKey } from '../../schemas/topics.js';
 import { createDecider, createExtractor } from '../features/registry.js';
 import type { ServiceKey } from '../he/client/service-key.js';
-import { layoutFor } from '../he/layout.js';
+import type { ScoringClients } from '../he/client/index.js';
 import type { Clusters, Producers } from '../runtime/clusters.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
@@ -41,6 +41,8 @@ export interface ClientServiceOptions {
   clusters: Clusters;
   producers: Producers;
   manifest: CatalogManifest;
+  /** Sessions of the catalogue's scheme (`openScoringClients`). */
+  clients: ScoringClients;
   serviceKey: ServiceKey;
   logger: Logger;
   metrics: Metrics;
@@ -61,8 +63,7 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
   const extractor = createExtractor(manifest);
   switch (name) {
     case 'windowing': {
-      const layout = layoutFor(manifest.he, manifest.classes.track.length, manifest.dim);
-      return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery: layout.windowsPerCiphertext, maxBatchSeconds: 5,
+      return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery: opts.clients.windowsPerQuery, maxBatchSeconds: 5,
         owns: async (tables, session, partition) => (await sessions.owned(tables, session, partition)) !== undefined,
       }) as unknown as Stage<TopicKey>;
     }
@@ -91,7 +92,7 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
 }
 
 export async function startClientServices(opts: ClientServiceOptions): Promise<{ running: RunningStage[]; stop(): Promise<void>; groups: string[] }> {
-  const sessions = new ClientSessions(opts.manifest, opts.serviceKey);
+  const sessions = new ClientSessions(opts.manifest, opts.clients, opts.serviceKey);
   const running: RunningStage[] = [];
   const groups: string[] = [];
   const ownProducers: Awaited<ReturnType<typeof connectProducers>>[] = [];

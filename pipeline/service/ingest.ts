@@ -10,7 +10,7 @@ import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { ClientSessionRecord, IngestProgress } from '../../schemas/messages.js';
 import type { Station } from '../../schemas/stations.js';
 import { BlindearError } from '../errors.js';
-import { ClientSession, createSigner, importSigner, signSessionKeys, type SessionSigner } from '../he/client/index.js';
+import { createSigner, importSigner, signSessionKeys, type ScoringClient, type ScoringClients, type SessionSigner } from '../he/client/index.js';
 import { keyFingerprint } from '../he/key-signature.js';
 import { newMacKey, type ServiceKey } from '../he/client/service-key.js';
 import type { Clusters, Producers } from '../runtime/clusters.js';
@@ -25,6 +25,8 @@ export interface IngestOptions {
   clusters: Clusters;
   producers: Producers;
   manifest: CatalogManifest;
+  /** Sessions of the catalogue's scheme (`openScoringClients`). */
+  clients: ScoringClients;
   serviceKey: ServiceKey;
   sampleRate: number;
   logger: Logger;
@@ -73,7 +75,6 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
   const resume = progress && !finished ? progress : undefined;
   // A new session's id ends in its signing key's fingerprint (`<station>.k<fingerprint>`): workers then
   // accept keys for it only when that key signs them, so nobody can claim the id first.
-  const shape = { classes: manifest.classes.track.length, dim: manifest.dim };
   let resumed = resume ? tables.get('clientSessions', resume.session) : undefined;
   if (resumed && resumed.keyId !== serviceKey.keyId) {
     // Sealed under another client key: it cannot be continued here; a new session takes over the station.
@@ -81,13 +82,13 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
     resumed = undefined;
   }
   let record = fixedSession ? tables.get('clientSessions', fixedSession) : resumed;
-  let client: ClientSession;
+  let client: ScoringClient;
   let signer: SessionSigner;
   let session: string;
   if (record) {
     const r = record;
     session = r.session;
-    client = await ClientSession.restore(manifest.he, shape, () => serviceKey.open(r.sealedSecretKey, secretKeyContext(session)));
+    client = await opts.clients.restore(() => serviceKey.open(r.sealedSecretKey, secretKeyContext(session)));
     const pkcs8 = serviceKey.open(r.sealedSigningKey, signingKeyContext(session));
     signer = importSigner(pkcs8);
     pkcs8.fill(0);
@@ -95,7 +96,7 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
   } else {
     signer = fixed?.signer ?? createSigner();
     session = fixedSession ?? `${station.id}.k${keyFingerprint(signer.publicKey)}`;
-    client = await ClientSession.create(manifest.he, shape);
+    client = await opts.clients.create();
     const mac = newMacKey();
     const pkcs8 = signer.exportPrivateKey();
     record = {

@@ -6,12 +6,12 @@
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { ClientSessionRecord } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
-import { ClientSession } from '../he/client/index.js';
+import type { ScoringClient, ScoringClients } from '../he/client/index.js';
 import type { ServiceKey } from '../he/client/service-key.js';
 import type { TableView } from '../runtime/stage.js';
 
 export interface OpenSession {
-  client: ClientSession;
+  client: ScoringClient;
   macKey: Uint8Array;
   record: ClientSessionRecord;
 }
@@ -27,7 +27,7 @@ export class ClientSessions {
   private readonly open = new Map<string, Promise<OpenSession>>();
   private readonly foreign = new Set<string>();
 
-  constructor(private readonly manifest: CatalogManifest, private readonly serviceKey: ServiceKey, private readonly max = 512) {}
+  constructor(private readonly manifest: CatalogManifest, private readonly clients: ScoringClients, private readonly serviceKey: ServiceKey, private readonly max = 512) {}
 
   get size(): number {
     return this.open.size;
@@ -74,8 +74,7 @@ export class ClientSessions {
     if (record.keyId !== this.serviceKey.keyId) {
       throw new BlindearError('BLINDEAR_ERR_HE_KEYS_INVALID', `session ${record.session} was sealed under client key ${record.keyId}, this service has ${this.serviceKey.keyId}`);
     }
-    const shape = { classes: this.manifest.classes.track.length, dim: this.manifest.dim };
-    const client = await ClientSession.restore(this.manifest.he, shape, () => this.serviceKey.open(record.sealedSecretKey, secretKeyContext(record.session)));
+    const client = await this.clients.restore(() => this.serviceKey.open(record.sealedSecretKey, secretKeyContext(record.session)));
     if (client.paramsId !== record.paramsId) {
       client.dispose();
       throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `session ${record.session} was opened for ${record.paramsId}`);

@@ -12,7 +12,7 @@
  */
 import { encodeFrames } from '../../schemas/frames.js';
 import { BlindearError } from '../errors.js';
-import type { ScoringEngine } from '../he/server/index.js';
+import type { CatalogueEngine } from '../he/server/index.js';
 import { defineStage, type Inbound, type Outbound, type Stage, type StageContext } from '../runtime/stage.js';
 import type { SessionKeyStore } from './session-key-store.js';
 
@@ -70,7 +70,7 @@ class TokenBuckets {
 }
 
 export function createScorerStage(deps: {
-  engine: ScoringEngine;
+  engine: Pick<CatalogueEngine, 'checkParamsId' | 'score' | 'windowsIn'>;
   modelId: string;
   keys: SessionKeyStore;
   /** Audio seconds one window covers (the catalogue's hop): the unit of the rate limit. */
@@ -91,7 +91,6 @@ export function createScorerStage(deps: {
 }): ScorerStage {
   const parking = { ...DEFAULT_PARKING, ...deps.parking };
   const buckets = deps.rateLimit === null ? undefined : new TokenBuckets(deps.rateLimit ?? DEFAULT_RATE_LIMIT);
-  const windowsPerQuery = Math.max(1, deps.engine.layout?.windowsPerCiphertext ?? 1);
   /** Session → its parked queries, in arrival order. */
   const lot = new Map<string, Parked[]>();
   const seen = new Set<string>();
@@ -105,8 +104,8 @@ export function createScorerStage(deps: {
     const { session, paramsId, modelId, count } = msg.envelope;
     const keys = await deps.keys.get(session, { paramsId, modelId });
     if (buckets && deps.hopSeconds) {
-      // Every window slot of the ciphertext is scored, whatever `count` claims.
-      const cost = Math.max(count, windowsPerQuery) * deps.hopSeconds;
+      // Every window the query holds is scored, whatever `count` claims.
+      const cost = Math.max(count, deps.engine.windowsIn(msg.value)) * deps.hopSeconds;
       if (!buckets.take(session, cost, ctx.now())) {
         ctx.metrics.rateLimited?.inc({ stage: 'scorer' });
         throw new BlindearError('BLINDEAR_ERR_RATE_LIMITED', `${session}: over ${deps.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT.perSecond}× real time after a burst of ${deps.rateLimit?.burstSeconds ?? DEFAULT_RATE_LIMIT.burstSeconds} s`);

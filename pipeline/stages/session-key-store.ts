@@ -13,7 +13,7 @@
 import type { SessionKeysEnvelope, SessionKeysTombstone } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
 import { keyFingerprint, keyRecordMessage, requiredFingerprint, tombstoneMessage, verifySignature } from '../he/key-signature.js';
-import type { ScoringEngine, SessionKeys } from '../he/server/index.js';
+import type { CatalogueEngine, SessionKeys } from '../he/server/index.js';
 
 export interface KeyStoreLimits {
   /** Sessions whose raw key records are held. */
@@ -61,7 +61,7 @@ export class SessionKeyStore {
   private readonly listeners: ((session: string) => void)[] = [];
   readonly limits: KeyStoreLimits;
 
-  constructor(private readonly engine: ScoringEngine, limits: Partial<KeyStoreLimits> | number = {}) {
+  constructor(private readonly engine: Pick<CatalogueEngine, 'loadSessionKeys'>, limits: Partial<KeyStoreLimits> | number = {}) {
     // A bare number is the old `maxLoaded` argument.
     this.limits = { ...DEFAULT_KEY_STORE_LIMITS, ...(typeof limits === 'number' ? { maxLoaded: limits } : limits) };
   }

@@ -8,7 +8,7 @@
  * at least one prediction, no prediction lying mostly inside a play names another track, and predictions
  * lying mostly inside the never-enrolled play are "unknown".
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,12 +27,12 @@ const { Kafka, Partitioners, logLevel } = kafkajs;
 const WORK = join(REPO, '.cache', 'test-e2e');
 
 /** Two session ids the default partitioner puts on different partitions of a 2-partition topic. */
-function sessionsOnDistinctPartitions(): [string, string] {
+function sessionsOnDistinctPartitions(prefix: string): [string, string] {
   const partitioner = Partitioners.DefaultPartitioner();
   const partitionMetadata = [0, 1].map((partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
   const partitionOf = (key: string): number => partitioner({ topic: TOPICS.queries.name, partitionMetadata, message: { key, value: null } });
-  const a = 'e2e-a';
-  for (let i = 0; ; i++) if (partitionOf(`e2e-b${i}`) !== partitionOf(a)) return [a, `e2e-b${i}`];
+  const a = `${prefix}-a`;
+  for (let i = 0; ; i++) if (partitionOf(`${prefix}-b${i}`) !== partitionOf(a)) return [a, `${prefix}-b${i}`];
 }
 
 function playOf(p: Prediction, plays: RadioPlay[]): RadioPlay | undefined {
@@ -61,19 +61,22 @@ async function readAll(brokers: string[], topic: string): Promise<kafkajs.KafkaM
   return out;
 }
 
-describe('encrypted recognition end to end through Kafka', () => {
+// Both scoring schemes of a catalogue (schemas/catalog.ts `scheme`): CKKS with per-session evaluation
+// keys, and LWE with the catalogue's hint. One after the other, each with its own catalogue and workers.
+describe.each(['ckks', 'lwe'] as const)('encrypted recognition end to end through Kafka (%s)', (scheme) => {
   let catalog: TestCatalog;
   let brokers: string[];
   const workers: ReturnType<typeof startCli>[] = [];
   const metricsPorts: number[] = [];
-  const sessions = sessionsOnDistinctPartitions();
+  const sessions = sessionsOnDistinctPartitions(`e2e-${scheme}`);
   const programmes: { session: string; file: string; plays: RadioPlay[] }[] = [];
   const predictions = new Map<string, Prediction[]>();
 
   beforeAll(async () => {
     brokers = testBrokers();
     const enrolled = tracksPerPackage(4);
-    catalog = await testCatalog('landmark', enrolled);
+    catalog = await testCatalog('landmark', enrolled, {}, scheme);
+    expect(JSON.parse(readFileSync(join(catalog.dir, 'catalog.json'), 'utf8')).scheme).toBe(scheme);
     mkdirSync(WORK, { recursive: true });
     const unknown = tracksPerPackage(1, 5);
     for (const [i, session] of sessions.entries()) {

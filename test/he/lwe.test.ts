@@ -7,10 +7,15 @@
  * Tolerance: |decrypted − clear| ≤ 5e-3 × the window's clear score range, as for the N = 4096 CKKS sets.
  * Measured ≈ 5e-4 of the range: σ·S⁻¹ of LWE error and 10-bit weight quantisation, balanced.
  */
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
+import { openScoringClients } from '../../pipeline/he/client/index.js';
 import { LweClient } from '../../pipeline/he/client/lwe-session.js';
+import { catalogueEngine } from '../../pipeline/he/server/index.js';
+import type { CatalogManifest } from '../../schemas/catalog.js';
 import { LweScoringEngine } from '../../pipeline/he/server/lwe-engine.js';
 import type { LinearModel } from '../../pipeline/features/types.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
@@ -50,10 +55,10 @@ describe('LWE scoring', () => {
     const client = new LweClient(engine.setup, engine.hint(), model.bias);
     const qs = randomWindows(3, 64, 304).map((x) => client.encrypt(x));
     const batch = engine.scoreBatch(qs.map((q) => q.bytes));
-    qs.forEach((q, i) => expect(Array.from(engine.score(q.bytes))).toEqual(Array.from(batch[i])));
+    qs.forEach((q, i) => expect(Array.from(engine.scoreWords(q.bytes))).toEqual(Array.from(batch[i])));
     expect(qs[0].bytes.byteLength).toBe(engine.queryBytes);
     expect(batch[0].byteLength).toBe(engine.resultBytes);
-    expect(() => engine.score(new Uint8Array(10))).toThrow(BlindearError);
+    expect(() => engine.scoreWords(new Uint8Array(10))).toThrow(BlindearError);
     expect(JSON.stringify(qs[0])).toBe(JSON.stringify({ bytes: 256 }));
   });
 
@@ -92,5 +97,83 @@ describe('LWE scoring', () => {
       expect(windows.length).toBeGreaterThan(6);
       check(model, windows);
     });
+  });
+});
+
+describe('an LWE catalogue as the service scores it (enrol --scheme lwe)', () => {
+  let dir: string;
+  let manifest: CatalogManifest;
+  let model: LinearModel;
+  let windows: Float32Array[];
+
+  beforeAll(async () => {
+    const tracks = tracksPerPackage(4);
+    dir = (await testCatalog('landmark', tracks, {}, 'lwe')).dir;
+    manifest = await loadManifest(dir);
+    model = await loadModel(dir, manifest);
+    const extractor = createExtractor(manifest);
+    windows = [];
+    for (const track of tracks.slice(0, 4)) {
+      const pcm = await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate });
+      const at = Math.floor(pcm.length / 2);
+      windows.push(...extractor.windows(pcm.subarray(at, at + 40 * extractor.sampleRate)).vectors);
+    }
+  });
+
+  it('queries of several windows decrypt to the clear scores on another instance restored from the sealed seed', async () => {
+    expect(manifest.scheme).toBe('lwe');
+    const clients = await openScoringClients(dir, manifest);
+    const engine = await catalogueEngine(manifest, model);
+    expect(engine.paramsId).toBe(clients.paramsId);
+    const keys = await engine.loadSessionKeys((await clients.create()).publicMaterial());
+    const a = await clients.create();
+    let sealed = new Uint8Array(0);
+    a.sealSecretKey((plain) => { sealed = Uint8Array.from(plain); });
+    const b = await clients.restore(() => Uint8Array.from(sealed));
+    const enc = a.encryptWindows(windows);
+    expect(enc.windowsPerCiphertext.reduce((x, y) => x + y, 0)).toBe(windows.length);
+    expect(Math.max(...enc.windowsPerCiphertext)).toBeLessThanOrEqual(clients.windowsPerQuery);
+    const results = await Promise.all(enc.ciphertexts.map((ct) => engine.score(keys, ct)));
+    const scores = await b.decryptScores(results, windows.length);
+    let worst = 0;
+    windows.forEach((x, w) => {
+      const ref = clearScores(model, x);
+      const { maxAbsError, range } = compare(scores[w], ref);
+      worst = Math.max(worst, maxAbsError / range);
+      if (topGap(ref) > 2 * TOL * range) expect(argmax(scores[w]), `window ${w}`).toBe(argmax(ref));
+    });
+    expect(worst).toBeLessThan(TOL);
+    // A session with another seed cannot read them: its scores are noise, not the clear ones.
+    const other = await (await clients.create()).decryptScores(results, windows.length);
+    const wrong = compare(other[0], clearScores(model, windows[0]));
+    expect(wrong.maxAbsError).toBeGreaterThan(wrong.range);
+  });
+
+  it('refuses what does not fit: foreign keys records, params ids, query and result shapes, long windows, a corrupted hint', async () => {
+    const clients = await openScoringClients(dir, manifest);
+    const engine = await catalogueEngine(manifest, model);
+    const code = async (p: Promise<unknown> | (() => unknown)): Promise<string | undefined> => {
+      try { await (typeof p === 'function' ? p() : p); } catch (err) { return (err as BlindearError).code ?? (err as Error).name; }
+      return undefined;
+    };
+    expect(await code(engine.loadSessionKeys(new Uint8Array(100)))).toBe('BLINDEAR_ERR_HE_KEYS_INVALID');
+    const keys = await engine.loadSessionKeys((await clients.create()).publicMaterial());
+    expect(await code(() => engine.checkParamsId('ab'.repeat(32)))).toBe('BLINDEAR_ERR_HE_PARAMS_MISMATCH');
+    expect(await code(engine.score(keys, new Uint8Array(16 + 4 * manifest.dim - 4)))).toBe('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID');
+    expect(await code(engine.score(keys, new Uint8Array(16 + 4 * manifest.dim * (clients.windowsPerQuery + 1))))).toBe('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID');
+    const client = await clients.create();
+    const [ct] = client.encryptWindows([windows[0]]).ciphertexts;
+    const [part] = await engine.score(keys, ct);
+    expect(await code(client.decryptScores([[part.subarray(0, part.length - 4)]], 1))).toBe('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID');
+    expect(await code(client.decryptScores([[part, part]], 1))).toBe('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID');
+    expect(await code(() => client.encryptWindows([windows[0].map((v) => v * 2)]))).toBe('RangeError');
+    expect(JSON.stringify(client)).toBe(JSON.stringify({ paramsId: clients.paramsId }));
+    const copy = mkdtempSync(join(tmpdir(), 'blindear-lwe-'));
+    for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(copy, f));
+    const hint = readFileSync(join(copy, 'lwe-hint.bin'));
+    hint[1000] ^= 1;
+    writeFileSync(join(copy, 'lwe-hint.bin'), hint);
+    expect(await code(openScoringClients(copy, manifest))).toBe('BLINDEAR_ERR_CATALOG_INVALID');
+    rmSync(copy, { recursive: true, force: true });
   });
 });

@@ -21,8 +21,8 @@ function enrolmentSourceHash(): string {
   return h.digest('hex');
 }
 
-export async function testCatalog(kind: FeatureKindName, tracks: string[], params: Record<string, unknown> = {}): Promise<TestCatalog> {
-  const key = createHash('sha256').update(JSON.stringify({ kind, tracks, params, sources: enrolmentSourceHash() })).digest('hex').slice(0, 12);
+export async function testCatalog(kind: FeatureKindName, tracks: string[], params: Record<string, unknown> = {}, scheme: 'ckks' | 'lwe' = 'ckks'): Promise<TestCatalog> {
+  const key = createHash('sha256').update(JSON.stringify({ kind, tracks, params, sources: enrolmentSourceHash(), ...(scheme === 'ckks' ? {} : { scheme }) })).digest('hex').slice(0, 12);
   const base = join(REPO, '.cache', 'test-catalogs', key);
   const dir = join(base, 'catalog');
   const enrolDir = join(base, 'enrol');
@@ -32,6 +32,6 @@ export async function testCatalog(kind: FeatureKindName, tracks: string[], param
     mkdirSync(dirname(join(enrolDir, t)), { recursive: true });
     symlinkSync(join(MUSIC_DIR, t), join(enrolDir, t));
   }
-  await enrollCatalog({ inputs: [enrolDir], catalogDir: dir, kind, params, logger: createLogger('warn') });
+  await enrollCatalog({ inputs: [enrolDir], catalogDir: dir, kind, params, scheme, logger: createLogger('warn') });
   return { dir, enrolDir };
 }

@@ -1,5 +1,6 @@
 /** Client zone of the encrypted scoring: keys, encryption, decryption. Never imported by server code. */
 export { ClientSession } from './session.js';
-export type { EncryptedWindows, ModelShape, PublicMaterial } from '../types.js';
+export type { EncryptedWindows, ModelShape, PublicMaterial, ScoringClient } from '../types.js';
+export { openScoringClients, scoringClients, type ScoringClients } from './scoring-clients.js';
 export { createSigner, importSigner, selfCertifiedSessionId, signSessionKeys, signTombstone, type SessionSigner } from './key-signing.js';
-export { LweClient, LweQuery } from './lwe-session.js';
+export { LweClient, LweClientSession, LweQuery } from './lwe-session.js';

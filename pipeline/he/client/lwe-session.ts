@@ -3,9 +3,12 @@
  * and decrypts the server's C words with the catalogue's hint. A query's secret never leaves the
  * LweQuery object it was made with (a private field), and that object never leaves the client.
  */
-import { randomFillSync } from 'node:crypto';
+import { createCipheriv, randomFillSync } from 'node:crypto';
+import { inspect } from 'node:util';
+import { lweParamsId, type LweParams } from '../../../schemas/he.js';
 import { BlindearError } from '../../errors.js';
-import { expandA, LWE_SIGMA, type LweSetup } from '../lwe.js';
+import { expandA, LWE_NONCE_BYTES, type LweHint, LWE_SESSION_MARKER, LWE_SIGMA, type LweSetup } from '../lwe.js';
+import type { EncryptedWindows, ModelShape, PublicMaterial, ScoringClient } from '../types.js';
 
 /** One encrypted window: `bytes` go to the server; the secret stays here for decryption. */
 export class LweQuery {
@@ -99,5 +102,178 @@ export class LweClient {
       scores[r] = ((z[r] - acc) | 0) * factor + this.#bias[r];
     }
     return scores;
+  }
+}
+
+
+const SEED_BYTES = 32;
+
+/**
+ * A client session of an LWE catalogue. Its secret is a 32-byte seed: query q's window i is encrypted
+ * under s = the i-th n words of AES-256-CTR(seed, nonce_q), with a fresh random 16-byte nonce per query
+ * that rides (in the clear: without the seed it says nothing) at the head of the query and of its result.
+ * So any instance of the client service holding the sealed seed decrypts any of the session's results,
+ * and no secret is ever used twice. Windows must have ‖x‖ ≤ 1 (landmark windows are unit vectors):
+ * round(S·x) then keeps |W_q·x·S| within 2^30, and no per-window norm has to travel.
+ */
+export class LweClientSession implements ScoringClient {
+  readonly scheme = 'lwe' as const;
+  readonly paramsId: string;
+  readonly windowsPerQuery: number;
+  readonly setup: LweSetup;
+  #seed: Uint8Array | undefined;
+  readonly #a: Int32Array;
+  readonly #hint: Int32Array;
+  readonly #bias: Float32Array;
+
+  private constructor(setup: LweSetup, paramsId: string, windowsPerQuery: number, a: Int32Array, hint: LweHint, seed: Uint8Array) {
+    const { classes: C, n } = setup;
+    if (hint.hint.length !== C * n) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `LWE hint of ${hint.hint.length} words, expected ${C * n}`);
+    if (hint.bias.length !== C) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${hint.bias.length} biases for ${C} classes`);
+    this.setup = setup;
+    this.paramsId = paramsId;
+    this.windowsPerQuery = windowsPerQuery;
+    this.#a = a;
+    this.#hint = hint.hint;
+    this.#bias = hint.bias;
+    this.#seed = seed;
+  }
+
+  /**
+   * A new session (fresh seed) or, with `unseal`, the one whose sealed seed it returns. `a` is the public
+   * matrix expanded from the catalogue's seed: pass the same array to every session of a process.
+   */
+  static open(params: LweParams, shape: ModelShape, a: Int32Array, hint: LweHint, unseal?: () => Uint8Array): LweClientSession {
+    const setup: LweSetup = { classes: shape.classes, dim: shape.dim, n: params.n, seed: params.seed, weightScale: params.weightScale, inputScale: params.inputScale };
+    if (a.length !== shape.dim * params.n) throw new RangeError(`A has ${a.length} words, expected ${shape.dim * params.n}`);
+    let seed: Uint8Array;
+    if (unseal) {
+      const bytes = unseal();
+      if (bytes.byteLength !== SEED_BYTES) {
+        bytes.fill(0);
+        throw new BlindearError('BLINDEAR_ERR_HE_KEYS_INVALID', `stored LWE session secret is ${bytes.byteLength} bytes, expected ${SEED_BYTES}`);
+      }
+      seed = Uint8Array.from(bytes);
+      bytes.fill(0);
+    } else {
+      seed = new Uint8Array(SEED_BYTES);
+      randomFillSync(seed);
+    }
+    return new LweClientSession(setup, lweParamsId(params, shape.classes, shape.dim), params.maxWindowsPerQuery, a, hint, seed);
+  }
+
+  #live(): Uint8Array {
+    if (!this.#seed) throw new Error('LweClientSession used after dispose()');
+    return this.#seed;
+  }
+
+  /** The secrets of a query's `count` windows: consecutive n-word blocks of AES-256-CTR(seed, nonce). */
+  #secrets(nonce: Uint8Array, count: number): Int32Array {
+    const c = createCipheriv('aes-256-ctr', this.#live(), nonce);
+    const bytes = c.update(Buffer.alloc(count * this.setup.n * 4));
+    return new Int32Array(bytes.buffer, bytes.byteOffset, count * this.setup.n).slice();
+  }
+
+  publicMaterial(): PublicMaterial {
+    this.#live();
+    return Uint8Array.from(LWE_SESSION_MARKER) as PublicMaterial;
+  }
+
+  sealSecretKey<T>(seal: (plain: Uint8Array) => T): T {
+    const copy = Uint8Array.from(this.#live());
+    try {
+      return seal(copy);
+    } finally {
+      copy.fill(0);
+    }
+  }
+
+  encryptWindows(windows: readonly Float32Array[]): EncryptedWindows {
+    const { dim: d, n, inputScale } = this.setup;
+    windows.forEach((x, w) => {
+      if (x.length !== d) throw new RangeError(`window ${w} has ${x.length} features, the model has ${d}`);
+      let norm = 0;
+      for (let k = 0; k < d; k++) {
+        if (!Number.isFinite(x[k])) throw new RangeError(`window ${w} has a non-finite feature at ${k}`);
+        norm += x[k] * x[k];
+      }
+      if (norm > 1 + 1e-4) throw new RangeError(`window ${w} has norm ${Math.sqrt(norm).toFixed(4)}: LWE scoring takes windows of norm ≤ 1`);
+    });
+    const B = this.windowsPerQuery;
+    const ciphertexts: Uint8Array[] = [];
+    const windowsPerCiphertext: number[] = [];
+    const a = this.#a;
+    for (let q0 = 0; q0 < windows.length; q0 += B) {
+      const k = Math.min(B, windows.length - q0);
+      const out = new Uint8Array(LWE_NONCE_BYTES + k * d * 4);
+      const nonce = out.subarray(0, LWE_NONCE_BYTES);
+      randomFillSync(nonce);
+      const secrets = this.#secrets(nonce, k);
+      const c = new Int32Array(out.buffer, LWE_NONCE_BYTES, k * d);
+      for (let i = 0; i < k; i++) {
+        const x = windows[q0 + i];
+        const e = gaussianErrors(d);
+        const s = secrets.subarray(i * n, (i + 1) * n);
+        for (let row = 0; row < d; row++) {
+          let acc = 0;
+          const ar = row * n;
+          for (let j = 0; j < n; j++) acc = (acc + Math.imul(a[ar + j], s[j])) | 0;
+          c[i * d + row] = (acc + e[row] + Math.round(x[row] * inputScale)) | 0;
+        }
+      }
+      secrets.fill(0);
+      ciphertexts.push(out);
+      windowsPerCiphertext.push(k);
+    }
+    return { ciphertexts, windowsPerCiphertext };
+  }
+
+  /**
+   * Checks each result's shape (one part: the nonce and C words per window of its query), then
+   * scores = (z − H·s) / (S·s_w) + b. BLINDEAR_ERR_HE_CIPHERTEXT_INVALID on any other shape.
+   */
+  async decryptScores(results: readonly (readonly Uint8Array[])[], nWindows: number): Promise<Float64Array[]> {
+    const { classes: C, n, inputScale, weightScale } = this.setup;
+    const B = this.windowsPerQuery;
+    const expected = Math.ceil(nWindows / B);
+    if (results.length !== expected) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `${results.length} query results for ${nWindows} windows, expected ${expected}`);
+    const factor = 1 / (inputScale * weightScale);
+    const h = this.#hint;
+    const scores: Float64Array[] = [];
+    results.forEach((parts, q) => {
+      const k = Math.min(B, nWindows - q * B);
+      if (parts.length !== 1 || parts[0].byteLength !== LWE_NONCE_BYTES + k * C * 4) {
+        throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `LWE result of ${parts.length} part(s), ${parts[0]?.byteLength ?? 0} bytes; expected 1 part of ${LWE_NONCE_BYTES + k * C * 4}`);
+      }
+      const bytes = parts[0];
+      const secrets = this.#secrets(bytes.subarray(0, LWE_NONCE_BYTES), k);
+      const z = new Int32Array(bytes.buffer.slice(bytes.byteOffset + LWE_NONCE_BYTES, bytes.byteOffset + bytes.byteLength));
+      for (let i = 0; i < k; i++) {
+        const s = secrets.subarray(i * n, (i + 1) * n);
+        const out = new Float64Array(C);
+        for (let r = 0; r < C; r++) {
+          let acc = 0;
+          const row = r * n;
+          for (let j = 0; j < n; j++) acc = (acc + Math.imul(h[row + j], s[j])) | 0;
+          out[r] = ((z[i * C + r] - acc) | 0) * factor + this.#bias[r];
+        }
+        scores.push(out);
+      }
+      secrets.fill(0);
+    });
+    return scores;
+  }
+
+  dispose(): void {
+    this.#seed?.fill(0);
+    this.#seed = undefined;
+  }
+
+  toJSON(): { paramsId: string } {
+    return { paramsId: this.paramsId };
+  }
+
+  [inspect.custom](): string {
+    return `LweClientSession { paramsId: '${this.paramsId}' }`;
   }
 }

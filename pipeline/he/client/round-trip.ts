@@ -4,7 +4,7 @@
  */
 import type { Decider } from '../../features/registry.js';
 import type { Decision, FeatureWindows } from '../../features/types.js';
-import type { ClientSession } from './session.js';
+import type { ScoringClient } from '../types.js';
 
 /** Scores one clip's query ciphertexts: returns, per ciphertext, its result ciphertexts. */
 export type RemoteScorer = (ciphertexts: Uint8Array[], windowsPerCiphertext: number[]) => Promise<Uint8Array[][]>;
@@ -13,11 +13,11 @@ export type RemoteScorer = (ciphertexts: Uint8Array[], windowsPerCiphertext: num
 const CIPHERTEXTS_PER_ROUND = 8;
 
 export async function decideEncrypted(
-  windows: FeatureWindows, clipSeconds: number, client: ClientSession, score: RemoteScorer, decide: Decider,
+  windows: FeatureWindows, clipSeconds: number, client: ScoringClient, score: RemoteScorer, decide: Decider,
 ): Promise<Decision> {
   // Rounds on the ciphertext grid: each round packs exactly the windows the whole clip would put in
   // those ciphertexts, so the scores are the same; only the decrypted scores (C per window) accumulate.
-  const perRound = client.layout.windowsPerCiphertext * CIPHERTEXTS_PER_ROUND;
+  const perRound = client.windowsPerQuery * CIPHERTEXTS_PER_ROUND;
   const scores: Float64Array[] = [];
   for (let from = 0; from < windows.vectors.length; from += perRound) {
     const part = windows.vectors.slice(from, from + perRound);

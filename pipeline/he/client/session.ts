@@ -22,7 +22,7 @@ import type { Encryptor } from 'node-seal/implementation/encryptor.js';
 import type { KeyGenerator } from 'node-seal/implementation/key-generator.js';
 import { sharedUntrustedLoader, type UntrustedLoader } from '../untrusted-loader.js';
 import { BlindearError } from '../../errors.js';
-import type { EncryptedWindows, ModelShape, PublicMaterial } from '../types.js';
+import type { EncryptedWindows, ModelShape, PublicMaterial, ScoringClient } from '../types.js';
 
 interface SecretState {
   seal: Seal;
@@ -34,7 +34,8 @@ interface SecretState {
   encoder: CKKSEncoder;
 }
 
-export class ClientSession {
+export class ClientSession implements ScoringClient {
+  readonly scheme = 'ckks' as const;
   readonly params: HeParams;
   readonly layout: ScoringLayout;
   /** Identifies (parameters, layout, model shape): goes into every envelope the client sends. */
@@ -98,6 +99,10 @@ export class ClientSession {
       context.delete();
       throw err;
     }
+  }
+
+  get windowsPerQuery(): number {
+    return this.layout.windowsPerCiphertext;
   }
 
   #live(): SecretState {

@@ -222,6 +222,20 @@ export class ScoringEngine {
   }
 
   /** BLINDEAR_ERR_HE_PARAMS_MISMATCH unless `id` (from an envelope) is this engine's parameters id. */
+  get scheme(): 'ckks' {
+    return 'ckks';
+  }
+
+  /** Every window slot of a query ciphertext is scored, whatever the envelope's count says. */
+  windowsIn(_query: Uint8Array): number {
+    return Math.max(1, this.layout.windowsPerCiphertext);
+  }
+
+  /** Largest session-keys record: the layout's keys, uncompressed. */
+  get maxKeyBytes(): number {
+    return this.#maxKeyBytes;
+  }
+
   checkParamsId(id: string): void {
     if (id !== this.paramsId) throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `params id ${id.slice(0, 16)}…, this engine scores ${this.paramsId.slice(0, 16)}…`);
   }

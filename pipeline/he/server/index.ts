@@ -2,3 +2,5 @@
 export { ScoringEngine, type ScoringEngineOptions } from './engine.js';
 export { SessionKeys } from './session-keys.js';
 export { LweScoringEngine, type LweEngineOptions } from './lwe-engine.js';
+
+export { catalogueEngine, type CatalogueEngine } from './catalogue-engine.js';

@@ -6,12 +6,19 @@
  *
  * `scoreBatch` scores many sessions' queries in one pass over the weights. The scan runs in the WASM SIMD
  * kernel (lwe-simd.ts) where the runtime has it, else in plain JS (lwe.ts); both give the same words.
+ *
+ * As a catalogue's scorer (the `scorer` stage, `scheme: 'lwe'`) it takes the same calls as the CKKS
+ * ScoringEngine: a query record is a 16-byte nonce and 1..maxWindowsPerQuery windows of d words; its
+ * result, one part, echoes the nonce and holds C words per window. A session's "keys" record is a fixed
+ * marker (LWE needs no evaluation keys): it keeps the per-session signing, budget and tombstones.
  */
 import { randomBytes } from 'node:crypto';
+import { lweParamsId, type LweParams } from '../../../schemas/he.js';
 import { BlindearError } from '../../errors.js';
 import type { LinearModel } from '../../features/types.js';
 import { SimdScan, simdAvailable } from '../lwe-simd.js';
-import { computeHint, expandA, inputScaleFor, LWE_N, matmulMod32, quantiseWeights, type LweSetup } from '../lwe.js';
+import { computeHint, expandA, inputScaleFor, LWE_N, LWE_NONCE_BYTES, LWE_SESSION_MARKER, matmulMod32, quantiseWeights, type LweSetup } from '../lwe.js';
+import { SessionKeys } from './session-keys.js';
 
 export interface LweEngineOptions {
   /** Signed bits per quantised weight (default 10). */
@@ -32,6 +39,83 @@ export class LweScoringEngine {
     this.setup = Object.freeze(setup);
     this.#weights = weights;
     this.#simd = kernel === 'simd' ? new SimdScan(weights, setup.classes, setup.dim) : undefined;
+  }
+
+  /** The catalogue's public parameters (set by `forCatalogue`), and the id every query must name. */
+  #params: LweParams | undefined;
+  #paramsId = '';
+
+  /**
+   * The scorer of a catalogue enrolled with `scheme: 'lwe'`: the model quantised with the manifest's seed
+   * and bits, checked to give the manifest's scales (else the model is not the one the hint was made from).
+   */
+  static forCatalogue(model: LinearModel, params: LweParams, opts: { kernel?: 'simd' | 'js' } = {}): LweScoringEngine {
+    const engine = LweScoringEngine.create(model, { seed: params.seed, weightBits: params.weightBits, ...opts });
+    if (engine.setup.weightScale !== params.weightScale || engine.setup.inputScale !== params.inputScale) {
+      throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `LWE scales of the model (${engine.setup.weightScale}, ${engine.setup.inputScale}) differ from the manifest's (${params.weightScale}, ${params.inputScale})`);
+    }
+    engine.#params = params;
+    engine.#paramsId = lweParamsId(params, model.classes, model.dim);
+    return engine;
+  }
+
+  get scheme(): 'lwe' {
+    return 'lwe';
+  }
+
+  get paramsId(): string {
+    return this.#paramsId;
+  }
+
+  checkParamsId(id: string): void {
+    if (!this.#params) throw new Error('LweScoringEngine.forCatalogue() makes a catalogue scorer');
+    if (id !== this.#paramsId) throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `params id ${id.slice(0, 16)}…, this engine scores ${this.#paramsId.slice(0, 16)}… (lwe)`);
+  }
+
+  /** Largest session-keys record: the marker. */
+  get maxKeyBytes(): number {
+    return LWE_SESSION_MARKER.byteLength;
+  }
+
+  /** Windows a query record carries (its bytes say it; the envelope's count is not trusted). */
+  windowsIn(query: Uint8Array): number {
+    const body = query.byteLength - LWE_NONCE_BYTES;
+    const per = this.setup.dim * 4;
+    return body > 0 && body % per === 0 ? body / per : 1;
+  }
+
+  /** A session's keys record must be the marker: LWE needs no evaluation keys. */
+  async loadSessionKeys(bytes: Uint8Array): Promise<SessionKeys> {
+    if (bytes.byteLength !== LWE_SESSION_MARKER.byteLength || !LWE_SESSION_MARKER.every((b, i) => bytes[i] === b)) {
+      throw new BlindearError('BLINDEAR_ERR_HE_KEYS_INVALID', `an LWE session's keys record is the ${LWE_SESSION_MARKER.byteLength}-byte marker, got ${bytes.byteLength} bytes`);
+    }
+    return new SessionKeys([], bytes.byteLength);
+  }
+
+  /**
+   * Scores a query record: [nonce ‖ z_1 … z_k] with z_i = W_q·c_i mod 2^32 (BLINDEAR_ERR_HE_CIPHERTEXT_INVALID
+   * unless it is a nonce and 1..maxWindowsPerQuery windows of d words).
+   */
+  async score(_keys: SessionKeys, query: Uint8Array): Promise<Uint8Array[]> {
+    const { classes: C, dim: d } = this.setup;
+    const max = this.#params?.maxWindowsPerQuery ?? 1;
+    const body = query.byteLength - LWE_NONCE_BYTES;
+    if (body <= 0 || body % (d * 4) !== 0 || body / (d * 4) > max) {
+      throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `LWE query of ${query.byteLength} bytes: expected ${LWE_NONCE_BYTES} + k·${d * 4} for k in 1..${max}`);
+    }
+    const k = body / (d * 4);
+    const x = new Int32Array(k * d);
+    new Uint8Array(x.buffer).set(query.subarray(LWE_NONCE_BYTES));
+    const out = new Uint8Array(LWE_NONCE_BYTES + k * C * 4);
+    out.set(query.subarray(0, LWE_NONCE_BYTES));
+    const words = new Int32Array(out.buffer, LWE_NONCE_BYTES, k * C);
+    if (this.#simd) this.#simd.matmul(x, k, words);
+    else matmulMod32(this.#weights, C, d, x, k, words);
+    return [out];
+  }
+
+  async close(): Promise<void> {
+    // Nothing outside the JS heap.
   }
 
   /** The kernel scanning the weights. */
@@ -84,8 +168,8 @@ export class LweScoringEngine {
     return h;
   }
 
-  /** Scores one query: C little-endian words. BLINDEAR_ERR_HE_CIPHERTEXT_INVALID unless it is d words. */
-  score(query: Uint8Array): Uint8Array {
+  /** Scores one bare window (d words, no nonce): C little-endian words. BLINDEAR_ERR_HE_CIPHERTEXT_INVALID unless it is d words. */
+  scoreWords(query: Uint8Array): Uint8Array {
     return this.scoreBatch([query])[0];
   }
 
