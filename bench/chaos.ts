@@ -21,8 +21,7 @@ import { mixRadio } from '../pipeline/eval/radio-mix.js';
 import { seededRandom } from '../pipeline/model/calibrate.js';
 import { enrollCatalog, listAudioInputs } from '../pipeline/model/enroll.js';
 import { createLogger } from '../pipeline/runtime/logger.js';
-import { layoutFor } from '../pipeline/he/layout.js';
-import { HeParams, paramsId as paramsIdOf } from '../schemas/he.js';
+import { catalogParamsId } from '../pipeline/runtime/ops.js';
 import { isEndMarker, Prediction } from '../schemas/messages.js';
 import { dlqName, ENVELOPE_HEADER, TOPICS } from '../schemas/topics.js';
 import { cleanupAll, freeLoopbackPort, mdTable, metric, onCleanup, percentile, REPO, round, runKafkaSh, scrape, sleep, startCli, startProcess, waitFor, type Child } from './util.js';
@@ -309,8 +308,7 @@ async function main(): Promise<void> {
     let counts: Record<string, number> = {};
     let flooding: Promise<void> | undefined;
     let over = false;
-    const he = HeParams.parse(manifest.he);
-    const pid = paramsIdOf(he, layoutFor(he, manifest.classes.track.length, manifest.dim));
+    const pid = catalogParamsId(manifest);
     const r = await stream(brokers, catalog, liveFile, undefined, {
       realtime: true, deadlineMs: 300_000,
       onPrediction: (p, n) => { if (n === 1) flooding = flood(brokers, p.session, pid, manifest.modelId, () => over, rand).then((c) => { counts = c; }); },

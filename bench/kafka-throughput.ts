@@ -69,11 +69,11 @@ export async function startBroker(): Promise<{ address: string; stop: () => Prom
 }
 
 /** The landmark catalogue of `tracks`, enrolled afresh each run (so it always reflects the current enrolment code). */
-export async function benchCatalog(tracks: string[], log: (s: string) => void): Promise<{ dir: string; manifest: CatalogManifest; enrolMs: number | null }> {
+export async function benchCatalog(tracks: string[], log: (s: string) => void, scheme: 'ckks' | 'lwe' = 'ckks'): Promise<{ dir: string; manifest: CatalogManifest; enrolMs: number | null }> {
   const dir = join(await mkdtemp(join(tmpdir(), 'blindear-bench-catalog-')), 'catalog');
-  log(`enrolling ${tracks.length} tracks into ${dir} ...`);
+  log(`enrolling ${tracks.length} tracks into ${dir} (scheme ${scheme}) ...`);
   const t = now();
-  const manifest = await enrollCatalog({ inputs: tracks, catalogDir: dir, kind: 'landmark', logger: createLogger('warn') });
+  const manifest = await enrollCatalog({ inputs: tracks, catalogDir: dir, kind: 'landmark', scheme, logger: createLogger('warn') });
   return { dir, manifest, enrolMs: now() - t };
 }
 

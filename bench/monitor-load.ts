@@ -31,6 +31,8 @@ export interface MonitorLoadOptions {
   /** Client-service instances to measure, in turn (e.g. [1, 2]). */
   instances: number[];
   partitions: number;
+  /** The catalogue's scoring scheme. */
+  scheme: 'ckks' | 'lwe';
   log: (s: string) => void;
 }
 
@@ -46,6 +48,8 @@ interface Round {
   lagLast: Record<string, number>;
   cpuCores: number[];
   rssMiB: number[];
+  /** The two scoring workers' CPU, cores. */
+  scorerCores: number[];
   partitions: Record<string, number[][]>;
 }
 
@@ -103,7 +107,7 @@ export async function runMonitorLoad(opts: MonitorLoadOptions): Promise<{ json: 
   const { log } = opts;
   const broker = await startBroker();
   const work = await mkdtemp(join(tmpdir(), 'blindear-monitor-load-'));
-  const catalog = await benchCatalog(opts.tracks, log);
+  const catalog = await benchCatalog(opts.tracks, log, opts.scheme);
   const seconds = opts.minutes * 60 + 60;
   const pcm = await programme(opts.tracks, Math.max(seconds, 600));
   const file = join(work, 'programme.wav');
@@ -119,7 +123,11 @@ export async function runMonitorLoad(opts: MonitorLoadOptions): Promise<{ json: 
   try {
     const topics = startCli(['topics', '--brokers', broker.address, '--partitions', String(opts.partitions)]);
     await topics.exited;
-    for (let i = 0; i < 2; i++) children.push(startCli(['worker', 'scorer', '--brokers', broker.address, '--catalog', catalog.dir, '--log-level', 'warn']));
+    const scorerPorts: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      scorerPorts.push(await freeLoopbackPort());
+      children.push(startCli(['worker', 'scorer', '--brokers', broker.address, '--catalog', catalog.dir, '--metrics-port', String(scorerPorts[i]), '--log-level', 'warn']));
+    }
     for (const instances of opts.instances) {
       const stations = Array.from({ length: opts.stations }, (_, i) => (i % 5 === 0
         ? { id: `live-${instances}-${i}`, source: `http://127.0.0.1:${port}/${i}` }
@@ -141,6 +149,7 @@ export async function runMonitorLoad(opts: MonitorLoadOptions): Promise<{ json: 
       const lagLast: Record<string, number> = {};
       const cpu: number[][] = metricsPorts.map(() => []);
       const rss: number[] = metricsPorts.map(() => 0);
+      const scorerCpu: number[][] = scorerPorts.map(() => []);
       const t0 = Date.now();
       while (Date.now() - t0 < opts.minutes * 60_000) {
         await sleep(5000);
@@ -155,6 +164,10 @@ export async function runMonitorLoad(opts: MonitorLoadOptions): Promise<{ json: 
           if (!m) continue;
           cpu[k].push(metric(m, 'process_cpu_seconds_total'));
           rss[k] = Math.max(rss[k], metric(m, 'process_resident_memory_bytes') / 2 ** 20);
+        }
+        for (const [k, sp] of scorerPorts.entries()) {
+          const m = await scrape(sp);
+          if (m) scorerCpu[k].push(metric(m, 'process_cpu_seconds_total'));
         }
       }
       const described = await admin.describeGroups(['windowing', 'encrypt', 'decide', 'delivery'].map((n) => TOPOLOGY[n as 'decide'].group!));
@@ -181,11 +194,12 @@ export async function runMonitorLoad(opts: MonitorLoadOptions): Promise<{ json: 
       } });
       await waitFor(async () => (seen >= total ? true : undefined), 'predictions read', 120_000, 500);
       await consumer.disconnect();
-      const cores = cpu.map((c) => (c.length > 1 ? (c[c.length - 1] - c[0]) / (5 * (c.length - 1)) : NaN));
+      const coresOf = (c: number[]): number => (c.length > 1 ? (c[c.length - 1] - c[0]) / (5 * (c.length - 1)) : NaN);
+      const cores = cpu.map(coresOf);
       rounds.push({
         instances, stations: opts.stations, minutes: opts.minutes, decisions: latencies.length,
         latencyP50: percentile(latencies, 50), latencyP95: percentile(latencies, 95), latencyP99: percentile(latencies, 99),
-        lagMax, lagLast, cpuCores: cores.map((c) => round(c, 2)), rssMiB: rss.map((r) => round(r, 0)), partitions,
+        lagMax, lagLast, cpuCores: cores.map((c) => round(c, 2)), scorerCores: scorerCpu.map((c) => round(coresOf(c), 2)), rssMiB: rss.map((r) => round(r, 0)), partitions,
       });
       log(JSON.stringify(rounds.at(-1)));
     }
@@ -199,13 +213,13 @@ export async function runMonitorLoad(opts: MonitorLoadOptions): Promise<{ json: 
   const markdown = [
     `## Monitoring service under load`,
     '',
-    `${opts.stations} stations paced at real time (a fifth live HTTP streams, the rest files), 2 scoring workers, ${opts.partitions} partitions, ${opts.minutes} min per round (the first minute is warm-up); latency from the wall-clock capture of a window's last sample to its decrypted decision.`,
+    `${opts.stations} stations paced at real time (a fifth live HTTP streams, the rest files), catalogue scored with ${opts.scheme.toUpperCase()}, 2 scoring workers, ${opts.partitions} partitions, ${opts.minutes} min per round (the first minute is warm-up); latency from the wall-clock capture of a window's last sample to its decrypted decision.`,
     '',
-    mdTable(['client-service instances', 'decisions', 'p50 / p95 / p99 s', 'max lag after warm-up (windowing / encrypt / decide / delivery / scorer)', 'lag at the end', 'client-service CPU cores', 'RSS MiB', 'partitions per instance (decide)'],
+    mdTable(['client-service instances', 'decisions', 'p50 / p95 / p99 s', 'max lag after warm-up (windowing / encrypt / decide / delivery / scorer)', 'lag at the end', 'client-service CPU cores', 'scoring workers CPU cores', 'RSS MiB', 'partitions per instance (decide)'],
       rounds.map((r) => [r.instances, r.decisions, `${round(r.latencyP50, 2)} / ${round(r.latencyP95, 2)} / ${round(r.latencyP99, 2)}`,
         ['windowing', 'encrypt', 'decide', 'delivery', 'scorer'].map((n) => r.lagMax[n]).join(' / '),
         ['windowing', 'encrypt', 'decide', 'delivery', 'scorer'].map((n) => r.lagLast[n]).join(' / '),
-        r.cpuCores.join(' + '), r.rssMiB.join(' + '), JSON.stringify(r.partitions[TOPOLOGY.decide.group!])])),
+        r.cpuCores.join(' + '), r.scorerCores.join(' + '), r.rssMiB.join(' + '), JSON.stringify(r.partitions[TOPOLOGY.decide.group!])])),
   ].join('\n');
   return { json: { rounds }, markdown };
 }

@@ -2,7 +2,7 @@
  * The bench runner (`npm run bench`): every figure in one run, on this machine, written to
  * bench/results/report.json and report.md, and the Markdown printed on stdout (progress on stderr).
  *
- *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,lwe,shards,threads,client,kafka,monitor] [--stations n] [--minutes m] [--music <dir>] [--out <dir>]
+ *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,lwe,shards,threads,client,kafka,monitor] [--stations n] [--minutes m] [--instances 1,2] [--scheme lwe|ckks] [--music <dir>] [--out <dir>]
  *
  * --quick (CI: a couple of minutes) runs fewer classes, fewer repetitions, two short sessions; it checks
  * that every scenario still runs and asserts nothing about speed. Without it: the full set.
@@ -93,7 +93,8 @@ async function main(): Promise<void> {
   await scenario('monitor', async () => {
     const { json: result, markdown } = await runMonitorLoad({
       tracks, stations: Number(arg('stations') ?? (quick ? 3 : 50)), minutes: Number(arg('minutes') ?? (quick ? 1.5 : 10)),
-      instances: (arg('instances') ?? (quick ? '1' : '1,2')).split(',').map(Number), partitions: quick ? 2 : 4, log,
+      instances: (arg('instances') ?? (quick ? '1' : '1,2')).split(',').map(Number), partitions: quick ? 2 : 4,
+      scheme: arg('scheme') === 'ckks' ? 'ckks' : 'lwe', log,
     });
     return { ...(result as object), markdown };
   });

@@ -1,7 +1,10 @@
 /**
  * Cuts an unbounded PCM stream into the same feature windows a whole-clip extraction would give,
- * holding only a bounded tail of audio: each batch of windows is computed from a slice that starts on
- * the window grid `contextHops` hops before the first new window and reaches `context` past the last.
+ * holding only a bounded tail of audio: each batch of windows is computed from a slice that starts the
+ * extractor's context before the first new window (on its frame grid) and reaches the context past the
+ * last. A window is extracted from its own audio and that context only (≈ 17 s for a 15 s window), never
+ * from a whole hop before it: at many stations whose windows end together, that is the burst a client
+ * service has to absorb.
  */
 import type { FeatureExtractor } from './extractor.js';
 
@@ -21,9 +24,8 @@ export class StreamWindower {
   private nextSeq = 0;
   private readonly hop: number;
   private readonly win: number;
-  private readonly contextHops: number;
-  /** Audio a window needs after its end: waited for exactly, not rounded up to a hop. */
-  private readonly rightContext: number;
+  /** Audio a window needs before its start and after its end: waited for exactly, not rounded up to a hop. */
+  private readonly context: number;
   /** First window on the grid inside the audio this windower got (0 from a stream's start). */
   private readonly originSeq: number = 0;
 
@@ -34,8 +36,7 @@ export class StreamWindower {
   constructor(private readonly extractor: FeatureExtractor, startSample = 0) {
     this.hop = Math.round(extractor.hopSeconds * extractor.sampleRate);
     this.win = Math.round(extractor.windowSeconds * extractor.sampleRate);
-    this.contextHops = Math.ceil(extractor.contextSeconds / extractor.hopSeconds);
-    this.rightContext = Math.ceil(extractor.contextSeconds * extractor.sampleRate);
+    this.context = Math.ceil(extractor.contextSeconds * extractor.sampleRate);
     if (startSample > 0) {
       // Joining: the first window is the first one on the grid inside the audio; like a stream's first
       // window it has no left context, the ones after it have all of theirs.
@@ -52,18 +53,22 @@ export class StreamWindower {
 
   /** First sample the windower still holds for windows from `seq` on (what a restart must read again). */
   keepFromSample(seq = this.nextSeq): number {
-    return this.sliceStartFor(Math.max(this.originSeq, seq - this.contextHops));
+    return this.sliceStartFor(Math.max(this.originSeq, seq - 1));
   }
 
   /**
-   * Where the slice for windows from grid window `seq` on starts: on the extractor's frame grid at or
-   * before the window, so the slice's analysis frames are the whole stream's; at the window itself when
-   * the audio before it is not held (a stream joined there).
+   * Where the slice for windows from grid window `seq` on starts: the context before the window, on the
+   * extractor's frame grid, so the slice's analysis frames are the whole stream's; at the stream's start
+   * when the context reaches before it (or a joined stream's first window, which has no left context).
    */
   private sliceStartFor(seq: number): number {
-    const grid = seq * this.hop;
-    const aligned = grid - (grid % this.extractor.frameSamples);
-    return aligned >= this.bufferStart ? aligned : grid;
+    // Where this windower's stream begins: 0, or the first window's start for a stream joined under way.
+    const origin = this.originSeq * this.hop;
+    const want = seq * this.hop - this.context;
+    if (want <= origin) return origin;
+    const frame = this.extractor.frameSamples;
+    const aligned = want - (((want % frame) + frame) % frame);
+    return aligned >= this.bufferStart ? aligned : origin;
   }
 
   /** The audio of [from, to) still held (clipped to what is held). */
@@ -90,21 +95,24 @@ export class StreamWindower {
   push(pcm: Float32Array, startSample: number, final: boolean): StreamWindow[] {
     this.append(pcm, startSample);
     const end = this.samplesSeen;
-    const ctx = this.rightContext;
+    const ctx = this.context;
     // Last window whose end plus its right context is available (or, when final, that starts before the end).
     const lastReady = final
       ? Math.ceil(end / this.hop) - 1
       : Math.floor((end - this.win - ctx) / this.hop);
     if (lastReady < this.nextSeq) return [];
     const firstSeq = this.nextSeq;
-    const sliceStartSeq = Math.max(this.originSeq, firstSeq - this.contextHops);
-    const sliceStart = this.sliceStartFor(sliceStartSeq);
+    // The final flush starts one window early, so the extractor sees the stream's end as the whole clip's
+    // extraction does (which has no trailing partial window once a full one precedes it); hence the
+    // audio of that window is kept (`keepFromSample`), though it is not extracted again until then.
+    const fromSeq = final ? Math.max(this.originSeq, firstSeq - 1) : firstSeq;
+    const sliceStart = this.sliceStartFor(fromSeq);
     const sliceEnd = Math.min(end, lastReady * this.hop + this.win + ctx);
     const slice = this.buffer.subarray(sliceStart - this.bufferStart, sliceEnd - this.bufferStart);
-    const fw = this.extractor.windows(slice, sliceStartSeq * this.hop - sliceStart);
+    const fw = this.extractor.windows(slice, fromSeq * this.hop - sliceStart);
     const out: StreamWindow[] = [];
     for (let j = 0; j < fw.vectors.length; j++) {
-      const seq = sliceStartSeq + j;
+      const seq = fromSeq + j;
       if (seq < firstSeq || seq > lastReady) continue;
       out.push({ seq, startSeconds: (seq * this.hop) / this.extractor.sampleRate, vector: fw.vectors[j] });
     }

@@ -180,7 +180,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     sessionTimeout,
     heartbeatInterval,
     rebalanceTimeout: opts.rebalanceTimeoutMs ?? Math.max(sessionTimeout, 30_000),
-    ...(opts.maxWaitTimeMs !== undefined ? { maxWaitTimeInMs: opts.maxWaitTimeMs } : {}),
+    maxWaitTimeInMs: opts.maxWaitTimeMs, // undefined: kafkajs default (5000)
     allowAutoTopicCreation: false,
     // kafkajs restarts a crashed consumer on a timer; once this stage stops, a restart would bring back a
     // consumer nobody stops (its producers already gone): a stopping stage stays stopped.

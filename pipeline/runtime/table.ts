@@ -50,7 +50,7 @@ export async function materializeTable<K extends TopicKey>(opts: {
     groupId,
     maxBytesPerPartition: spec.maxMessageBytes + 65536,
     allowAutoTopicCreation: false,
-    ...(opts.maxWaitTimeMs !== undefined ? { maxWaitTimeInMs: opts.maxWaitTimeMs } : {}),
+    maxWaitTimeInMs: opts.maxWaitTimeMs, // undefined: kafkajs default (5000)
   });
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: true });

@@ -10,13 +10,15 @@ function sumExtractor(sampleRate: number, windowSeconds: number, hopSeconds: num
   const ctx = Math.round(contextSeconds * sampleRate);
   return {
     kind: 'mfcc-sum', dim: 2, sampleRate, windowSeconds, hopSeconds, contextSeconds, frameSamples: 1,
-    windows(pcm) {
+    // Windows on the grid `lead` + k·hop of the slice it is given (the FeatureExtractor contract).
+    windows(pcm, lead = 0) {
       const vectors: Float32Array[] = [];
       const startSeconds: number[] = [];
-      for (let k = 0; k * hop < pcm.length; k++) {
+      for (let k = 0; lead + k * hop < pcm.length; k++) {
+        const at = lead + k * hop;
         let inside = 0; let around = 0;
-        for (let i = k * hop; i < Math.min(pcm.length, k * hop + win); i++) inside += pcm[i];
-        for (let i = Math.max(0, k * hop - ctx); i < Math.min(pcm.length, k * hop + win + ctx); i++) around += pcm[i];
+        for (let i = at; i < Math.min(pcm.length, at + win); i++) inside += pcm[i];
+        for (let i = Math.max(0, at - ctx); i < Math.min(pcm.length, at + win + ctx); i++) around += pcm[i];
         vectors.push(Float32Array.of(inside, around));
         startSeconds.push((k * hop) / sampleRate);
       }
