@@ -4,7 +4,7 @@
  * `queries`, and every query can be drawn again from the seeds it records.
  */
 import { z } from 'zod';
-import { HeParams } from './he.js';
+import { HeParams, LweParams } from './he.js';
 
 /** What is done to a query excerpt before it is identified. */
 export const Distortion = z.discriminatedUnion('kind', [
@@ -123,6 +123,9 @@ export const EvalReport = z.object({
     classes: z.number().int().positive(),
     dim: z.number().int().positive(),
     he: HeParams,
+    /** How the catalogue's queries were scored (catalog.json `scheme`); `lwe` also gives its parameters. */
+    scheme: z.enum(['ckks', 'lwe']).default('ckks'),
+    lwe: LweParams.optional(),
     /** The decision's unknown threshold: landmark confidence, or the MFCC vote share. */
     threshold: z.object({ name: z.enum(['confidence', 'minVoteShare']), value: z.number() }),
     params: z.record(z.string(), z.unknown()),

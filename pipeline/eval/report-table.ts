@@ -39,7 +39,9 @@ function facts(r: EvalReport): string[] {
   const total = r.conditions.reduce((a, s) => a + s.n, neg.n);
   return [
     `catalogue: ${c.tracks} tracks, ${c.classes} classes × d ${c.dim}, kind ${c.kind}, model ${c.modelId} (${c.enrolledHere ? `enrolled by this run in ${c.enrolSeconds?.toFixed(0)} s` : 'given'}: ${c.dir})`,
-    `encryption: CKKS ${he}`,
+    c.scheme === 'lwe' && c.lwe
+      ? `encryption: LWE n ${c.lwe.n}, q 2^32, σ 6.4, weights ${c.lwe.weightBits} bits, ≤ ${c.lwe.maxWindowsPerQuery} windows per query`
+      : `encryption: CKKS ${he}`,
     `threshold: ${c.threshold.name} ≥ ${Number(c.threshold.value.toFixed(4))}`,
     `queries drawn from: ${r.querySource.packages ? `held-out packages ${r.querySource.packages.join(', ')}` : 'every enrolled track'} (${r.querySource.tracks} tracks); same excerpts under every condition of a length`,
     `negatives: ${neg.n} excerpts of ${r.negatives.queryTracks.length} never-enrolled tracks, ${pct(neg.rates.unknown)} rejected (false accepts ${neg.wrong}); ` +

@@ -256,6 +256,8 @@ export async function runEvaluation(opts: EvalOptions): Promise<EvalReport> {
         classes: manifest.classes.track.length,
         dim: manifest.dim,
         he: manifest.he,
+        scheme: manifest.scheme,
+        ...(manifest.lwe ? { lwe: manifest.lwe } : {}),
         threshold: feature.kind === 'landmark'
           ? { name: 'confidence', value: feature.params.threshold }
           : { name: 'minVoteShare', value: feature.params.minVoteShare },
