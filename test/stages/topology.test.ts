@@ -8,7 +8,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { isBlindearError } from '../../pipeline/errors.js';
-import { ClientSession, createSigner, signSessionKeys } from '../../pipeline/he/client/index.js';
+import { ClientSession, createSigner, scoringClients, signSessionKeys } from '../../pipeline/he/client/index.js';
 import { ScoringEngine } from '../../pipeline/he/server/index.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
@@ -97,11 +97,11 @@ describe('stage topology in memory', () => {
       sealedMacKey: serviceKey.seal(mac, macKeyContext(session)), sealedSigningKey: serviceKey.seal(signer.exportPrivateKey(), 'unused'), createdAtMs: 0,
     };
     applyTables([{ topic: 'clientSessions', key: session, envelope: record }]);
-    sessions = new ClientSessions(manifest, serviceKey);
+    sessions = new ClientSessions(manifest, scoringClients(manifest), serviceKey);
   });
 
   const stageOf = (name: 'windowing' | 'encrypt' | 'decide'): Stage<TopicKey> => buildClientStage(name, {
-    stages: [], clusters: undefined as never, producers: undefined as never, manifest, serviceKey, logger: ctx.logger, metrics: ctx.metrics, retry: undefined as never,
+    stages: [], clusters: undefined as never, producers: undefined as never, manifest, clients: scoringClients(manifest), serviceKey, logger: ctx.logger, metrics: ctx.metrics, retry: undefined as never,
   }, sessions);
 
   it('audio → windows → queries → encrypted scores → a prediction naming the track and offset', async () => {

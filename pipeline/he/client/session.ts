@@ -35,7 +35,6 @@ interface SecretState {
 }
 
 export class ClientSession implements ScoringClient {
-  readonly scheme = 'ckks' as const;
   readonly params: HeParams;
   readonly layout: ScoringLayout;
   /** Identifies (parameters, layout, model shape): goes into every envelope the client sends. */
@@ -99,6 +98,10 @@ export class ClientSession implements ScoringClient {
       context.delete();
       throw err;
     }
+  }
+
+  get scheme(): 'ckks' {
+    return 'ckks';
   }
 
   get windowsPerQuery(): number {
