@@ -21,7 +21,7 @@ import { mixRadio } from '../pipeline/eval/radio-mix.js';
 import { seededRandom } from '../pipeline/model/calibrate.js';
 import { enrollCatalog, listAudioInputs } from '../pipeline/model/enroll.js';
 import { createLogger } from '../pipeline/runtime/logger.js';
-import { catalogParamsId } from '../pipeline/runtime/ops.js';
+import { catalogParamsId } from '../pipeline/he/layout.js';
 import { isEndMarker, Prediction } from '../schemas/messages.js';
 import { dlqName, ENVELOPE_HEADER, TOPICS } from '../schemas/topics.js';
 import { cleanupAll, freeLoopbackPort, mdTable, metric, onCleanup, percentile, REPO, round, runKafkaSh, scrape, sleep, startCli, startProcess, waitFor, type Child } from './util.js';

@@ -102,7 +102,6 @@ export async function runEnroll(
   const choice = resolveEnrollChoice(process.env, { kind: kindFlag, param: opts.param, he: opts.he });
   const scheme = opts.scheme ?? process.env.BLINDEAR_ENROLL_SCHEME ?? 'ckks';
   if (scheme !== 'ckks' && scheme !== 'lwe') throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `scheme ${JSON.stringify(scheme)} (BLINDEAR_ENROLL_SCHEME): expected ckks or lwe`);
-  if (scheme === 'lwe' && choice.kind !== 'landmark') throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', "scheme 'lwe' needs unit-norm windows: enrol with --kind landmark");
   const logger = createLogger(opts.logLevel, { command: 'enroll' });
   logger.info({ kind: choice.kind, scheme, params: choice.params, he: choice.he, sources: choice.sources }, 'enrolment options');
   // On a terminal, a progress bar with an ETA instead of the periodic log lines.

@@ -100,7 +100,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   let running: Awaited<ReturnType<typeof runStage>> | undefined;
   running = await runStage({
     // As many partitions at once as there are threads, so every thread has work.
-    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: engine.scheme === 'ckks' ? Math.max(1, threads) : 1,
+    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: Math.max(1, engine.threads),
     stage: scorer, heldOffset: (p) => scorer.heldOffset(p),
     sessionTimeoutMs: SCORER_SESSION_TIMEOUT_MS, heartbeatIntervalMs: SCORER_HEARTBEAT_MS, rebalanceTimeoutMs: SCORER_REBALANCE_TIMEOUT_MS,
     maxWaitTimeMs: SCORER_FETCH_WAIT_MS,
@@ -108,7 +108,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     onAssigned: (partitions) => { void ledger.setOwned(partitions); },
   });
   ops.watchConsumer(SCORER_GROUP, running.joined);
-  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, scheme: engine.scheme, threads: engine.scheme === 'ckks' ? threads : 1, metricsPort: ops.port }, 'scorer ready');
+  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, scheme: engine.scheme, threads: engine.threads, metricsPort: ops.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');

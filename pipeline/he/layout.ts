@@ -12,7 +12,8 @@
  * are chained (rot(x, b) = rot(rot(x, b − 1), 1)), so the whole plan needs Galois keys for the steps 1
  * and g only: two keys instead of g + G − 2, for the same number of rotations.
  */
-import { rescales, ScoringLayout, type HeParams } from '../../schemas/he.js';
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import { lweParamsId, paramsId, rescales, ScoringLayout, type HeParams } from '../../schemas/he.js';
 
 export type { ScoringLayout } from '../../schemas/he.js';
 
@@ -335,4 +336,10 @@ export function evaluateMatvec<C, P>(l: ScoringLayout, input: C, plains: Diagona
   } finally {
     for (let b = 1; b < baby.length; b++) ops.free(baby[b]);
   }
+}
+
+/** The params id a catalogue's clients and workers agree on, whatever its scheme (as their sessions and engines compute it). */
+export function catalogParamsId(manifest: CatalogManifest): string {
+  if (manifest.scheme === 'lwe' && manifest.lwe) return lweParamsId(manifest.lwe, manifest.classes.track.length, manifest.dim);
+  return paramsId(manifest.he, layoutFor(manifest.he, manifest.classes.track.length, manifest.dim));
 }

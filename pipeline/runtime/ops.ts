@@ -5,9 +5,6 @@
  */
 import type { Producer } from 'kafkajs';
 import type { Server } from 'node:http';
-import { lweParamsId, paramsId } from '../../schemas/he.js';
-import type { CatalogManifest } from '../../schemas/catalog.js';
-import { layoutFor } from '../he/layout.js';
 import { VERSION } from '../version.js';
 import { startConsumerLag, type ConsumerLagPoller } from './consumer-lag.js';
 import type { KafkaClient } from './kafka.js';
@@ -33,12 +30,6 @@ export interface Ops {
   /** Not ready until `joined` resolves (a consumer in its group). */
   watchConsumer(name: string, joined: Promise<unknown>): void;
   close(): Promise<void>;
-}
-
-/** The encryption parameters id a catalogue's clients and workers agree on (as the HE sessions compute it). */
-export function catalogParamsId(manifest: CatalogManifest): string {
-  if (manifest.scheme === 'lwe' && manifest.lwe) return lweParamsId(manifest.lwe, manifest.classes.track.length, manifest.dim);
-  return paramsId(manifest.he, layoutFor(manifest.he, manifest.classes.track.length, manifest.dim));
 }
 
 export async function startOps(opts: OpsOptions): Promise<Ops> {

@@ -8,7 +8,8 @@ import type { RuntimeConfig } from '../../schemas/config.js';
 import { connectProducers, createClusters } from '../runtime/clusters.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
-import { catalogParamsId, startOps } from '../runtime/ops.js';
+import { catalogParamsId } from '../he/layout.js';
+import { startOps } from '../runtime/ops.js';
 import { createProducer } from '../runtime/run-stage.js';
 import { ensureZoneTopics } from '../runtime/topics-admin.js';
 

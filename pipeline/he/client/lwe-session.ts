@@ -7,7 +7,7 @@ import { createCipheriv, randomFillSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import { lweParamsId, type LweParams } from '../../../schemas/he.js';
 import { BlindearError } from '../../errors.js';
-import { expandA, LWE_NONCE_BYTES, type LweHint, LWE_SESSION_MARKER, LWE_SIGMA, type LweSetup } from '../lwe.js';
+import { expandA, LWE_NONCE_BYTES, type LweHint, LWE_SESSION_MARKER, LWE_SIGMA, rowDotMod32, type LweSetup } from '../lwe.js';
 import type { EncryptedWindows, ModelShape, PublicMaterial, ScoringClient } from '../types.js';
 
 /** One encrypted window: `bytes` go to the server; the secret stays here for decryption. */
@@ -77,12 +77,7 @@ export class LweClient {
     const c = new Int32Array(d);
     const a = this.#a;
     const unit = norm > 0 ? inputScale / norm : 0;
-    for (let k = 0; k < d; k++) {
-      let acc = 0;
-      const row = k * n;
-      for (let j = 0; j < n; j++) acc = (acc + Math.imul(a[row + j], secret[j])) | 0;
-      c[k] = (acc + e[k] + Math.round(x[k] * unit)) | 0;
-    }
+    for (let k = 0; k < d; k++) c[k] = (rowDotMod32(a, k, n, secret) + e[k] + Math.round(x[k] * unit)) | 0;
     return new LweQuery(new Uint8Array(c.buffer), secret, norm);
   }
 
@@ -95,12 +90,7 @@ export class LweClient {
     const h = this.#hint;
     const factor = norm / (inputScale * weightScale);
     const scores = new Float64Array(C);
-    for (let r = 0; r < C; r++) {
-      let acc = 0;
-      const row = r * n;
-      for (let j = 0; j < n; j++) acc = (acc + Math.imul(h[row + j], secret[j])) | 0;
-      scores[r] = ((z[r] - acc) | 0) * factor + this.#bias[r];
-    }
+    for (let r = 0; r < C; r++) scores[r] = ((z[r] - rowDotMod32(h, r, n, secret)) | 0) * factor + this.#bias[r];
     return scores;
   }
 }
@@ -214,12 +204,7 @@ export class LweClientSession implements ScoringClient {
         const x = windows[q0 + i];
         const e = gaussianErrors(d);
         const s = secrets.subarray(i * n, (i + 1) * n);
-        for (let row = 0; row < d; row++) {
-          let acc = 0;
-          const ar = row * n;
-          for (let j = 0; j < n; j++) acc = (acc + Math.imul(a[ar + j], s[j])) | 0;
-          c[i * d + row] = (acc + e[row] + Math.round(x[row] * inputScale)) | 0;
-        }
+        for (let row = 0; row < d; row++) c[i * d + row] = (rowDotMod32(a, row, n, s) + e[row] + Math.round(x[row] * inputScale)) | 0;
       }
       secrets.fill(0);
       ciphertexts.push(out);
@@ -251,12 +236,7 @@ export class LweClientSession implements ScoringClient {
       for (let i = 0; i < k; i++) {
         const s = secrets.subarray(i * n, (i + 1) * n);
         const out = new Float64Array(C);
-        for (let r = 0; r < C; r++) {
-          let acc = 0;
-          const row = r * n;
-          for (let j = 0; j < n; j++) acc = (acc + Math.imul(h[row + j], s[j])) | 0;
-          out[r] = ((z[i * C + r] - acc) | 0) * factor + this.#bias[r];
-        }
+        for (let r = 0; r < C; r++) out[r] = ((z[i * C + r] - rowDotMod32(h, r, n, s)) | 0) * factor + this.#bias[r];
         scores.push(out);
       }
       secrets.fill(0);

@@ -4,8 +4,7 @@
  * matrix A and the hint (megabytes) are shared by all of its LWE sessions.
  */
 import type { CatalogManifest } from '../../../schemas/catalog.js';
-import { lweParamsId, paramsId as ckksParamsId } from '../../../schemas/he.js';
-import { layoutFor } from '../layout.js';
+import { catalogParamsId, layoutFor } from '../layout.js';
 import { loadLweHint } from '../../model/catalog-store.js';
 import { expandA, type LweHint } from '../lwe.js';
 import type { ScoringClient } from '../types.js';
@@ -34,7 +33,7 @@ export function scoringClients(manifest: CatalogManifest, hint?: LweHint): Scori
     const A = (): Int32Array => (a ??= expandA(params.seed, shape.dim, params.n));
     return {
       scheme: 'lwe',
-      paramsId: lweParamsId(params, shape.classes, shape.dim),
+      paramsId: catalogParamsId(manifest),
       windowsPerQuery: params.maxWindowsPerQuery,
       create: async () => LweClientSession.open(params, shape, A(), hint),
       restore: async (unseal) => LweClientSession.open(params, shape, A(), hint, unseal),
@@ -43,7 +42,7 @@ export function scoringClients(manifest: CatalogManifest, hint?: LweHint): Scori
   const layout = layoutFor(manifest.he, shape.classes, shape.dim);
   return {
     scheme: 'ckks',
-    paramsId: ckksParamsId(manifest.he, layout),
+    paramsId: catalogParamsId(manifest),
     windowsPerQuery: layout.windowsPerCiphertext,
     create: () => ClientSession.create(manifest.he, shape),
     restore: (unseal) => ClientSession.restore(manifest.he, shape, unseal),

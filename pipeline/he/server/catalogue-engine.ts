@@ -19,6 +19,8 @@ export interface CatalogueEngine {
   windowsIn(query: Uint8Array): number;
   /** Largest session-keys record accepted. */
   readonly maxKeyBytes: number;
+  /** Worker threads that evaluate (0: the calling thread). */
+  readonly threads: number;
   close(): Promise<void>;
 }
 

@@ -72,6 +72,11 @@ export class LweScoringEngine {
     if (id !== this.#paramsId) throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `params id ${id.slice(0, 16)}…, this engine scores ${this.#paramsId.slice(0, 16)}… (lwe)`);
   }
 
+  /** The scan runs on the calling thread. */
+  get threads(): number {
+    return 0;
+  }
+
   /** Largest session-keys record: the marker. */
   get maxKeyBytes(): number {
     return LWE_SESSION_MARKER.byteLength;
