@@ -35,12 +35,6 @@ const SCORER_RETRY = { retries: 3, initialRetryTimeMs: 100, maxRetryTimeMs: 1_00
 export const SCORER_SESSION_TIMEOUT_MS = 6_000;
 export const SCORER_HEARTBEAT_MS = 1_000;
 export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
-/**
- * A fetch waits at most 1 s on the broker (kafkajs: 5 s). kafkajs heart-beats between fetches, so on an
- * idle partition a survivor hears of a dead member's rebalance within a second rather than five; and
- * leaving the group at SIGTERM waits for the fetch under way.
- */
-export const SCORER_FETCH_WAIT_MS = 1_000;
 
 /** A query as the runtime handed it, back as the source record of a dead letter. */
 function sourceOf(msg: Inbound<'queries'>): Parameters<typeof sendDeadLetter>[1] {
@@ -72,7 +66,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const keys = new SessionKeyStore(engine, { maxRecordBytes: engine.maxKeyBytes });
   const ledger = await DeadLetterLedger.open({ kafka, producer, groupId: SCORER_KEYS_DLQ_GROUP, topic: 'sessionKeys', stageName: 'scorer', logger, metrics });
   const table = await materializeTable({
-    kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys', maxWaitTimeMs: SCORER_FETCH_WAIT_MS,
+    kafka, producer, topic: 'sessionKeys', logger, metrics, groupPrefix: 'blindear-scorer-keys',
     onRecord: (session, entry, meta) => {
       let tombstone: SessionKeysTombstone | undefined;
       if (entry === null && meta.headers[SESSION_TOMBSTONE_HEADER]) {
@@ -103,7 +97,6 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: Math.max(1, engine.threads),
     stage: scorer, heldOffset: (p) => scorer.heldOffset(p),
     sessionTimeoutMs: SCORER_SESSION_TIMEOUT_MS, heartbeatIntervalMs: SCORER_HEARTBEAT_MS, rebalanceTimeoutMs: SCORER_REBALANCE_TIMEOUT_MS,
-    maxWaitTimeMs: SCORER_FETCH_WAIT_MS,
     // The owner of queries partition p dead-letters refused key records of session-keys partition p.
     onAssigned: (partitions) => { void ledger.setOwned(partitions); },
   });

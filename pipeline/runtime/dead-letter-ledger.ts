@@ -13,7 +13,7 @@ import type { KafkaMessage, Producer } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { DLQ_HEADERS, TOPICS, dlqName, type TopicKey } from '../../schemas/topics.js';
 import type { BlindearError } from '../errors.js';
-import type { KafkaClient } from './kafka.js';
+import { FETCH_WAIT_MS, type KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { deadLetterHeaders, sendDeadLetter } from './run-stage.js';
@@ -76,7 +76,7 @@ export class DeadLetterLedger {
     }
     if (ends.length === 0) return;
     const groupId = `${this.groupId}-${randomUUID()}`;
-    const consumer = this.kafka.consumer({ groupId, maxBytesPerPartition: TOPICS[this.topic].maxMessageBytes + 65536, allowAutoTopicCreation: false });
+    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: FETCH_WAIT_MS, maxBytesPerPartition: TOPICS[this.topic].maxMessageBytes + 65536, allowAutoTopicCreation: false });
     const wanted = new Map(ends.map((e) => [e.partition, BigInt(e.offset) - 1n]));
     try {
       await consumer.connect();

@@ -11,6 +11,14 @@ import type { Logger } from './logger.js';
 
 const { Kafka, logLevel } = kafkajs;
 
+/**
+ * A fetch waits at most 1 s on the broker (kafkajs: 5 s), for every consumer of the runtime (stages, tables, readers). Leaving a
+ * group (a SIGTERM) and stopping a table wait for the fetch under way, so on an idle topic kafkajs's 5 s
+ * was the whole of a stop's time; and kafkajs heart-beats between fetches, so on an idle partition a
+ * survivor hears of a dead member's rebalance within a second rather than five.
+ */
+export const FETCH_WAIT_MS = 1_000;
+
 export type { KafkaClient };
 
 function logCreatorFor(logger: Logger): LogCreator {

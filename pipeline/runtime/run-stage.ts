@@ -8,7 +8,7 @@ import type { Consumer, KafkaMessage, Producer } from 'kafkajs';
 import { DLQ_HEADERS, TOPICS, dlqName, type TopicKey } from '../../schemas/topics.js';
 import { BlindearError, isBlindearError } from '../errors.js';
 import { decodeRecord, encodeRecord } from './codec.js';
-import type { KafkaClient } from './kafka.js';
+import { FETCH_WAIT_MS, type KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { withRetry, type RetryPolicy } from './retry.js';
@@ -16,6 +16,7 @@ import type { Outbound, Stage, StageContext } from './stage.js';
 import { clusterOf, oneCluster, producerOf, type Clusters, type Producers } from './clusters.js';
 import { StateTables } from './state-tables.js';
 import { stageSpec, zoneViolations, type StageSpec } from '../topology.js';
+
 
 export interface RunStageOptions<K extends TopicKey> {
   /** One cluster for both zones (or give `clusters` and `producers`). */
@@ -42,11 +43,6 @@ export interface RunStageOptions<K extends TopicKey> {
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
-  /**
-   * How long a fetch waits on the broker for records (kafkajs's default 5 s). Leaving the group waits for
-   * the fetch under way, so this bounds how long a stop takes on an idle topic.
-   */
-  maxWaitTimeMs?: number;
   /**
    * For stages that hold records past `process` (the scorer's parking lot): the lowest offset of the
    * partition still held. Commits then stop there, so a crash re-delivers what was held (and what
@@ -180,7 +176,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
     sessionTimeout,
     heartbeatInterval,
     rebalanceTimeout: opts.rebalanceTimeoutMs ?? Math.max(sessionTimeout, 30_000),
-    maxWaitTimeInMs: opts.maxWaitTimeMs, // undefined: kafkajs default (5000)
+    maxWaitTimeInMs: FETCH_WAIT_MS,
     allowAutoTopicCreation: false,
     // kafkajs restarts a crashed consumer on a timer; once this stage stops, a restart would bring back a
     // consumer nobody stops (its producers already gone): a stopping stage stays stopped.

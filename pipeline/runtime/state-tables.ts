@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { TOPICS, type TopicKey } from '../../schemas/topics.js';
 import { decodeRecord } from './codec.js';
+import { FETCH_WAIT_MS } from './kafka.js';
 import type { Clusters } from './clusters.js';
 import { clusterOf } from './clusters.js';
 import type { Logger } from './logger.js';
@@ -100,7 +101,7 @@ export class StateTables implements TableView {
     const m = this.data.get(topic)!;
     let records = 0;
     const groupId = `blindear-restore-${randomUUID()}`;
-    const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytesPerPartition: TOPICS[topic].maxMessageBytes + 65536 });
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: FETCH_WAIT_MS, allowAutoTopicCreation: false, maxBytesPerPartition: TOPICS[topic].maxMessageBytes + 65536 });
     await consumer.connect();
     try {
       let lastActivity = Date.now();

@@ -8,7 +8,7 @@ import type { KafkaMessage, Producer } from 'kafkajs';
 import { TOPICS, type TopicKey } from '../../schemas/topics.js';
 import { isBlindearError, type BlindearError } from '../errors.js';
 import { decodeRecord } from './codec.js';
-import type { KafkaClient } from './kafka.js';
+import { FETCH_WAIT_MS, type KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { sendDeadLetter } from './run-stage.js';
@@ -31,8 +31,6 @@ export async function materializeTable<K extends TopicKey>(opts: {
   logger: Logger;
   metrics: Metrics;
   groupPrefix: string;
-  /** A fetch's wait on the broker (kafkajs's default 5 s): `stop` waits for the fetch under way. */
-  maxWaitTimeMs?: number;
   /**
    * Called for every valid record in offset order; a tombstone (empty value) calls with null. Returning
    * (or throwing) a BlindearError refuses the record: it is dead-lettered.
@@ -50,7 +48,7 @@ export async function materializeTable<K extends TopicKey>(opts: {
     groupId,
     maxBytesPerPartition: spec.maxMessageBytes + 65536,
     allowAutoTopicCreation: false,
-    maxWaitTimeInMs: opts.maxWaitTimeMs, // undefined: kafkajs default (5000)
+    maxWaitTimeInMs: FETCH_WAIT_MS,
   });
   await consumer.connect();
   await consumer.subscribe({ topic: spec.name, fromBeginning: true });
