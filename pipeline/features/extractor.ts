@@ -17,4 +17,26 @@ export interface FeatureExtractor {
   frameSamples: number;
   /** Windows on the grid leadSamples + k * hopSeconds from the clip's start. */
   windows(pcm: Float32Array, leadSamples?: number): FeatureWindows;
+  /**
+   * Present when a window's features are a function of fixed blocks of audio (the landmark kind counts
+   * landmarks per 0.5 s block): a live windower can then turn audio into block features as it arrives and
+   * assemble each window from its blocks when its last one is in, instead of extracting the whole window
+   * at its end.
+   */
+  blockwise?: BlockwiseFeatures;
+}
+
+/** Features per block of audio, and windows assembled from them (see FeatureExtractor.blockwise). */
+export interface BlockwiseFeatures {
+  /** Samples per block: a window and a hop are whole numbers of blocks. */
+  blockSamples: number;
+  /** Audio a block's features need before it (the context after it is the extractor's contextSeconds). */
+  leadContextSeconds: number;
+  /**
+   * The features of `blocks` consecutive blocks, the first starting `leadSamples` into `pcm` (a slice that
+   * starts on the frame grid and holds the context on each side that the whole clip would give).
+   */
+  blockFeatures(pcm: Float32Array, leadSamples: number, blocks: number): Int32Array[];
+  /** A window's vector from its blocks' features, as `windows` computes it from the audio. */
+  window(blocks: readonly Int32Array[]): Float32Array;
 }

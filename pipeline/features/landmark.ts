@@ -7,6 +7,7 @@ import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/featu
 import { extractLandmarks, makeBucketer, type Bucketer, type Landmarks, type MultiBucketer } from '../dsp/landmarks.js';
 import { resample22050To11025 } from '../dsp/resample.js';
 import { PEAK_SAMPLE_RATE, STFT_HOP, STFT_SIZE } from '../dsp/spectral-peaks.js';
+import type { FeatureExtractor } from './extractor.js';
 import type { FeatureWindows } from './types.js';
 
 export const LANDMARK_INPUT_SAMPLE_RATE = 22050;
@@ -38,6 +39,16 @@ export function queryLandmarks(pcm22050: Float32Array, params: LandmarkParams): 
 export function landmarkContextSeconds(params: LandmarkParams): number {
   const halo = Math.max(params.peaks.maxFrames, params.peaks.meanSize) >> 1;
   const samples = (params.pairing.maxDtFrames + halo) * STFT_HOP + STFT_SIZE;
+  return Math.ceil((samples / PEAK_SAMPLE_RATE + 56 / LANDMARK_INPUT_SAMPLE_RATE) * 100) / 100;
+}
+
+/**
+ * Audio a block's landmarks need before it: a landmark pairs its anchor with later peaks only, so only
+ * the peak and local-mean neighbourhoods, one STFT frame and the resampler's half-length reach back.
+ */
+export function landmarkLeadContextSeconds(params: LandmarkParams): number {
+  const halo = Math.max(params.peaks.maxFrames, params.peaks.meanSize) >> 1;
+  const samples = halo * STFT_HOP + STFT_SIZE;
   return Math.ceil((samples / PEAK_SAMPLE_RATE + 56 / LANDMARK_INPUT_SAMPLE_RATE) * 100) / 100;
 }
 
@@ -131,6 +142,49 @@ export function landmarkWindows(pcm22050: Float32Array, params: LandmarkParams, 
   const clip = queryLandmarks(pcm22050, params);
   const lead = leadSamples / LANDMARK_INPUT_SAMPLE_RATE;
   return windowsFromLandmarks({ ...clip, originSeconds: lead, durationSeconds: clip.durationSeconds - lead }, params, idf, mean);
+}
+
+/**
+ * The landmark kind bound to a catalogue's parameters and idf. Blockwise: a window is the sum of its 0.5 s
+ * blocks' landmark counts, so a live windower can count each block's landmarks as its audio (and context)
+ * arrives and only sum and weight them when the window's last block is in.
+ */
+export function landmarkExtractor(params: LandmarkParams, idf: Float32Array): FeatureExtractor {
+  const bucket = makeBucketer(params);
+  const blockSamples = Math.round(LANDMARK_BLOCK_SECONDS * LANDMARK_INPUT_SAMPLE_RATE);
+  return {
+    kind: 'landmark',
+    dim: params.d,
+    sampleRate: LANDMARK_INPUT_SAMPLE_RATE,
+    windowSeconds: params.windowSeconds,
+    hopSeconds: params.hopSeconds,
+    contextSeconds: landmarkContextSeconds(params),
+    frameSamples: LANDMARK_FRAME_SAMPLES,
+    windows: (pcm, lead) => landmarkWindows(pcm, params, idf, undefined, lead),
+    blockwise: {
+      blockSamples,
+      leadContextSeconds: landmarkLeadContextSeconds(params),
+      blockFeatures(pcm, leadSamples, blocks) {
+        const { time, code } = queryLandmarks(pcm, params).landmarks;
+        // The same block of each anchor as blockCounts gives a clip whose grid starts `leadSamples` in.
+        const origin = leadSamples / LANDMARK_INPUT_SAMPLE_RATE;
+        const lists: number[][] = Array.from({ length: blocks }, () => []);
+        for (let i = 0; i < code.length; i++) {
+          const t = time[i] * FRAME_SECONDS - origin;
+          if (t < 0) continue;
+          const b = Math.floor(t / LANDMARK_BLOCK_SECONDS);
+          if (b < blocks) lists[b].push(bucket(code[i]));
+        }
+        return lists.map((l) => Int32Array.from(l));
+      },
+      window(blocks) {
+        if (params.featureNorm !== 'idf') throw new RangeError(`featureNorm '${params.featureNorm}' needs the catalogue mean`);
+        const v = new Float32Array(params.d);
+        for (const b of blocks) for (let i = 0; i < b.length; i++) v[b[i]] += 1;
+        return weightAndNormalise(v, idf);
+      },
+    },
+  };
 }
 
 /** Seconds of audio each window actually covers (the last ones may be cut by the clip's end). */

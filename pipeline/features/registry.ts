@@ -10,7 +10,7 @@ import { decideMfccMean, decideMfccVote } from '../model/mfcc-vote.js';
 import type { Segment } from '../model/segment-templates.js';
 import { Mfcc } from '../dsp/mfcc.js';
 import type { FeatureExtractor } from './extractor.js';
-import { LANDMARK_FRAME_SAMPLES, LANDMARK_INPUT_SAMPLE_RATE, landmarkContextSeconds, landmarkWindows } from './landmark.js';
+import { landmarkExtractor } from './landmark.js';
 import { meanOfWindows, mfccSumWindows } from './mfcc-sum.js';
 import type { Decision } from './types.js';
 
@@ -20,18 +20,7 @@ export const PIPELINE_SAMPLE_RATE = 22050;
 export function createExtractor(manifest: CatalogManifest): FeatureExtractor {
   const spec = manifest.feature;
   if (spec.kind === 'landmark') {
-    const idf = Float32Array.from(spec.idf);
-    const p = spec.params;
-    return {
-      kind: 'landmark',
-      dim: p.d,
-      sampleRate: LANDMARK_INPUT_SAMPLE_RATE,
-      windowSeconds: p.windowSeconds,
-      hopSeconds: p.hopSeconds,
-      contextSeconds: landmarkContextSeconds(p),
-      frameSamples: LANDMARK_FRAME_SAMPLES,
-      windows: (pcm, lead) => landmarkWindows(pcm, p, idf, undefined, lead),
-    };
+    return landmarkExtractor(spec.params, Float32Array.from(spec.idf));
   }
   const p = spec.params;
   const mfcc = new Mfcc(p);

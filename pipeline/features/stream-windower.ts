@@ -1,12 +1,14 @@
 /**
  * Cuts an unbounded PCM stream into the same feature windows a whole-clip extraction would give,
- * holding only a bounded tail of audio: each batch of windows is computed from a slice that starts the
- * extractor's context before the first new window (on its frame grid) and reaches the context past the
- * last. A window is extracted from its own audio and that context only (≈ 17 s for a 15 s window), never
- * from a whole hop before it: at many stations whose windows end together, that is the burst a client
- * service has to absorb.
+ * holding only a bounded tail of audio. Each extraction reads a slice that starts the extractor's context
+ * before the audio it is for (on its frame grid) and reaches the context past it, never more.
+ *
+ * With a blockwise extractor (the landmark kind) the audio becomes block features as it arrives, a few
+ * seconds at a time, and a window is summed from its blocks when its last one is in: at many stations
+ * whose windows end together, a window's end costs the few seconds not yet extracted, not the window.
+ * Otherwise each batch of windows is extracted at its end from its own audio and context.
  */
-import type { FeatureExtractor } from './extractor.js';
+import type { BlockwiseFeatures, FeatureExtractor } from './extractor.js';
 
 export interface StreamWindow {
   seq: number;
@@ -28,12 +30,24 @@ export class StreamWindower {
   private readonly context: number;
   /** First window on the grid inside the audio this windower got (0 from a stream's start). */
   private readonly originSeq: number = 0;
+  private readonly blockwise?: BlockwiseFeatures;
+  /** Samples per block, blocks per hop and per window (blockwise only). */
+  private readonly bs: number = 0;
+  private readonly hb: number = 0;
+  private readonly wb: number = 0;
+  /** Blocks extracted together once their audio and context are in (unless a window needs them sooner). */
+  private readonly groupBlocks: number = 0;
+  private readonly leadContext: number = 0;
+  /** Features of blocks from `blockBase` on, up to `nextBlock` (the first not yet extracted). */
+  private blockFeatures: Int32Array[] = [];
+  private blockBase = 0;
+  private nextBlock = 0;
 
   /**
    * With `startSample` > 0 the windower joins a stream already under way (after a restart, a rebalance or
    * a reconnect): its first window is the first one whose left context lies inside the audio it gets.
    */
-  constructor(private readonly extractor: FeatureExtractor, startSample = 0) {
+  constructor(private readonly extractor: FeatureExtractor, startSample = 0, opts: { groupSeconds?: number } = {}) {
     this.hop = Math.round(extractor.hopSeconds * extractor.sampleRate);
     this.win = Math.round(extractor.windowSeconds * extractor.sampleRate);
     this.context = Math.ceil(extractor.contextSeconds * extractor.sampleRate);
@@ -43,6 +57,19 @@ export class StreamWindower {
       this.bufferStart = startSample;
       this.originSeq = Math.ceil(startSample / this.hop);
       this.nextSeq = this.originSeq;
+    }
+    const bw = extractor.blockwise;
+    if (bw && this.hop % bw.blockSamples === 0 && this.win % bw.blockSamples === 0) {
+      this.blockwise = bw;
+      this.bs = bw.blockSamples;
+      this.hb = this.hop / this.bs;
+      this.wb = this.win / this.bs;
+      // 7.5 s at a time, and everything but a window's last block as soon as it is in: the push that
+      // completes a window extracts ~2 s of audio (one block and its context) instead of ~17 s, for ~30 %
+      // more extraction over the stream (each extraction reads its context again).
+      this.groupBlocks = Math.max(1, Math.round(((opts.groupSeconds ?? 7.5) * extractor.sampleRate) / this.bs));
+      this.leadContext = Math.ceil(bw.leadContextSeconds * extractor.sampleRate);
+      this.blockBase = this.nextBlock = this.originSeq * this.hb;
     }
   }
 
@@ -62,9 +89,14 @@ export class StreamWindower {
    * when the context reaches before it (or a joined stream's first window, which has no left context).
    */
   private sliceStartFor(seq: number): number {
+    return this.sliceStartAt(seq * this.hop);
+  }
+
+  /** Where a slice for the audio from sample `at` on starts, `context` before it (see sliceStartFor). */
+  private sliceStartAt(at: number, context = this.context): number {
     // Where this windower's stream begins: 0, or the first window's start for a stream joined under way.
     const origin = this.originSeq * this.hop;
-    const want = seq * this.hop - this.context;
+    const want = at - context;
     if (want <= origin) return origin;
     const frame = this.extractor.frameSamples;
     const aligned = want - (((want % frame) + frame) % frame);
@@ -94,6 +126,7 @@ export class StreamWindower {
    */
   push(pcm: Float32Array, startSample: number, final: boolean): StreamWindow[] {
     this.append(pcm, startSample);
+    if (this.blockwise) return this.pushBlocks(this.blockwise, final);
     const end = this.samplesSeen;
     const ctx = this.context;
     // Last window whose end plus its right context is available (or, when final, that starts before the end).
@@ -119,6 +152,56 @@ export class StreamWindower {
     this.nextSeq = lastReady + 1;
     this.trim();
     return out;
+  }
+
+  /**
+   * Blockwise: extracts the blocks whose audio and right context are in once a group of them is (or a
+   * window needs them), then emits every window whose blocks are all extracted. At the end of the stream
+   * the remaining blocks are extracted up to its last sample, and the windows are those of the whole clip:
+   * the full ones, or the stream's one partial window when it never held a full one.
+   */
+  private pushBlocks(bw: BlockwiseFeatures, final: boolean): StreamWindow[] {
+    const end = this.samplesSeen;
+    const origin = this.originSeq * this.hop;
+    const out: StreamWindow[] = [];
+    /** Emits window nextSeq from its blocks up to `toBlock` (its end, or the stream's for a partial one). */
+    const emit = (toBlock: number): void => {
+      const seq = this.nextSeq++;
+      const from = seq * this.hb;
+      const vector = bw.window(this.blockFeatures.slice(from - this.blockBase, toBlock - this.blockBase));
+      out.push({ seq, startSeconds: (seq * this.hop) / this.extractor.sampleRate, vector });
+    };
+    if (final) {
+      if (end <= origin) return [];
+      const total = this.originSeq * this.hb + Math.max(1, Math.ceil((end - origin) / this.bs - 1e-6));
+      if (total > this.nextBlock) this.extractBlocks(bw, this.nextBlock, total, end);
+      const firstSeq = this.nextSeq;
+      while (this.nextSeq * this.hb + this.wb <= total) emit(this.nextSeq * this.hb + this.wb);
+      if (firstSeq === this.originSeq && out.length === 0) emit(total);
+    } else {
+      const ready = Math.floor((end - this.context) / this.bs);
+      const due = this.nextSeq * this.hb + this.wb;
+      if (ready > this.nextBlock && (ready - this.nextBlock >= this.groupBlocks || ready >= due - 1)) {
+        this.extractBlocks(bw, this.nextBlock, ready, Math.min(end, ready * this.bs + this.context));
+      }
+      while (this.nextSeq * this.hb + this.wb <= this.nextBlock) emit(this.nextSeq * this.hb + this.wb);
+    }
+    // Windows from nextSeq on need their blocks only.
+    const keep = this.nextSeq * this.hb;
+    if (keep > this.blockBase) {
+      this.blockFeatures = this.blockFeatures.slice(Math.min(this.blockFeatures.length, keep - this.blockBase));
+      this.blockBase = Math.min(keep, this.nextBlock);
+    }
+    this.trim();
+    return out;
+  }
+
+  /** Extracts blocks [from, to) from the held audio up to sample `sliceEnd`. */
+  private extractBlocks(bw: BlockwiseFeatures, from: number, to: number, sliceEnd: number): void {
+    const sliceStart = this.sliceStartAt(from * this.bs, this.leadContext);
+    const slice = this.buffer.subarray(sliceStart - this.bufferStart, sliceEnd - this.bufferStart);
+    this.blockFeatures.push(...bw.blockFeatures(slice, from * this.bs - sliceStart, to - from));
+    this.nextBlock = to;
   }
 
   /** The held audio (a view: valid until the next push). */

@@ -5,10 +5,10 @@
  * landmark of a window: its peaks' neighbourhoods and its partners' reach past the window's end.
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import type { FeatureExtractor } from '../../pipeline/features/extractor.js';
-import { LANDMARK_FRAME_SAMPLES, LANDMARK_INPUT_SAMPLE_RATE, landmarkContextSeconds, landmarkWindows } from '../../pipeline/features/landmark.js';
+import { LANDMARK_INPUT_SAMPLE_RATE, landmarkExtractor } from '../../pipeline/features/landmark.js';
 import { StreamWindower } from '../../pipeline/features/stream-windower.js';
 import { LandmarkParams } from '../../schemas/feature-landmark.js';
 import { MUSIC_DIR, tracksPerPackage } from '../helpers/music.js';
@@ -18,31 +18,61 @@ const SR = LANDMARK_INPUT_SAMPLE_RATE;
 describe('landmark windows streamed from real music', () => {
   const params = LandmarkParams.parse({});
   const idf = new Float32Array(params.d).fill(1);
-  const extractor: FeatureExtractor = {
-    kind: 'landmark', dim: params.d, sampleRate: SR, windowSeconds: params.windowSeconds, hopSeconds: params.hopSeconds,
-    contextSeconds: landmarkContextSeconds(params), frameSamples: LANDMARK_FRAME_SAMPLES,
-    windows: (pcm, lead) => landmarkWindows(pcm, params, idf, undefined, lead),
-  };
+  const extractor = landmarkExtractor(params, idf);
+  // The same extractor without its blockwise path: each batch of windows extracted at its end.
+  const atWindowEnd: FeatureExtractor = { ...extractor, blockwise: undefined };
 
   it('needs less than the 1.5 s it used to wait for, and more than the partners\' reach alone', () => {
     expect(extractor.contextSeconds).toBeLessThan(1.2);
     expect(extractor.contextSeconds).toBeGreaterThan((params.pairing.maxDtFrames * 256) / 11025);
   });
 
-  it.each([0.5, 1, 0.37])('in chunks of %s s, every window equals the whole clip\'s', async (chunkSeconds) => {
-    const [track] = tracksPerPackage(1);
-    const pcm = (await decodeFile(join(MUSIC_DIR, track), { sampleRate: SR })).subarray(0, 100 * SR);
-    const whole = extractor.windows(pcm);
-    const sw = new StreamWindower(extractor);
+  const worstDiff = (a: Float32Array, b: Float32Array): number => {
+    let worst = 0;
+    for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k] - b[k]));
+    return worst;
+  };
+  const streamed = (ex: FeatureExtractor, pcm: Float32Array, chunkSeconds: number, startSample = 0, groupSeconds?: number) => {
+    const sw = new StreamWindower(ex, startSample, { groupSeconds });
     const chunk = Math.round(chunkSeconds * SR);
     const got: { seq: number; vector: Float32Array }[] = [];
-    for (let at = 0; at < pcm.length; at += chunk) got.push(...sw.push(pcm.subarray(at, Math.min(pcm.length, at + chunk)), at, at + chunk >= pcm.length));
+    for (let at = startSample; at < pcm.length; at += chunk) got.push(...sw.push(pcm.subarray(at, Math.min(pcm.length, at + chunk)), at, at + chunk >= pcm.length));
+    return got;
+  };
+  let music: Float32Array;
+  beforeAll(async () => {
+    const [track] = tracksPerPackage(1);
+    music = (await decodeFile(join(MUSIC_DIR, track), { sampleRate: SR })).subarray(0, 100 * SR);
+  });
+
+  it.each([
+    ['block by block', 0.5, 100],
+    ['block by block', 1, 100],
+    ['block by block', 0.37, 37.3],
+    ['block by block', 0.5, 9],
+    ['at each window\'s end', 0.5, 100],
+    ['at each window\'s end', 0.37, 100],
+  ])('%s, in chunks of %s s of a %s s clip, every window equals the whole clip\'s', (path, chunkSeconds, seconds) => {
+    const pcm = music.subarray(0, Math.round(seconds * SR));
+    const whole = extractor.windows(pcm);
+    const got = streamed(path === 'block by block' ? extractor : atWindowEnd, pcm, chunkSeconds);
     expect(got.map((g) => g.seq)).toEqual(whole.vectors.map((_, k) => k));
-    for (const g of got) {
-      const w = whole.vectors[g.seq];
-      let worst = 0;
-      for (let k = 0; k < w.length; k++) worst = Math.max(worst, Math.abs(w[k] - g.vector[k]));
-      expect(worst, `window ${g.seq}`).toBeLessThan(1e-6);
-    }
+    for (const g of got) expect(worstDiff(whole.vectors[g.seq], g.vector), `window ${g.seq}`).toBeLessThan(1e-6);
+  });
+
+  it.each([1, 2.5, 15])('block groups of %s s give the same windows', (groupSeconds) => {
+    const whole = extractor.windows(music);
+    const got = streamed(extractor, music, 0.5, 0, groupSeconds);
+    expect(got.map((g) => g.seq)).toEqual(whole.vectors.map((_, k) => k));
+    for (const g of got) expect(worstDiff(whole.vectors[g.seq], g.vector), `window ${g.seq}`).toBeLessThan(1e-6);
+  });
+
+  it('joins a stream under way: from the window after its first one on, the whole clip\'s windows', () => {
+    const whole = extractor.windows(music);
+    const join = Math.round(22.3 * SR);
+    const got = streamed(extractor, music, 0.5, join);
+    const first = Math.ceil(join / (params.hopSeconds * SR));
+    expect(got.map((g) => g.seq)).toEqual(whole.vectors.map((_, k) => k).filter((k) => k >= first));
+    for (const g of got.slice(1)) expect(worstDiff(whole.vectors[g.seq], g.vector), `window ${g.seq}`).toBeLessThan(1e-6);
   });
 });
