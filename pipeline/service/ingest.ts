@@ -124,12 +124,12 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
   const rate = opts.sampleRate;
   let position = kind === 'file' && resumed && record?.session === resumed.session ? resume?.samples ?? 0 : 0;
   let seq = Math.floor(position / Math.max(1, Math.round(opts.chunkSeconds * rate)));
-  let pending: { pcm: Float32Array; start: number; discontinuity: boolean; capturedAtMs: number } | undefined;
   let lastProgress = 0;
   let first = true;
+  let sentAudio = false;
   metrics.sourceConnected.set({ station: station.id }, 0);
 
-  const send = async (p: NonNullable<typeof pending>, final: boolean): Promise<void> => {
+  const send = async (p: { pcm: Float32Array; start: number; discontinuity: boolean; capturedAtMs: number }, final: boolean): Promise<void> => {
     const rec = audioChunkRecord({ session, seq: seq++, startSample: p.start, sampleRate: rate, pcm: p.pcm, final, capturedAtMs: p.capturedAtMs });
     rec.envelope.discontinuity = p.discontinuity;
     const out: Parameters<typeof sendOutputs>[1][number][] = [rec];
@@ -173,18 +173,18 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
         first = false;
         metrics.sourceLastAudio.set({ station: station.id }, now / 1000);
         metrics.audioSeconds.inc({ stage: 'ingest' }, pcm.length / rate);
-        if (pending) await send(pending, false);
-        pending = { pcm, start: position, discontinuity, capturedAtMs: now };
+        // Sent as soon as it is read: whether it was the last one is said by an empty final chunk after it,
+        // so no chunk waits for the next one (a window's end would reach windowing a chunk later).
+        await send({ pcm, start: position, discontinuity, capturedAtMs: now }, false);
+        sentAudio = true;
         position += pcm.length;
       },
     });
     metrics.sourceConnected.set({ station: station.id }, 0);
     if (result === 'ended') {
-      if (!pending) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `${station.id}: the source produced no audio`);
-      await send(pending, true);
+      if (!sentAudio && position === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', `${station.id}: the source produced no audio`);
+      await send({ pcm: new Float32Array(0), start: position, discontinuity: false, capturedAtMs: Date.now() }, true);
       log.info({ session, seconds: position / rate }, 'source ended');
-    } else if (pending) {
-      await send(pending, false);
     }
   })();
   return { station, session, ended, signer };
