@@ -193,6 +193,11 @@ export const ClientSessionRecord = z.object({
   /** The session's Ed25519 key that signs its evaluation keys (PKCS#8), sealed the same way. */
   sealedSigningKey: z.base64(),
   createdAtMs: z.number().nonnegative(),
+  /**
+   * Where the session's window grid starts, seconds into its stream (window k starts at this + k·hop; less
+   * than a hop). A monitor spreads its stations' phases so their windows do not all end at once.
+   */
+  windowPhaseSeconds: z.number().nonnegative().max(3600).default(0),
 });
 export type ClientSessionRecord = z.infer<typeof ClientSessionRecord>;
 

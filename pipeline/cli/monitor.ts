@@ -26,6 +26,12 @@ import { openClientProcess } from '../service/client-process.js';
 import { startClientServices, type ClientStageName } from '../service/client-service.js';
 import { startIngest } from '../service/ingest.js';
 
+/** The i-th real-time station's window phase: 0, 0.5, 1, … s, round-robin over a hop. */
+export function windowPhase(i: number, hopSeconds: number, stepSeconds = 0.5): number {
+  const slots = Math.max(1, Math.floor(hopSeconds / stepSeconds));
+  return (i % slots) * stepSeconds;
+}
+
 export interface MonitorOptions {
   stations?: string;
   catalog: string;
@@ -106,6 +112,9 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
       producerPool: pool,
       clusters, producers, manifest, clients, serviceKey, sampleRate: extractor.sampleRate, logger, metrics, pace: opts.pace,
       chunkSeconds: 0.5, stallSeconds: opts.stallSeconds, maxBackoffSeconds: 30, signal: abort.signal,
+      // Stations heard in real time get window grids half a second apart (over a hop), so their windows
+      // do not all end, and queue for extraction, encryption, scoring and decision, in the same instant.
+      windowPhaseSeconds: (station, i) => (opts.pace === 'realtime' || sourceKind(station.source) === 'url' ? windowPhase(i, extractor.hopSeconds) : 0),
     });
     logger.info({ stations: runs.map((r) => ({ station: r.station.id, session: r.session })), services, metricsPort: ops.port }, 'monitoring');
     const allFiles = stations.length > 0 && stations.every((s) => sourceKind(s.source) !== 'url');

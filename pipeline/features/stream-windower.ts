@@ -16,6 +16,17 @@ export interface StreamWindow {
   vector: Float32Array;
 }
 
+export interface StreamWindowerOptions {
+  /** Seconds of audio a blockwise extractor turns into block features at a time (default 7.5). */
+  groupSeconds?: number;
+  /**
+   * Where window 0 starts, in [0, hop): a service with many sessions gives each its own phase so their
+   * windows do not all end (and get extracted, encrypted, scored and decided) in the same instant. The
+   * audio before it is only its first window's context.
+   */
+  phaseSeconds?: number;
+}
+
 export class StreamWindower {
   /** The held audio lives in `store` from `head` on, `held` samples: appends and trims move no samples until the store is full. */
   private store = new Float32Array(0);
@@ -30,10 +41,13 @@ export class StreamWindower {
   private readonly context: number;
   /** First window on the grid inside the audio this windower got (0 from a stream's start). */
   private readonly originSeq: number = 0;
+  /** Where window 0 starts: the grid is phase + k·hop (see StreamWindowerOptions.phaseSeconds). */
+  private readonly phase: number;
+  /** Where this windower's audio begins for its slices: 0, or the first window's start when joining. */
+  private readonly origin: number = 0;
   private readonly blockwise?: BlockwiseFeatures;
-  /** Samples per block, blocks per hop and per window (blockwise only). */
+  /** Samples per block and blocks per window (blockwise only). */
   private readonly bs: number = 0;
-  private readonly hb: number = 0;
   private readonly wb: number = 0;
   /** Blocks extracted together once their audio and context are in (unless a window needs them sooner). */
   private readonly groupBlocks: number = 0;
@@ -47,29 +61,31 @@ export class StreamWindower {
    * With `startSample` > 0 the windower joins a stream already under way (after a restart, a rebalance or
    * a reconnect): its first window is the first one whose left context lies inside the audio it gets.
    */
-  constructor(private readonly extractor: FeatureExtractor, startSample = 0, opts: { groupSeconds?: number } = {}) {
+  constructor(private readonly extractor: FeatureExtractor, startSample = 0, opts: StreamWindowerOptions = {}) {
     this.hop = Math.round(extractor.hopSeconds * extractor.sampleRate);
     this.win = Math.round(extractor.windowSeconds * extractor.sampleRate);
     this.context = Math.ceil(extractor.contextSeconds * extractor.sampleRate);
+    this.phase = Math.round((opts.phaseSeconds ?? 0) * extractor.sampleRate);
+    if (this.phase < 0 || this.phase >= this.hop) throw new RangeError(`window phase ${opts.phaseSeconds} s is outside [0, hop)`);
     if (startSample > 0) {
       // Joining: the first window is the first one on the grid inside the audio; like a stream's first
       // window it has no left context, the ones after it have all of theirs.
       this.bufferStart = startSample;
-      this.originSeq = Math.ceil(startSample / this.hop);
+      this.originSeq = Math.max(0, Math.ceil((startSample - this.phase) / this.hop));
       this.nextSeq = this.originSeq;
+      this.origin = this.startOf(this.originSeq);
     }
     const bw = extractor.blockwise;
-    if (bw && this.hop % bw.blockSamples === 0 && this.win % bw.blockSamples === 0) {
+    if (bw && this.hop % bw.blockSamples === 0 && this.win % bw.blockSamples === 0 && this.phase % bw.blockSamples === 0) {
       this.blockwise = bw;
       this.bs = bw.blockSamples;
-      this.hb = this.hop / this.bs;
       this.wb = this.win / this.bs;
       // 7.5 s at a time, and everything but a window's last block as soon as it is in: the push that
       // completes a window extracts ~2 s of audio (one block and its context) instead of ~17 s, for ~30 %
       // more extraction over the stream (each extraction reads its context again).
       this.groupBlocks = Math.max(1, Math.round(((opts.groupSeconds ?? 7.5) * extractor.sampleRate) / this.bs));
       this.leadContext = Math.ceil(bw.leadContextSeconds * extractor.sampleRate);
-      this.blockBase = this.nextBlock = this.originSeq * this.hb;
+      this.blockBase = this.nextBlock = this.startOf(this.originSeq) / this.bs;
     }
   }
 
@@ -89,13 +105,17 @@ export class StreamWindower {
    * when the context reaches before it (or a joined stream's first window, which has no left context).
    */
   private sliceStartFor(seq: number): number {
-    return this.sliceStartAt(seq * this.hop);
+    return this.sliceStartAt(this.startOf(seq));
+  }
+
+  /** Sample index where window `seq` starts. */
+  startOf(seq: number): number {
+    return this.phase + seq * this.hop;
   }
 
   /** Where a slice for the audio from sample `at` on starts, `context` before it (see sliceStartFor). */
   private sliceStartAt(at: number, context = this.context): number {
-    // Where this windower's stream begins: 0, or the first window's start for a stream joined under way.
-    const origin = this.originSeq * this.hop;
+    const origin = this.origin;
     const want = at - context;
     if (want <= origin) return origin;
     const frame = this.extractor.frameSamples;
@@ -112,7 +132,7 @@ export class StreamWindower {
 
   /** Sample index where window `seq` ends. */
   windowEndSample(seq: number): number {
-    return seq * this.hop + this.win;
+    return this.startOf(seq) + this.win;
   }
 
   /** Samples received so far. */
@@ -131,8 +151,8 @@ export class StreamWindower {
     const ctx = this.context;
     // Last window whose end plus its right context is available (or, when final, that starts before the end).
     const lastReady = final
-      ? Math.ceil(end / this.hop) - 1
-      : Math.floor((end - this.win - ctx) / this.hop);
+      ? Math.ceil((end - this.phase) / this.hop) - 1
+      : Math.floor((end - this.phase - this.win - ctx) / this.hop);
     if (lastReady < this.nextSeq) return [];
     const firstSeq = this.nextSeq;
     // The final flush starts one window early, so the extractor sees the stream's end as the whole clip's
@@ -140,14 +160,14 @@ export class StreamWindower {
     // audio of that window is kept (`keepFromSample`), though it is not extracted again until then.
     const fromSeq = final ? Math.max(this.originSeq, firstSeq - 1) : firstSeq;
     const sliceStart = this.sliceStartFor(fromSeq);
-    const sliceEnd = Math.min(end, lastReady * this.hop + this.win + ctx);
+    const sliceEnd = Math.min(end, this.startOf(lastReady) + this.win + ctx);
     const slice = this.buffer.subarray(sliceStart - this.bufferStart, sliceEnd - this.bufferStart);
-    const fw = this.extractor.windows(slice, fromSeq * this.hop - sliceStart);
+    const fw = this.extractor.windows(slice, this.startOf(fromSeq) - sliceStart);
     const out: StreamWindow[] = [];
     for (let j = 0; j < fw.vectors.length; j++) {
       const seq = fromSeq + j;
       if (seq < firstSeq || seq > lastReady) continue;
-      out.push({ seq, startSeconds: (seq * this.hop) / this.extractor.sampleRate, vector: fw.vectors[j] });
+      out.push({ seq, startSeconds: this.startOf(seq) / this.extractor.sampleRate, vector: fw.vectors[j] });
     }
     this.nextSeq = lastReady + 1;
     this.trim();
@@ -162,32 +182,32 @@ export class StreamWindower {
    */
   private pushBlocks(bw: BlockwiseFeatures, final: boolean): StreamWindow[] {
     const end = this.samplesSeen;
-    const origin = this.originSeq * this.hop;
+    const first = this.startOf(this.originSeq);
     const out: StreamWindow[] = [];
     /** Emits window nextSeq from its blocks up to `toBlock` (its end, or the stream's for a partial one). */
     const emit = (toBlock: number): void => {
       const seq = this.nextSeq++;
-      const from = seq * this.hb;
+      const from = this.startOf(seq) / this.bs;
       const vector = bw.window(this.blockFeatures.slice(from - this.blockBase, toBlock - this.blockBase));
-      out.push({ seq, startSeconds: (seq * this.hop) / this.extractor.sampleRate, vector });
+      out.push({ seq, startSeconds: this.startOf(seq) / this.extractor.sampleRate, vector });
     };
     if (final) {
-      if (end <= origin) return [];
-      const total = this.originSeq * this.hb + Math.max(1, Math.ceil((end - origin) / this.bs - 1e-6));
+      if (end <= first) return [];
+      const total = first / this.bs + Math.max(1, Math.ceil((end - first) / this.bs - 1e-6));
       if (total > this.nextBlock) this.extractBlocks(bw, this.nextBlock, total, end);
       const firstSeq = this.nextSeq;
-      while (this.nextSeq * this.hb + this.wb <= total) emit(this.nextSeq * this.hb + this.wb);
+      while (this.startOf(this.nextSeq) / this.bs + this.wb <= total) emit(this.startOf(this.nextSeq) / this.bs + this.wb);
       if (firstSeq === this.originSeq && out.length === 0) emit(total);
     } else {
       const ready = Math.floor((end - this.context) / this.bs);
-      const due = this.nextSeq * this.hb + this.wb;
+      const due = this.startOf(this.nextSeq) / this.bs + this.wb;
       if (ready > this.nextBlock && (ready - this.nextBlock >= this.groupBlocks || ready >= due - 1)) {
         this.extractBlocks(bw, this.nextBlock, ready, Math.min(end, ready * this.bs + this.context));
       }
-      while (this.nextSeq * this.hb + this.wb <= this.nextBlock) emit(this.nextSeq * this.hb + this.wb);
+      while (this.startOf(this.nextSeq) / this.bs + this.wb <= this.nextBlock) emit(this.startOf(this.nextSeq) / this.bs + this.wb);
     }
     // Windows from nextSeq on need their blocks only.
-    const keep = this.nextSeq * this.hb;
+    const keep = this.startOf(this.nextSeq) / this.bs;
     if (keep > this.blockBase) {
       this.blockFeatures = this.blockFeatures.slice(Math.min(this.blockFeatures.length, keep - this.blockBase));
       this.blockBase = Math.min(keep, this.nextBlock);

@@ -64,7 +64,7 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
   switch (name) {
     case 'windowing': {
       return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery: opts.clients.windowsPerQuery, maxBatchSeconds: 5,
-        owns: async (tables, session, partition) => (await sessions.owned(tables, session, partition)) !== undefined,
+        session: (tables, session, partition) => sessions.owned(tables, session, partition),
       }) as unknown as Stage<TopicKey>;
     }
     case 'encrypt':

@@ -38,6 +38,8 @@ export interface IngestOptions {
   signal: AbortSignal;
   /** Producers the stations' audio is spread over (a station always uses the same one, so its chunks stay in order). */
   producerPool?: Producers[];
+  /** Where a new session's window grid starts (ClientSessionRecord.windowPhaseSeconds); 0 when absent. */
+  windowPhaseSeconds?(station: Station, index: number): number;
 }
 
 export interface StationRun {
@@ -58,12 +60,12 @@ export async function startIngest(stations: readonly Station[], opts: IngestOpti
   const runs: StationRun[] = [];
   for (const [i, station] of stations.entries()) {
     const pool = opts.producerPool?.length ? opts.producerPool : [opts.producers];
-    runs.push(await startStation(station, tables, { ...opts, producers: pool[i % pool.length] }, opts.sessionOf?.(station)));
+    runs.push(await startStation(station, tables, { ...opts, producers: pool[i % pool.length] }, opts.sessionOf?.(station), opts.windowPhaseSeconds?.(station, i) ?? 0));
   }
   return runs;
 }
 
-async function startStation(station: Station, tables: StateTables, opts: IngestOptions, fixed?: { session: string; signer?: SessionSigner }): Promise<StationRun> {
+async function startStation(station: Station, tables: StateTables, opts: IngestOptions, fixed: { session: string; signer?: SessionSigner } | undefined, windowPhaseSeconds: number): Promise<StationRun> {
   const fixedSession = fixed?.session;
   const { manifest, serviceKey, metrics, producers } = opts;
   const log = opts.logger.child({ station: station.id });
@@ -105,6 +107,7 @@ async function startStation(station: Station, tables: StateTables, opts: IngestO
       sealedMacKey: serviceKey.seal(mac, macKeyContext(session)),
       sealedSigningKey: serviceKey.seal(pkcs8, signingKeyContext(session)),
       createdAtMs: Date.now(),
+      windowPhaseSeconds,
     } satisfies ClientSessionRecord;
     mac.fill(0);
     pkcs8.fill(0);

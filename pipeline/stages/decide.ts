@@ -95,11 +95,12 @@ export function createDecideStage(deps: DecideDeps) {
       }
       // The boundary hints this service sealed into the query; a note that does not open is ignored.
       const hints = env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : [];
-      const horizon = (seq + count) * deps.hopSeconds - 4 * spanSeconds;
+      const horizon = record.windowPhaseSeconds + (seq + count) * deps.hopSeconds - 4 * spanSeconds;
       const boundaries = [...state.boundaries, ...hints].filter((t) => t >= horizon).sort((a, b) => a - b).slice(-256);
       const restored: ScoredWindow[] = state.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: b64ToF64(w.scores) }));
       const decisions = new StreamDecisions(deps.decider, deps.decisions, { recent: restored, sinceEmit: state.sinceEmit, lastSeq: state.lastSeq });
-      const windows = endRepeat ? [] : scores.map((sc, i) => ({ seq: seq + i, startSeconds: (seq + i) * deps.hopSeconds, scores: sc, capturedAtMs }));
+      // Window k starts at the session's phase + k·hop (windowing's grid).
+      const windows = endRepeat ? [] : scores.map((sc, i) => ({ seq: seq + i, startSeconds: record.windowPhaseSeconds + (seq + i) * deps.hopSeconds, scores: sc, capturedAtMs }));
       const decided = decisions.add(windows, final);
       const now = ctx.now();
       const tracker = new AirplayTracker(session, manifest.tracks, { hopSeconds: deps.hopSeconds, spanSeconds, missesToEnd: 1, confidence: deps.confidence });

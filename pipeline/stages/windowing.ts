@@ -23,6 +23,8 @@ interface Chunk {
 
 interface SessionWindowing {
   partition: number;
+  /** Where the session's window grid starts (its record's windowPhaseSeconds). */
+  phaseSeconds: number;
   windower: StreamWindower;
   chunks: Chunk[];
   batch: { windows: StreamWindow[]; prev: number } | null;
@@ -40,8 +42,11 @@ export interface WindowingDeps {
   windowsPerQuery: number;
   /** A batch is sent once it spans this much audio, full or not (bounds latency). */
   maxBatchSeconds: number;
-  /** Whether this client service holds the session (asked once per session an instance meets). */
-  owns?(tables: TableView, session: string, partition: number): Promise<boolean>;
+  /**
+   * The session when this client service holds it, with where its window grid starts (asked once per
+   * session an instance meets); undefined for another service's session. Absent: every session, phase 0.
+   */
+  session?(tables: TableView, session: string, partition: number): Promise<{ windowPhaseSeconds: number } | undefined>;
 }
 
 /** A session without audio for this long is dropped from memory. */
@@ -51,7 +56,6 @@ export function createWindowingStage(deps: WindowingDeps) {
   const { extractor } = deps;
   const sessions = new Map<string, SessionWindowing>();
   const rate = extractor.sampleRate;
-  const hopSamples = Math.round(extractor.hopSeconds * rate);
 
   /** Wall clock at which `sample` was captured, from the chunk that holds it. */
   const capturedAt = (s: SessionWindowing, sample: number): number => {
@@ -70,8 +74,8 @@ export function createWindowingStage(deps: WindowingDeps) {
     const first = b.windows[0];
     const last = b.windows[b.windows.length - 1];
     // Boundary hints from the new audio of these windows (a hop each), with 4 s of analysis context.
-    const from = b.windows[0].seq * hopSamples;
-    const to = (last.seq + 1) * hopSamples;
+    const from = s.windower.startOf(b.windows[0].seq);
+    const to = s.windower.startOf(last.seq + 1);
     const seen = s.windower.audio(from - 4 * rate, to + Math.round(1.5 * rate));
     const boundaries = boundaryCandidates(seen.pcm, rate).map((t) => t + seen.start / rate).filter((t) => t >= from / rate && t < to / rate).slice(0, 64);
     const values = new Float32Array(b.windows.length * extractor.dim);
@@ -100,16 +104,21 @@ export function createWindowingStage(deps: WindowingDeps) {
       const pcm = float32FromBytes(msg.value);
       let s = sessions.get(session);
       // Another client service's session on the shared audio topic: its own windowing makes its windows.
-      if (!s && deps.owns && !(await deps.owns(ctx.tables, session, msg.partition))) return [];
+      let phaseSeconds = s?.phaseSeconds ?? 0;
+      if (!s && deps.session) {
+        const held = await deps.session(ctx.tables, session, msg.partition);
+        if (!held) return [];
+        phaseSeconds = held.windowPhaseSeconds;
+      }
       const out: Outbound<'features'>[] = [];
       if (s && discontinuity) {
         // The source reconnected: what was batched goes out, the windower starts again at the new position.
         out.push(...flush(session, s, false));
-        s.windower = new StreamWindower(extractor, startSample);
+        s.windower = new StreamWindower(extractor, startSample, { phaseSeconds });
         s.chunks = [];
       }
       if (!s) {
-        s = { partition: msg.partition, windower: new StreamWindower(extractor, startSample), chunks: [], batch: null, lastBatch: null, lastEmitted: -1, lastAudioMs: 0 };
+        s = { partition: msg.partition, phaseSeconds, windower: new StreamWindower(extractor, startSample, { phaseSeconds }), chunks: [], batch: null, lastBatch: null, lastEmitted: -1, lastAudioMs: 0 };
         // Joining a stream under way: the window before the first one this windower makes was someone else's.
         if (startSample > 0) s.lastEmitted = s.windower.next - 1;
         sessions.set(session, s);

@@ -32,10 +32,10 @@ describe('landmark windows streamed from real music', () => {
     for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k] - b[k]));
     return worst;
   };
-  const streamed = (ex: FeatureExtractor, pcm: Float32Array, chunkSeconds: number, startSample = 0, groupSeconds?: number) => {
-    const sw = new StreamWindower(ex, startSample, { groupSeconds });
+  const streamed = (ex: FeatureExtractor, pcm: Float32Array, chunkSeconds: number, startSample = 0, groupSeconds?: number, phaseSeconds?: number) => {
+    const sw = new StreamWindower(ex, startSample, { groupSeconds, phaseSeconds });
     const chunk = Math.round(chunkSeconds * SR);
-    const got: { seq: number; vector: Float32Array }[] = [];
+    const got: { seq: number; startSeconds: number; vector: Float32Array }[] = [];
     for (let at = startSample; at < pcm.length; at += chunk) got.push(...sw.push(pcm.subarray(at, Math.min(pcm.length, at + chunk)), at, at + chunk >= pcm.length));
     return got;
   };
@@ -64,6 +64,17 @@ describe('landmark windows streamed from real music', () => {
     const whole = extractor.windows(music);
     const got = streamed(extractor, music, 0.5, 0, groupSeconds);
     expect(got.map((g) => g.seq)).toEqual(whole.vectors.map((_, k) => k));
+    for (const g of got) expect(worstDiff(whole.vectors[g.seq], g.vector), `window ${g.seq}`).toBeLessThan(1e-6);
+  });
+
+  it.each([
+    ['block by block', 4.5],
+    ['at each window\'s end', 11],
+  ])('%s, with the window grid %s s into the stream, every window equals the whole clip\'s on that grid', (path, phase) => {
+    const whole = extractor.windows(music, phase * SR);
+    const got = streamed(path === 'block by block' ? extractor : atWindowEnd, music, 0.5, 0, undefined, phase);
+    expect(got.map((g) => g.seq)).toEqual(whole.vectors.map((_, k) => k));
+    expect(got[0].startSeconds).toBe(phase);
     for (const g of got) expect(worstDiff(whole.vectors[g.seq], g.vector), `window ${g.seq}`).toBeLessThan(1e-6);
   });
 

@@ -95,6 +95,8 @@ describe('stage topology in memory', () => {
       session, station: 'test', modelId: manifest.modelId, paramsId: client.paramsId, keyId: serviceKey.keyId,
       sealedSecretKey: client.sealSecretKey((plain) => serviceKey.seal(plain, secretKeyContext(session))),
       sealedMacKey: serviceKey.seal(mac, macKeyContext(session)), sealedSigningKey: serviceKey.seal(signer.exportPrivateKey(), 'unused'), createdAtMs: 0,
+      // Its window grid starts 7.5 s into the stream, as a monitor spreads its stations' windows.
+      windowPhaseSeconds: 7.5,
     };
     applyTables([{ topic: 'clientSessions', key: session, envelope: record }]);
     sessions = new ClientSessions(manifest, scoringClients(manifest), serviceKey);
@@ -114,9 +116,14 @@ describe('stage topology in memory', () => {
       audio.push(audioChunkRecord({ session, seq, startSample: at, sampleRate: 22050, pcm: pcm.slice(at, at + chunk), final: at + chunk >= pcm.length, capturedAtMs: 1 }));
     }
     const features = await runThrough(stageOf('windowing'), audio);
-    // The stream gives the windows a whole-clip extraction gives.
-    const counts = features.map((f) => (f.envelope as { count: number }).count);
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(extractor.windows(pcm).vectors.length);
+    // The stream gives the windows a whole-clip extraction gives on the session's grid (7.5 s + k·hop).
+    // (An end that brings no new window repeats the last record, marked final: the same windows again.)
+    const seqs = new Set(features.flatMap((f) => {
+      const e = f.envelope as { seq: number; count: number };
+      return Array.from({ length: e.count }, (_, i) => e.seq + i);
+    }));
+    expect(seqs.size).toBe(extractor.windows(pcm, 7.5 * 22050).vectors.length);
+    expect((features[0].envelope as { startSeconds: number }).startSeconds).toBe(7.5);
     expect((features.at(-1)!.envelope as { final: boolean }).final).toBe(true);
 
     const queries = await runThrough(stageOf('encrypt'), features);
@@ -128,7 +135,9 @@ describe('stage topology in memory', () => {
     expect(scores).toHaveLength(queries.length);
 
     const decided = await runThrough(stageOf('decide'), scores);
-    const preds = decided.filter((o) => o.topic === 'predictions').map((o) => o.envelope as { match: { path: string; offsetSeconds: number } | null; final: boolean });
+    const preds = decided.filter((o) => o.topic === 'predictions').map((o) => o.envelope as { match: { path: string; offsetSeconds: number } | null; final: boolean; audioStartSeconds: number });
+    // Decisions place their windows on the session's grid too.
+    expect(preds[0].audioStartSeconds).toBe(7.5);
     // The airplay log: one play of the track, started and ended.
     const plays = decided.filter((o) => o.topic === 'airplay').map((o) => o.envelope as { event: string; path: string; offsetSeconds: number });
     expect(plays.map((p) => p.event)).toEqual(['started', 'ended']);
@@ -140,8 +149,8 @@ describe('stage topology in memory', () => {
     const named = preds.filter((p) => p.match);
     expect(named.length).toBeGreaterThan(0);
     for (const p of named) expect(p.match!.path).toBe(track);
-    // The first decision starts with the excerpt: 40 s into the track.
-    expect(Math.abs(named[0].match!.offsetSeconds - 40)).toBeLessThan(2 * extractor.hopSeconds);
+    // The first decision starts 7.5 s into the excerpt: 47.5 s into the track.
+    expect(Math.abs(named[0].match!.offsetSeconds - 47.5)).toBeLessThan(2 * extractor.hopSeconds);
   });
 
   it('encrypted scores equal the plaintext ones on real windows, with the same argmax, at the catalogue\'s parameters', async () => {
@@ -187,7 +196,7 @@ describe('stage topology in memory', () => {
     applyTables([{ topic: 'clientSessions', key: other, envelope: {
       session: other, station: 'test', modelId: manifest.modelId, paramsId: client.paramsId, keyId: serviceKey.keyId,
       sealedSecretKey: client2.sealSecretKey((plain) => serviceKey.seal(plain, secretKeyContext(other))),
-      sealedMacKey: serviceKey.seal(mac, macKeyContext(other)), sealedSigningKey: serviceKey.seal(new Uint8Array(48), 'unused'), createdAtMs: 0,
+      sealedMacKey: serviceKey.seal(mac, macKeyContext(other)), sealedSigningKey: serviceKey.seal(new Uint8Array(48), 'unused'), createdAtMs: 0, windowPhaseSeconds: 0,
     } }]);
     const material2 = client2.publicMaterial();
     expect(keys.put(other, { envelope: signSessionKeys(createSigner(), { session: other, paramsId: client2.paramsId, modelId: manifest.modelId, createdAtMs: 0 }, material2), value: material2 }).ok).toBe(true);
