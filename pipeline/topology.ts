@@ -46,8 +46,8 @@ export const TOPOLOGY = Object.freeze({
     description: 'encrypted scores → checked, decrypted, decided: predictions per window and the airplay log',
   }),
   delivery: spec({
-    name: 'delivery', zone: 'client', input: 'airplay', outputs: [], tables: [], group: 'blindear-client-delivery',
-    description: 'airplay events → sinks (JSONL file or stdout, webhook)',
+    name: 'delivery', zone: 'client', input: 'airplay', outputs: [], tables: ['clientSessions'], group: 'blindear-client-delivery',
+    description: 'airplay events of the sessions this client service holds → sinks (JSONL file or stdout, webhook)',
   }),
   report: spec({
     name: 'report', zone: 'client', input: 'predictions', outputs: [], tables: [], group: 'blindear-client-report',

@@ -84,7 +84,10 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
     }
     case 'delivery':
       if (!opts.airplaySink) throw new Error('the delivery stage needs an airplay sink');
-      return createDeliveryStage({ sink: opts.airplaySink, serves: opts.serves, delivered: opts.onAirplay }) as unknown as Stage<TopicKey>;
+      return createDeliveryStage({
+        sink: opts.airplaySink, serves: opts.serves, delivered: opts.onAirplay,
+        owns: async (tables, session, partition) => (await sessions.owned(tables, session, partition)) !== undefined,
+      }) as unknown as Stage<TopicKey>;
     case 'report':
       if (!opts.predictionSink) throw new Error('the report stage needs a prediction sink');
       return createReportStage({ sink: opts.predictionSink, serves: opts.serves ?? (() => true), delivered: opts.onPrediction }) as unknown as Stage<TopicKey>;

@@ -111,7 +111,12 @@ describe('blindear monitor', () => {
     await produce(brokers, [
       encodeRecord({ topic: 'audio', key: foreign, envelope: { session: foreign, seq: 0, sampleRate: RATE, startSample: 0, final: true, capturedAtMs: now, discontinuity: false }, value: new Uint8Array(pcm.slice(0, 20 * RATE).buffer) }),
       encodeRecord({ topic: 'features', key: foreign, envelope: { session: foreign, seq: 0, count: 1, prev: -1, dim: manifest.dim, modelId: manifest.modelId, startSeconds: 0, final: true, capturedAtMs: now, boundaries: [] }, value: new Uint8Array(manifest.dim * 4) }),
-    ].map((m, i) => ({ topic: i === 0 ? TOPICS.audio.name : TOPICS.features.name, message: m })));
+      // Its airplay (decided by its own service) is that service's to deliver, not this one's.
+      encodeRecord({ topic: 'airplay', key: foreign, envelope: {
+        event: 'started', station: 'elsewhere', session: foreign, path: manifest.tracks[0].path, title: manifest.tracks[0].title, streamStartSeconds: 0,
+        startedAt: new Date(now).toISOString(), durationSeconds: 15, offsetSeconds: 0, confidence: 0.9, modelId: manifest.modelId, playId: `${foreign}:0:0`, decidedAtMs: now,
+      } }),
+    ].map((m, i) => ({ topic: [TOPICS.audio.name, TOPICS.features.name, TOPICS.airplay.name][i], message: m })));
     const first = startCli(args);
     // Kill it once the first play is logged, while the second one is on air.
     await waitFor(async () => (readJsonl(out, (v) => AirplayEvent.parse(v)).some((e) => e.event === 'started') ? true : undefined), 'first play started', 180_000, 500)
@@ -126,7 +131,7 @@ describe('blindear monitor', () => {
     expect(second.stderr()).toContain('"msg":"session resumed"');
 
     const events = readJsonl(out, (v) => AirplayEvent.parse(v));
-    // One session across the restart, under the same sealed keys.
+    // One session across the restart, under the same sealed keys (the foreign session's play is not delivered here).
     expect(new Set(events.map((e) => e.session))).toEqual(new Set([session]));
     const sealed = (await topicRecords(brokers, TOPICS.clientSessions.name)).filter((r) => r.key === session && r.value.length);
     expect(new Set(sealed.map((r) => JSON.parse(r.value.toString()).sealedSecretKey)).size).toBe(1);
