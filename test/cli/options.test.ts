@@ -92,3 +92,19 @@ describe('blindear command line habits', () => {
     expect(line).toBe('03:04:05.678 WARN  stream  source dropped  station="fm 1" retries=3\n');
   });
 });
+
+describe('monitor window phases', () => {
+  it('spread 50 real-time stations over a 15 s hop, at most two per half second, every one inside the hop', async () => {
+    const { windowPhase } = await import('../../pipeline/cli/monitor.js');
+    const phases = Array.from({ length: 50 }, (_, i) => windowPhase(i, 15));
+    for (const p of phases) {
+      expect(p).toBeGreaterThanOrEqual(0);
+      expect(p).toBeLessThan(15);
+      expect(Number.isInteger(p * 2)).toBe(true);
+    }
+    const perSlot = new Map<number, number>();
+    for (const p of phases) perSlot.set(p, (perSlot.get(p) ?? 0) + 1);
+    expect(perSlot.size).toBe(30);
+    expect(Math.max(...perSlot.values())).toBe(2);
+  });
+});
