@@ -10,6 +10,13 @@ export type SessionId = z.infer<typeof SessionId>;
 
 const Seq = z.number().int().nonnegative();
 
+/** Where a play may begin or end, stream seconds, and how sharp a change the client heard there (0–1). */
+export const BoundaryHint = z.object({
+  t: z.number().nonnegative(),
+  strength: z.number().min(0).max(1),
+});
+export type BoundaryHint = z.infer<typeof BoundaryHint>;
+
 /** Client zone: a chunk of mono float32 PCM (little endian) from an ingest connector. */
 export const AudioChunkEnvelope = z.object({
   session: SessionId,
@@ -43,8 +50,8 @@ export const FeatureWindowEnvelope = z.object({
   final: z.boolean().default(false),
   /** Wall-clock ms when the last window's last sample was captured. */
   capturedAtMs: z.number().nonnegative(),
-  /** Where a play may begin or end in these windows' audio (silence edges, fade bottoms), stream seconds. */
-  boundaries: z.array(z.number().nonnegative()).max(64).default([]),
+  /** Where a play may begin or end in these windows' audio (silence edges, fade bottoms, spectral changes), sharpest first. */
+  boundaries: z.array(BoundaryHint).max(64).default([]),
 });
 export type FeatureWindowEnvelope = z.infer<typeof FeatureWindowEnvelope>;
 
@@ -96,7 +103,8 @@ export const QueryEnvelope = z.object({
   mac: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /**
    * A note from the client to itself, sealed (AES-256-GCM) under the session's key: the server sees a
-   * fixed-size opaque value and echoes it; the client reads the play-boundary hints it left there.
+   * fixed-size opaque value and echoes it; the client reads the play-boundary hints it left there (8 at
+   * most, each as time and strength).
    */
   note: z.base64().max(256).optional(),
 });
@@ -153,7 +161,10 @@ export const AirplayEvent = z.object({
   /** Catalogue path and title of the track (title from the file's tags, else its name). */
   path: z.string(),
   title: z.string(),
-  /** Seconds from the start of the station's source (for a file, its position in it) where the play began. */
+  /**
+   * Seconds from the start of the station's source (for a file, its position in it) where the play began.
+   * A "started" event places it from the first decision; the "ended" event from the first minute of them.
+   */
   streamStartSeconds: z.number().nonnegative(),
   /** Where it ended (ended events only). */
   streamEndSeconds: z.number().nonnegative().optional(),
@@ -222,6 +233,16 @@ const OpenPlay = z.object({
   offsetSeconds: z.number(),
   confidence: z.number().min(0).max(1),
   misses: z.number().int().nonnegative(),
+  /** The play cannot have begun before this (where the play before it ended), stream seconds. */
+  floorSeconds: z.number().nonnegative().default(0),
+  /** Audio start of the first decision that named the track. */
+  firstAudioStartSeconds: z.number().nonnegative().default(0),
+  /** The play began after this: the first decision that named the track heard its beginning (offset 0) in its audio. */
+  notBeforeSeconds: z.number().nonnegative().default(0),
+  /** Where the track's beginning passed, from the first decisions' offsets (stream time - offset). */
+  starts: z.array(z.number()).max(8).default([]),
+  /** Least-squares sums over (decision audio start, offset): n, Σx, Σy, Σx², Σxy (the speed the track plays at). */
+  fit: z.tuple([z.number(), z.number(), z.number(), z.number(), z.number()]).default([0, 0, 0, 0, 0]),
 });
 export type OpenPlay = z.infer<typeof OpenPlay>;
 
@@ -239,8 +260,8 @@ export const DecideState = z.object({
     scores: z.base64(),
   })),
   play: OpenPlay.nullable(),
-  /** Boundary hints of the recent audio, stream seconds. */
-  boundaries: z.array(z.number().nonnegative()).max(256).default([]),
+  /** Boundary hints of the recent audio, by time (a bare number: a state written before hints had a strength). */
+  boundaries: z.array(z.union([z.number().nonnegative(), BoundaryHint])).max(256).default([]),
   /** Wall clock of the session's stream second 0 (for ISO times in the airplay log). */
   originMs: z.number().nonnegative(),
   ended: z.boolean().default(false),

@@ -1,15 +1,23 @@
 /**
  * Turns a session's stream of decisions into plays: a play opens ("started") at the first decision that
- * names a track and closes ("ended") when decisions stop naming it, when another track takes over, or when
- * the stream ends. Pure: the state is plain data the decide stage stores after each record.
+ * names a track and closes ("ended") when decisions have stopped naming it for `missesToEnd` decisions in
+ * a row, when another track takes over, or when the stream ends. One decision that misses (a sped-up
+ * passage, talk over the music) does not split a play; the "ended" event of a play that fades out comes
+ * that many hops later, its end still placed at the audio, not at the decision. Pure: the state is plain
+ * data the decide stage stores after each record.
  *
  * Boundaries. Decisions come every hop over the last `span` seconds, so the raw edges of a play are only
- * known to a hop. A decision also says where in the track its audio starts (`offsetSeconds`): when a play
- * is recognised, `stream time - offset` is where the track began playing, and `that + track length` is
- * where it would end if played out; both are kept when they agree with the windows that did and did not
- * match, and the window edges are used otherwise.
+ * known to a hop. A decision also says where in the track its audio starts (`offsetSeconds`): `stream time
+ * - offset` is where the track's beginning passed (stations speed tracks up, so this holds near the
+ * start; all of them give the speed). The first few such estimates (their median: a looped passage can
+ * fool one) place the start, and the offsets' line, run on to the track's length, the end it reaches
+ * when played out. Inside the stretch where an edge must lie, it is put on the sharpest change the
+ * client heard there (`BoundaryHint`s: spectral changes, silence edges, fade bottoms), else at the
+ * estimate. The "started" event gives the start from the first decision; the "ended" event the start as
+ * placed by the first minute of decisions.
  */
 import type { OpenPlay } from '../../schemas/messages.js';
+import type { BoundaryHint } from '../dsp/boundaries.js';
 import type { StreamDecision } from './stream-decisions.js';
 
 export interface TrackInfo {
@@ -39,45 +47,86 @@ export interface AirplayOptions {
   confidence(raw: number): number;
 }
 
+/** Start estimates kept (the median places the start); later decisions only refine the speed. */
+const START_ESTIMATES = 4;
+/** Offsets up to this many seconds give start estimates: the speed-up shifts later ones too much. */
+const START_OFFSET_MAX = 60;
+/** How far a decision's offset is off, seconds (the model places a window to a block or two; loops). */
+const OFFSET_SLACK = 3;
+/** Stations speed tracks up by a few percent, never slow them much. */
+const SPEED_MIN = 0.98;
+const SPEED_MAX = 1.06;
+/** A change weaker than this is not taken for a play's edge. */
+const MIN_STRENGTH = 0.1;
+/** The speed is fitted once this many offsets spread over this many seconds (standard deviation) of stream. */
+const SPEED_FIT_POINTS = 6;
+const SPEED_FIT_SPREAD = 40;
+
+const median = (a: readonly number[]): number => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
 export class AirplayTracker {
-  private boundaries: readonly number[] = [];
+  private hints: readonly BoundaryHint[] = [];
 
   constructor(private readonly session: string, private readonly tracks: readonly TrackInfo[], private readonly opts: AirplayOptions) {}
 
   /**
-   * Feeds one decision; returns the events it causes and the play left open. `boundaries` are where the
-   * client's clear view of the audio saw a play could begin or end (silence edges, fade bottoms).
+   * Feeds one decision; returns the events it causes and the play left open. `hints` are where the
+   * client's clear view of the audio saw a play could begin or end, with how sharp a change each is.
    */
-  step(play: OpenPlay | null, d: StreamDecision, nowMs: number, boundaries: readonly number[] = []): { events: PlayEvent[]; play: OpenPlay | null } {
-    this.boundaries = boundaries;
+  step(play: OpenPlay | null, d: StreamDecision, nowMs: number, hints: readonly BoundaryHint[] = []): { events: PlayEvent[]; play: OpenPlay | null } {
+    this.hints = hints;
     const events: PlayEvent[] = [];
     const track = d.decision.track;
     let open = play;
+    /** Where the play that another track takes over ended: the new one cannot have begun before it. */
+    let handover: number | null = null;
+    /** The earliest the new play can have begun: inside the last span that named the one before. */
+    let floorNext = 0;
     if (open && track !== null && track !== open.track) {
-      // Another track took over: the open play ended where the new one began.
-      const next = this.startOf(d, open.lastEndSeconds - this.opts.spanSeconds);
-      events.push(this.ended(open, Math.max(open.streamStartSeconds, Math.min(next, open.lastEndSeconds))));
+      // Another track took over: the open play ended where the new one began, inside the last span that
+      // named it (which held half a hop of it at least) or after.
+      const floor = Math.max(open.streamStartSeconds, open.lastEndSeconds - this.opts.spanSeconds) + this.opts.hopSeconds / 2;
+      floorNext = Math.max(open.streamStartSeconds, open.lastEndSeconds - this.opts.spanSeconds);
+      const natural = this.naturalEnd(open);
+      // The new track began by its own estimate (or inside its first decision's first window).
+      const y = d.decision.offsetSeconds;
+      const latest = d.audioStartSeconds + this.opts.hopSeconds / (y > 1 ? 2 : 1);
+      handover = natural !== null && natural >= floor && natural <= latest
+        // Played out: it ended where the track does (decisions that missed it in between heard it sped up or talked over).
+        ? this.strongest(natural - OFFSET_SLACK, natural + OFFSET_SLACK) ?? natural
+        : Math.max(open.streamStartSeconds, Math.min(this.firstStart(d, floor), open.lastEndSeconds));
+      events.push(this.ended(open, handover));
       open = null;
     }
     if (track !== null) {
       const conf = this.opts.confidence(d.decision.confidence);
       if (!open) {
-        const floor = play && play.track !== track ? Math.min(play.lastEndSeconds, d.audioStartSeconds) : 0;
-        const start = Math.max(floor, this.startOf(d, floor));
         open = {
           track,
           playId: `${this.session}:${d.fromSeq}:${track}`,
-          streamStartSeconds: start,
+          streamStartSeconds: 0,
           lastEndSeconds: d.audioEndSeconds,
           startedAtMs: nowMs,
-          // Where in the track the play began: 0 when the decision heard the track's beginning.
-          offsetSeconds: d.decision.offsetSeconds <= 1 ? 0 : Math.max(0, d.decision.offsetSeconds - (d.audioStartSeconds - start)),
+          offsetSeconds: 0,
           confidence: conf,
           misses: 0,
+          floorSeconds: handover === null ? 0 : Math.min(handover, floorNext + this.opts.hopSeconds / 2),
+          firstAudioStartSeconds: d.audioStartSeconds,
+          // Its audio starts before the track's beginning (offset 0): the play began inside it.
+          notBeforeSeconds: d.decision.offsetSeconds <= 1 ? d.audioStartSeconds : 0,
+          starts: [],
+          fit: [0, 0, 0, 0, 0],
         };
-        events.push({ event: 'started', track, playId: open.playId, streamStartSeconds: start, offsetSeconds: open.offsetSeconds, confidence: conf, durationSeconds: d.audioEndSeconds - start });
+        open = this.place(this.addOffset(open, d));
+        events.push({ event: 'started', track, playId: open.playId, streamStartSeconds: open.streamStartSeconds, offsetSeconds: open.offsetSeconds, confidence: conf, durationSeconds: d.audioEndSeconds - open.streamStartSeconds });
       } else {
-        open = { ...open, lastEndSeconds: d.audioEndSeconds, confidence: Math.max(open.confidence, conf), misses: 0 };
+        open = this.addOffset({ ...open, lastEndSeconds: d.audioEndSeconds, confidence: Math.max(open.confidence, conf), misses: 0 }, d);
+        // The start is placed again while its estimates come in and the changes heard around it are still held.
+        if (d.audioStartSeconds <= open.firstAudioStartSeconds + START_OFFSET_MAX) open = this.place(open);
       }
     } else if (open) {
       open = { ...open, misses: open.misses + 1 };
@@ -87,48 +136,130 @@ export class AirplayTracker {
       }
     }
     if (d.final && open) {
-      events.push(this.ended(open, Math.min(d.audioEndSeconds, this.endOf(open, d.audioEndSeconds))));
+      // The stream ended: with the track still named, the play ran to its end.
+      events.push(this.ended(open, track === open.track ? d.audioEndSeconds : Math.min(d.audioEndSeconds, this.endOf(open, d.audioEndSeconds))));
       open = null;
     }
     return { events, play: open };
   }
 
-  /** Where the track of decision `d` began playing, bounded by the windows that did not hear it. */
-  private startOf(d: StreamDecision, floor: number): number {
-    const fromOffset = d.audioStartSeconds - d.decision.offsetSeconds;
-    const earliest = Math.max(floor, d.audioStartSeconds - this.opts.hopSeconds);
-    const latest = d.audioEndSeconds - this.opts.hopSeconds;
-    if (d.decision.offsetSeconds <= 1) {
-      // The decision's audio starts at (or before) the track's beginning: the play began inside its first
-      // window, whose middle is the best guess without a boundary the client heard there.
-      const lo = Math.max(floor, d.audioStartSeconds);
-      const hi = Math.max(lo, Math.min(latest, d.audioStartSeconds + this.opts.hopSeconds));
-      return this.snap((lo + hi) / 2, lo, hi, this.opts.hopSeconds);
-    }
-    const guess = fromOffset >= earliest && fromOffset <= latest ? fromOffset : Math.max(earliest, Math.min(latest, d.audioStartSeconds));
-    return this.snap(guess, earliest, latest, fromOffset >= earliest && fromOffset <= latest ? 2 : this.opts.hopSeconds);
+  /** Records the decision's offset: a start estimate while they are near the start, a point for the speed always. */
+  private addOffset(p: OpenPlay, d: StreamDecision): OpenPlay {
+    const x = d.audioStartSeconds;
+    const y = d.decision.offsetSeconds;
+    if (y <= 1) return p;
+    let starts = p.starts;
+    if (starts.length < START_ESTIMATES && y <= START_OFFSET_MAX) starts = [...starts, x - y];
+    // A point far off the start the estimates agree on (a looped passage matched elsewhere) is left out of the speed.
+    const zero = starts.length ? median(starts) : x - y;
+    const drift = Math.abs(x - zero - y / 1.02);
+    if (drift > 2 * OFFSET_SLACK + 0.04 * y) return { ...p, starts };
+    const [n, sx, sy, sxx, sxy] = p.fit;
+    return { ...p, starts, fit: [n + 1, sx + x, sy + y, sxx + x * x, sxy + x * y] };
   }
 
-  /** Where an open play ended: the track's natural end when it falls in the last matched stretch. */
+  /** Where the track's beginning passed in the stream (its position 0), from the first estimates. */
+  private trackZero(p: OpenPlay): number | null {
+    return p.starts.length ? median(p.starts) : null;
+  }
+
+  /**
+   * Where the track reaches its end in the stream when played out: offsets grow `speed` times as fast as
+   * stream time (least squares, once SPEED_FIT_POINTS offsets spread over minutes; 1 before), taken from
+   * their mean point, so a bias all offsets share does not tilt it. Null without an offset to go by.
+   */
+  private naturalEnd(p: OpenPlay): number | null {
+    const duration = this.tracks[p.track]?.durationSeconds;
+    const [n, sx, sy, sxx, sxy] = p.fit;
+    if (duration === undefined || n === 0) return null;
+    const mx = sx / n;
+    const my = sy / n;
+    const vx = sxx / n - mx * mx;
+    const speed = n >= SPEED_FIT_POINTS && vx >= SPEED_FIT_SPREAD ** 2 ? Math.min(SPEED_MAX, Math.max(SPEED_MIN, (sxy / n - mx * my) / vx)) : 1;
+    return mx + (duration - my) / speed;
+  }
+
+  /** Places the start of play `p` (and its offset into the track) from its estimates and the hints. */
+  private place(p: OpenPlay): OpenPlay {
+    const zero = this.trackZero(p);
+    const floor = p.floorSeconds;
+    // A decision whose audio starts before the track's beginning (offset 0) puts the start inside its audio.
+    const lo = Math.max(floor, p.notBeforeSeconds);
+    let start: number;
+    if (zero === null && p.notBeforeSeconds >= p.firstAudioStartSeconds) {
+      start = this.clampedStart(lo, floor);
+    } else if (zero === null) {
+      // Named well into the track from the first: joined under way.
+      start = this.joinedStart(p.firstAudioStartSeconds, floor);
+    } else if (this.joined(zero, p.firstAudioStartSeconds, floor)) {
+      start = this.joinedStart(p.firstAudioStartSeconds, floor);
+    } else {
+      // Inside the stretch the estimates span (wider when a looped passage makes them disagree).
+      let a = Math.max(lo, Math.min(...p.starts) - OFFSET_SLACK);
+      let b = Math.max(lo, Math.max(...p.starts) + OFFSET_SLACK);
+      if (b - a < OFFSET_SLACK) [a, b] = [lo, lo + 2 * OFFSET_SLACK];
+      start = this.strongest(a, b, zero) ?? Math.min(b, Math.max(a, zero));
+    }
+    start = Math.max(0, start);
+    return { ...p, streamStartSeconds: start, offsetSeconds: zero === null || zero >= start - 1 ? 0 : start - zero };
+  }
+
+  /** The start of a play whose first decision heard the track's beginning: inside that decision's audio. */
+  private clampedStart(audioStart: number, floor: number): number {
+    const lo = Math.max(floor, audioStart);
+    const hi = Math.max(lo, audioStart + this.opts.hopSeconds);
+    return this.strongest(lo, hi) ?? (lo + hi) / 2;
+  }
+
+  /** The start of the track of decision `d`, from it alone (the play it opens is placed again as decisions come). */
+  private firstStart(d: StreamDecision, floor: number): number {
+    const y = d.decision.offsetSeconds;
+    if (y <= 1) return this.clampedStart(d.audioStartSeconds, floor);
+    const zero = d.audioStartSeconds - y;
+    if (this.joined(zero, d.audioStartSeconds, floor)) return this.joinedStart(d.audioStartSeconds, floor);
+    return Math.max(floor, this.strongest(zero - OFFSET_SLACK, zero + OFFSET_SLACK) ?? zero);
+  }
+
+  /**
+   * Whether the track was already playing when it could first be heard (its beginning passed before the
+   * play before it ended, or long before the first decision that named it): the stream joined it there.
+   */
+  private joined(zero: number, audioStart: number, floor: number): boolean {
+    return zero < Math.max(floor, audioStart - this.opts.spanSeconds) - OFFSET_SLACK;
+  }
+
+  /** Where a track joined under way became audible: the sharpest change around the first audio that named it. */
+  private joinedStart(audioStart: number, floor: number): number {
+    const lo = Math.max(floor, audioStart - this.opts.hopSeconds);
+    return this.strongest(lo, Math.max(lo, audioStart + this.opts.hopSeconds / 2)) ?? Math.max(floor, audioStart);
+  }
+
+  /** Where an open play ended: the track's natural end when it comes about where decisions stopped naming it, else the sharpest change there. */
   private endOf(p: OpenPlay, streamEnd = Infinity): number {
-    const natural = p.streamStartSeconds - p.offsetSeconds + (this.tracks[p.track]?.durationSeconds ?? Infinity);
+    const natural = this.naturalEnd(p) ?? p.streamStartSeconds - p.offsetSeconds + (this.tracks[p.track]?.durationSeconds ?? Infinity);
     const latest = Math.min(p.lastEndSeconds, streamEnd);
-    const earliest = Math.max(p.streamStartSeconds, latest - this.opts.spanSeconds);
-    // The track's own end, when it falls in the last matched stretch (or just past it: the start may be late by a little).
-    if (natural >= earliest && natural <= latest + this.opts.hopSeconds / 2) return this.snap(Math.min(natural, latest), earliest, latest, 2);
-    return this.snap(Math.max(p.streamStartSeconds, latest - this.opts.hopSeconds / 2), earliest, Math.min(streamEnd, latest + this.opts.hopSeconds / 2), this.opts.hopSeconds);
+    const { hopSeconds, spanSeconds } = this.opts;
+    let end: number;
+    if (natural >= latest - spanSeconds && natural <= latest + hopSeconds) {
+      end = this.strongest(natural - OFFSET_SLACK, natural + OFFSET_SLACK) ?? natural;
+    } else {
+      // Cut short: the last span that named it held some of it, the next one (a hop later) too little.
+      end = this.strongest(Math.max(p.streamStartSeconds, latest - spanSeconds) + hopSeconds / 2, latest + hopSeconds / 2) ?? latest - hopSeconds / 2;
+    }
+    return Math.max(p.streamStartSeconds, Math.min(end, streamEnd));
   }
 
-  /** The boundary hint nearest `guess` within `reach` of it and inside [lo, hi], else `guess`. */
-  private snap(guess: number, lo: number, hi: number, reach: number): number {
-    let best = guess;
-    let dist = Infinity;
-    for (const b of this.boundaries) {
-      if (b < lo || b > hi) continue;
-      const dd = Math.abs(b - guess);
-      if (dd <= reach && dd < dist) { best = b; dist = dd; }
+  /**
+   * The sharpest change heard in [lo, hi] (of equal ones, the nearest `centre`, by default the middle), or
+   * null when none there is sharp enough.
+   */
+  private strongest(lo: number, hi: number, centre = (lo + hi) / 2): number | null {
+    let best: BoundaryHint | null = null;
+    for (const h of this.hints) {
+      if (h.t < lo || h.t > hi || h.strength < MIN_STRENGTH) continue;
+      if (!best || h.strength > best.strength || (h.strength === best.strength && Math.abs(h.t - centre) < Math.abs(best.t - centre))) best = h;
     }
-    return best;
+    return best ? best.t : null;
   }
 
   private ended(p: OpenPlay, end: number): PlayEvent {

@@ -12,8 +12,9 @@
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { AirplayEvent, DecideState, Prediction } from '../../schemas/messages.js';
 import { decodeFrames } from '../../schemas/frames.js';
+import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
 import { BlindearError } from '../errors.js';
-import { openNote, verifyQueryMac } from '../he/client/service-key.js';
+import { hintsFromNote, openNote, verifyQueryMac } from '../he/client/service-key.js';
 import type { Decider } from '../features/registry.js';
 import { AirplayTracker, type PlayEvent } from '../model/airplay.js';
 import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
@@ -39,6 +40,12 @@ function b64ToF64(s: string): Float64Array {
   new Uint8Array(out.buffer).set(b.subarray(0, out.length * 8));
   return out;
 }
+
+/**
+ * Decisions in a row that must miss a play before it ends: a decision spans 30 s, and one or two of them
+ * miss a track sped up a few percent or talked over (one was enough to split a play in two).
+ */
+const MISSES_TO_END = 3;
 
 export function createDecideStage(deps: DecideDeps) {
   const { manifest } = deps;
@@ -94,16 +101,17 @@ export function createDecideStage(deps: DecideDeps) {
         }
       }
       // The boundary hints this service sealed into the query; a note that does not open is ignored.
-      const hints = env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : [];
+      const hints = hintsFromNote(env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : []);
       const horizon = record.windowPhaseSeconds + (seq + count) * deps.hopSeconds - 4 * spanSeconds;
-      const boundaries = [...state.boundaries, ...hints].filter((t) => t >= horizon).sort((a, b) => a - b).slice(-256);
+      const kept = state.boundaries.map((h) => (typeof h === 'number' ? { t: h, strength: SILENCE_EDGE_STRENGTH } : h));
+      const boundaries = [...kept, ...hints].filter((h) => h.t >= horizon).sort((a, b) => a.t - b.t).slice(-256);
       const restored: ScoredWindow[] = state.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: b64ToF64(w.scores) }));
       const decisions = new StreamDecisions(deps.decider, deps.decisions, { recent: restored, sinceEmit: state.sinceEmit, lastSeq: state.lastSeq });
       // Window k starts at the session's phase + k·hop (windowing's grid).
       const windows = endRepeat ? [] : scores.map((sc, i) => ({ seq: seq + i, startSeconds: record.windowPhaseSeconds + (seq + i) * deps.hopSeconds, scores: sc, capturedAtMs }));
       const decided = decisions.add(windows, final);
       const now = ctx.now();
-      const tracker = new AirplayTracker(session, manifest.tracks, { hopSeconds: deps.hopSeconds, spanSeconds, missesToEnd: 1, confidence: deps.confidence });
+      const tracker = new AirplayTracker(session, manifest.tracks, { hopSeconds: deps.hopSeconds, spanSeconds, missesToEnd: MISSES_TO_END, confidence: deps.confidence });
       const out: Outbound[] = [];
       let play = state.play;
       for (const d of decided) {

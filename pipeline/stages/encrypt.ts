@@ -4,7 +4,7 @@
  * beyond the sessions' keys (from the `client-sessions` table), so any instance can take any partition.
  */
 import { BlindearError } from '../errors.js';
-import { queryMac, sealNote } from '../he/client/service-key.js';
+import { hintsToNote, queryMac, sealNote } from '../he/client/service-key.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
 import type { ClientSessions } from './client-sessions.js';
 import { float32FromBytes } from './ingest.js';
@@ -39,7 +39,7 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
         before = at + fields.count - 1;
         at += fields.count;
         // The boundary hints ride along sealed: only this client service can read them when the scores return.
-        const note = sealNote(macKey, { session, seq: fields.seq }, i === 0 ? boundaries : []);
+        const note = sealNote(macKey, { session, seq: fields.seq }, i === 0 ? hintsToNote(boundaries) : []);
         return { topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields), note }, value };
       });
     },

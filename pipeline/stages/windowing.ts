@@ -10,7 +10,8 @@
 import { BlindearError } from '../errors.js';
 import type { FeatureExtractor } from '../features/extractor.js';
 import { StreamWindower, type StreamWindow } from '../features/stream-windower.js';
-import { boundaryCandidates } from '../dsp/boundaries.js';
+import { boundaryHints } from '../dsp/boundaries.js';
+import { NOTE_HINTS } from '../he/client/service-key.js';
 import { defineStage, type Outbound, type TableView } from '../runtime/stage.js';
 import { float32FromBytes } from './ingest.js';
 
@@ -73,11 +74,13 @@ export function createWindowingStage(deps: WindowingDeps) {
     s.lastBatch = b;
     const first = b.windows[0];
     const last = b.windows[b.windows.length - 1];
-    // Boundary hints from the new audio of these windows (a hop each), with 4 s of analysis context.
+    // Boundary hints from the new audio of these windows (a hop each), with 4 s of analysis context: the
+    // sharpest ones, as many as the query's sealed note carries.
     const from = s.windower.startOf(b.windows[0].seq);
     const to = s.windower.startOf(last.seq + 1);
     const seen = s.windower.audio(from - 4 * rate, to + Math.round(1.5 * rate));
-    const boundaries = boundaryCandidates(seen.pcm, rate).map((t) => t + seen.start / rate).filter((t) => t >= from / rate && t < to / rate).slice(0, 64);
+    const boundaries = boundaryHints(seen.pcm, rate).map((h) => ({ t: Math.round((h.t + seen.start / rate) * 100) / 100, strength: Math.round(h.strength * 1000) / 1000 }))
+      .filter((h) => h.t >= from / rate && h.t < to / rate).slice(0, NOTE_HINTS);
     const values = new Float32Array(b.windows.length * extractor.dim);
     b.windows.forEach((w, i) => values.set(w.vector, i * extractor.dim));
     s.lastEmitted = last.seq;

@@ -3,18 +3,20 @@ import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../pipeline/features/types.js';
 import { AirplayTracker } from '../../pipeline/model/airplay.js';
 import type { StreamDecision } from '../../pipeline/model/stream-decisions.js';
-import type { OpenPlay } from '../../schemas/messages.js';
+import { DecideState, type OpenPlay } from '../../schemas/messages.js';
 
 const HOP = 15;
+type Hint = { t: number; strength: number };
+const edge = (t: number): Hint => ({ t, strength: 0.3 });
 /** A decision over windows k-1, k (30 s) naming `track` at `offset` seconds into it at the span's start. */
 function decision(k: number, track: number | null, offset = 0, final = false): StreamDecision {
   const decision: Decision = { track, bestTrack: track ?? 0, confidence: track === null ? 0 : 5, offsetSeconds: offset, ranking: [] };
   return { fromSeq: k - 1, toSeq: k, audioStartSeconds: (k - 1) * HOP, audioEndSeconds: (k + 1) * HOP, decision, capturedAtMs: 0, final };
 }
 
-function run(steps: StreamDecision[], durations = [200, 100, 90], boundaries: number[] = []) {
-  const t = new AirplayTracker('s', durations.map((d) => ({ durationSeconds: d })), { hopSeconds: HOP, spanSeconds: 30, missesToEnd: 1, confidence: (c) => (c > 1 ? 0.9 : 0.1) });
-  let play: OpenPlay | null = null;
+function run(steps: StreamDecision[], durations = [200, 100, 90], boundaries: Hint[] = [], missesToEnd = 1, from: OpenPlay | null = null) {
+  const t = new AirplayTracker('s', durations.map((d) => ({ durationSeconds: d })), { hopSeconds: HOP, spanSeconds: 30, missesToEnd, confidence: (c) => (c > 1 ? 0.9 : 0.1) });
+  let play: OpenPlay | null = from;
   const events = [];
   for (const d of steps) {
     const r = t.step(play, d, 0, boundaries);
@@ -33,9 +35,11 @@ describe('airplay tracker', () => {
     expect(events.map((e) => e.event)).toEqual(['started', 'ended']);
     expect(events[0].track).toBe(1);
     expect(events[0].streamStartSeconds).toBe(22.5);
-    // It ends where the track ends, 100 s after its start, held to the last stretch that named it.
+    // The next decisions' offsets put the track's beginning at 20: the ended event carries that start,
+    // and the end where the track ends, 100 s later.
+    expect(events[1].streamStartSeconds).toBe(20);
     expect(events[1].streamEndSeconds).toBe(120);
-    expect(events[1].durationSeconds).toBe(97.5);
+    expect(events[1].durationSeconds).toBe(100);
   });
 
   it('another track taking over ends the open play where the new one starts; the stream end closes the last', () => {
@@ -53,15 +57,80 @@ describe('airplay tracker', () => {
   });
 
   it('a play that begins at a silence the client heard starts there', () => {
-    const { events } = run([decision(1, null), decision(2, 1, 0), decision(3, 1, 10), decision(4, null), decision(5, null)], [200, 100, 90], [18, 19.5]);
+    const { events } = run([decision(1, null), decision(2, 1, 0), decision(3, 1, 10), decision(4, null), decision(5, null)], [200, 100, 90], [edge(18), edge(19.5)]);
+    // Of two edges as sharp, the one nearer the estimate (the middle of the first window, then 20).
     expect(events[0].streamStartSeconds).toBe(19.5);
+    expect(events[1].streamStartSeconds).toBe(19.5);
   });
 
   it('a play cut short ends on the silence the client heard, not on the window grid', () => {
     // Track 0 (200 s) from stream second 0, cut at 52 s (silence 52–55), then unknown.
     const steps = [decision(1, 0, 0), decision(2, 0, 15), decision(3, 0, 30), decision(4, null), decision(5, null)];
     expect(run(steps).events.at(-1)!.streamEndSeconds).toBe(52.5);
-    const hinted = run(steps, [200, 100, 90], [52, 55]).events.at(-1)!;
+    const hinted = run(steps, [200, 100, 90], [edge(52), edge(55)]).events.at(-1)!;
     expect(hinted.streamEndSeconds).toBe(52);
+  });
+  it('a crossfade with no silence: the start is the sharpest spectral change in the window, not the nearest weak one', () => {
+    // Track 1 begins at 26.2 (a crossfade: a strong spectral change there), inside the first window of
+    // the span 15–45 that names it first; a weak change (a drum entry) at 21 is nearer the window's middle.
+    const hints = [{ t: 21, strength: 0.15 }, { t: 26.2, strength: 0.6 }, { t: 40, strength: 0.05 }];
+    const { events } = run([decision(1, null), decision(2, 1, 0), decision(3, 1, 4), decision(4, 1, 19), decision(5, null)], [200, 100, 90], hints);
+    expect(events[0].streamStartSeconds).toBe(26.2);
+    expect(events[1].streamStartSeconds).toBe(26.2);
+    // Without hints the middle of the window, then the offsets' estimate (30 - 4 = 26).
+    expect(run([decision(1, null), decision(2, 1, 0), decision(3, 1, 4), decision(4, 1, 19), decision(5, null)]).events[1].streamStartSeconds).toBe(26);
+  });
+
+  it('one offset off by a looped passage does not move the start: the median of the first estimates places it', () => {
+    // Track 2 begins at 40; the second decision matches a repeat of its opening (offset 6 at 60, not 20).
+    const steps = [decision(3, null), decision(4, 2, 5), decision(5, 2, 6), decision(6, 2, 35), decision(7, 2, 50), decision(8, null)];
+    const { events } = run(steps);
+    expect(events[1].streamStartSeconds).toBe(40);
+  });
+
+  it('one or two decisions that miss do not split a play; after missesToEnd it ends at the audio, not at the decision', () => {
+    // Track 0 (200 s) from 0, cut at 116 (a silence there); decisions 5 and 6 miss it (sped up, talked over).
+    const named = (k: number): StreamDecision => decision(k, 0, (k - 1) * HOP);
+    const steps = [named(1), named(2), named(3), named(4), decision(5, null), decision(6, null), named(7), named(8), decision(9, null), decision(10, null), decision(11, null)];
+    const split = run(steps, [200], [edge(116)], 1).events.filter((e) => e.event === 'ended');
+    expect(split).toHaveLength(2);
+    const { events, play } = run(steps, [200], [edge(116)], 3);
+    expect(play).toBeNull();
+    expect(events.map((e) => e.event)).toEqual(['started', 'ended']);
+    expect(events[1].streamStartSeconds).toBe(0);
+    expect(events[1].streamEndSeconds).toBe(116);
+    // A different track taking over still ends it at once.
+    const handed = run([named(1), named(2), named(3), decision(4, null), decision(5, 1, 0)], [200, 100], [], 3).events;
+    expect(handed.map((e) => `${e.event}:${e.track}`)).toEqual(['started:0', 'ended:0', 'started:1']);
+  });
+
+  it('a track played 4 % fast ends where its offsets run out, not at its length after the start', () => {
+    // Track 0 (200 s) from stream second 10 at 1.04×: it ends at 10 + 200 / 1.04 = 202.3, the next track
+    // (1) follows straight on; the decisions' offsets grow 1.04 s per stream second. The decision over
+    // 180–210 (22 s of track 0, 8 s of track 1) names neither, the next one names track 1.
+    const speed = 1.04;
+    const start = 10;
+    const end = start + 200 / speed;
+    const steps: StreamDecision[] = [];
+    for (let k = 1; (k + 1) * HOP <= end + HOP / 2; k++) steps.push(decision(k, 0, Math.max(0, Math.round(((k - 1) * HOP - start) * speed * 2) / 2)));
+    const k = steps.length + 1;
+    steps.push(decision(k, null), decision(k + 1, 1, 0), decision(k + 2, 1, (k + 1) * HOP - end));
+    const { events } = run(steps, [200, 100]);
+    const ended = events.find((e) => e.event === 'ended' && e.track === 0)!;
+    expect(Math.abs(ended.streamEndSeconds! - end)).toBeLessThan(1.5);
+    expect(Math.abs(ended.streamStartSeconds - start)).toBeLessThan(1.5);
+  });
+
+  it('a stored state from before the start estimates restores and the play goes on', () => {
+    // The open play as an earlier version stored it in the compacted state topic: no estimates, no fit.
+    const state = DecideState.parse({
+      session: 's', lastSeq: 4, sinceEmit: 0, recent: [], originMs: 0, boundaries: [52, { t: 55, strength: 0.4 }],
+      play: { track: 0, playId: 's:0:0', streamStartSeconds: 0, lastEndSeconds: 60, startedAtMs: 0, offsetSeconds: 0, confidence: 0.9, misses: 0 },
+    });
+    expect(state.play!.starts).toEqual([]);
+    const { events, play } = run([decision(4, 0, 45), decision(5, null)], [200], [{ t: 75, strength: 0.5 }], 1, state.play);
+    expect(play).toBeNull();
+    expect(events.map((e) => e.event)).toEqual(['ended']);
+    expect(events[0].streamEndSeconds).toBe(75);
   });
 });

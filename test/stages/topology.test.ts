@@ -109,7 +109,9 @@ describe('stage topology in memory', () => {
   it('audio → windows → queries → encrypted scores → a prediction naming the track and offset', async () => {
     const extractor = createExtractor(manifest);
     const track = enrolled[5];
-    const pcm = (await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate })).subarray(40 * 22050, 80 * 22050);
+    // With 2 s of silence 8 s in (a dropout): edges the client hears.
+    const pcm = (await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate })).slice(40 * 22050, 80 * 22050);
+    pcm.fill(0, 8 * 22050, 10 * 22050);
     const chunk = 22050;
     const audio: Outbound[] = [];
     for (let at = 0, seq = 0; at < pcm.length; at += chunk, seq++) {
@@ -125,6 +127,18 @@ describe('stage topology in memory', () => {
     expect(seqs.size).toBe(extractor.windows(pcm, 7.5 * 22050).vectors.length);
     expect((features[0].envelope as { startSeconds: number }).startSeconds).toBe(7.5);
     expect((features.at(-1)!.envelope as { final: boolean }).final).toBe(true);
+    // Each batch carries the sharpest boundary hints of its new audio, as many as the sealed note holds.
+    const sent = features.flatMap((f) => {
+      const e = f.envelope as { seq: number; count: number; boundaries: { t: number; strength: number }[] };
+      expect(e.boundaries.length).toBeLessThanOrEqual(8);
+      e.boundaries.forEach((h, i) => {
+        expect(h.t).toBeGreaterThanOrEqual(e.seq * extractor.hopSeconds);
+        expect(h.t).toBeLessThan((e.seq + e.count) * extractor.hopSeconds);
+        if (i > 0) expect(h.strength).toBeLessThanOrEqual(e.boundaries[i - 1].strength);
+      });
+      return e.boundaries;
+    });
+    expect(sent.length).toBeGreaterThan(0);
 
     const queries = await runThrough(stageOf('encrypt'), features);
     expect(queries.length).toBeGreaterThan(0);
@@ -143,6 +157,10 @@ describe('stage topology in memory', () => {
     expect(plays.map((p) => p.event)).toEqual(['started', 'ended']);
     expect(plays[0].path).toBe(track);
     expect(Math.abs(plays[0].offsetSeconds - 40)).toBeLessThan(2 * extractor.hopSeconds);
+    // The hints came back through the query's sealed note: the decider's state holds them, strengths and all.
+    const state = decided.filter((o) => o.topic === 'decideState').at(-1)!.envelope as { boundaries: { t: number; strength: number }[] };
+    const key = (h: { t: number; strength: number }): string => `${h.t.toFixed(2)}/${h.strength.toFixed(3)}`;
+    expect(state.boundaries.map(key).sort()).toEqual(sent.filter((h) => h.t >= 0).map(key).sort());
     // Delivered twice (a redelivery after a crash), the scores decide nothing twice.
     expect(await runThrough(stageOf('decide'), scores)).toEqual([]);
     expect(preds.at(-1)!.final).toBe(true);

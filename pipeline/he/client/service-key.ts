@@ -121,6 +121,24 @@ export function sealNote(macKey: Uint8Array, bind: { session: string; seq: numbe
   return Buffer.concat([iv, c.getAuthTag(), body]).toString('base64');
 }
 
+/** Boundary hints a note holds: two numbers each (time, strength). */
+export const NOTE_HINTS = NOTE_SLOTS / 2;
+
+/** `hints` (the first NOTE_HINTS) as the numbers of a note. */
+export function hintsToNote(hints: readonly { t: number; strength: number }[]): number[] {
+  return hints.slice(0, NOTE_HINTS).flatMap((h) => [h.t, h.strength]);
+}
+
+/** The hints of a note's numbers; a pair that is not a time and a strength in 0–1 is dropped. */
+export function hintsFromNote(values: readonly number[]): { t: number; strength: number }[] {
+  const out: { t: number; strength: number }[] = [];
+  for (let i = 0; i + 1 < values.length; i += 2) {
+    const [t, strength] = [values[i], values[i + 1]];
+    if (t >= 0 && strength >= 0 && strength <= 1) out.push({ t, strength });
+  }
+  return out;
+}
+
 /** The numbers of a note, or null when it does not open (not made by this session for this query). */
 export function openNote(macKey: Uint8Array, bind: { session: string; seq: number }, note: string): number[] | null {
   const raw = Buffer.from(note, 'base64');
