@@ -35,12 +35,24 @@ export class StateTables implements TableView {
   async fetch<T extends TopicKey>(topic: T, key: string, partition: number): Promise<EnvelopeOf<T> | undefined> {
     const hit = this.get(topic, key);
     if (hit !== undefined || !this.data.has(topic)) return hit;
-    // One re-read per table partition at a time; callers missing the same partition share it.
+    // One re-read per table partition at a time, and callers share it; but a re-read that began before a
+    // caller's miss may end before a record written just before that miss (50 stations opening at once
+    // write their records and first audio within the same second), so such a caller waits for it, looks
+    // again, and on a second miss reads once more: a miss after a re-read begun after it is final.
     const id = `${topic}/${partition}`;
+    const inflight = this.refreshed.get(id);
+    if (inflight) {
+      await inflight;
+      const again = this.get(topic, key);
+      if (again !== undefined) return again;
+    }
     let p = this.refreshed.get(id);
-    if (!p) {
-      p = this.restoreTopic(topic, [partition], false).finally(() => setTimeout(() => this.refreshed.delete(id), 1000).unref());
-      this.refreshed.set(id, p);
+    if (!p || p === inflight) {
+      const read: Promise<void> = this.restoreTopic(topic, [partition], false).finally(() => {
+        if (this.refreshed.get(id) === read) this.refreshed.delete(id);
+      });
+      this.refreshed.set(id, read);
+      p = read;
     }
     await p;
     return this.get(topic, key);
