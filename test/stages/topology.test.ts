@@ -132,8 +132,9 @@ describe('stage topology in memory', () => {
       const e = f.envelope as { seq: number; count: number; boundaries: { t: number; strength: number }[] };
       expect(e.boundaries.length).toBeLessThanOrEqual(8);
       e.boundaries.forEach((h, i) => {
-        expect(h.t).toBeGreaterThanOrEqual(e.seq * extractor.hopSeconds);
-        expect(h.t).toBeLessThan((e.seq + e.count) * extractor.hopSeconds);
+        // On the session's grid: window k starts at 7.5 s + k·hop.
+        expect(h.t).toBeGreaterThanOrEqual(7.5 + e.seq * extractor.hopSeconds);
+        expect(h.t).toBeLessThan(7.5 + (e.seq + e.count) * extractor.hopSeconds);
         if (i > 0) expect(h.strength).toBeLessThanOrEqual(e.boundaries[i - 1].strength);
       });
       return e.boundaries;
