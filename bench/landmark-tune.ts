@@ -22,10 +22,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { decodeFile } from '../connectors/ffmpeg.js';
-import { concatLandmarks, makeBucketer, pairPeaks } from '../pipeline/dsp/landmarks.js';
+import { concatLandmarks, pairPeaks } from '../pipeline/dsp/landmarks.js';
 import { resample22050To11025 } from '../pipeline/dsp/resample.js';
 import { findPeaks, strongerPeaks, STFT_HOP, type Peaks } from '../pipeline/dsp/spectral-peaks.js';
-import { LANDMARK_INPUT_SAMPLE_RATE, windowsFromLandmarks, type ClipLandmarks } from '../pipeline/features/landmark.js';
+import { hypothesisBucketers, hypothesisWindows, LANDMARK_INPUT_SAMPLE_RATE, type ClipLandmarks } from '../pipeline/features/landmark.js';
 import { addWhiteNoise, calibrateThreshold, drawExcerpt, seededRandom, type ScoredExcerpt } from '../pipeline/model/calibrate.js';
 import { changeSpeed } from '../pipeline/eval/distortions.js';
 import { saveCatalog } from '../pipeline/model/catalog-store.js';
@@ -260,10 +260,11 @@ async function evaluate(out: { dumpFile?: string; catalogDir?: string; paths: st
   const tpl = buildSegmentTemplatesFromLandmarks(catalogue, p);
 
   const tBuild = performance.now() - t0;
-  const bucket = makeBucketer(p);
+  const buckets = hypothesisBucketers(p);
   const scoreClip = (c: StoredClip) => {
     const clip: ClipLandmarks = { landmarks: lm(c), durationSeconds: c.clipSeconds };
-    const w = windowsFromLandmarks(clip, p, tpl.idf, tpl.mean, bucket);
+    // With speed hypotheses, each class's best score over them (as the client keeps after decryption).
+    const w = hypothesisWindows(clip, p, tpl.idf, tpl.mean, buckets);
     return { starts: w.startSeconds, scores: scoreInClear(tpl.model, w) };
   };
   const scored: ScoredExcerpt[] = calib.map((c) => {

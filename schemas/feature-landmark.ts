@@ -82,6 +82,12 @@ export const LandmarkParams = z
      */
     catalogueSpeedSpread: z.number().min(0).max(0.2).default(0),
     catalogueSpeedStep: z.number().positive().max(0.1).default(0.01),
+    /**
+     * Query side: speed hypotheses. Each window is also bucketed as if the audio were played at each of
+     * these speeds (frequencies ÷ s, time differences × s) and scored; the client keeps each class's best
+     * score over the hypotheses. One query per hypothesis per window.
+     */
+    querySpeeds: z.array(z.number().min(0.8).max(1.25)).min(1).max(8).default([1]),
     /** Catalogue side: union of landmarks over this many STFT frame shifts (hop/shifts samples apart). */
     catalogueShifts: z.number().int().min(1).max(8).default(4),
     peaks: LandmarkPeakParams.prefault({}),

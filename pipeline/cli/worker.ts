@@ -8,7 +8,7 @@ import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/me
 import { loadConfig } from '../../schemas/config.js';
 import { ENVELOPE_HEADER } from '../../schemas/topics.js';
 import { catalogueEngine } from '../he/server/index.js';
-import { createExtractor } from '../features/registry.js';
+import { createExtractor, queryHypotheses } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
 import { DeadLetterLedger, sendDeadLetterBatch } from '../runtime/dead-letter-ledger.js';
 import type { Inbound } from '../runtime/stage.js';
@@ -81,6 +81,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const scorer = createScorerStage({
     engine, modelId: manifest.modelId, keys,
     hopSeconds: createExtractor(manifest).hopSeconds,
+    hypotheses: queryHypotheses(manifest),
     // Each session's scoring budget: a burst, then at most `maxSpeed` audio seconds per second.
     rateLimit: { ...DEFAULT_RATE_LIMIT, perSecond: opts.maxSpeed ?? DEFAULT_RATE_LIMIT.perSecond, burstSeconds: opts.burstSeconds ?? DEFAULT_RATE_LIMIT.burstSeconds },
     parking: { parkMs: config.scorerParkMs },

@@ -157,3 +157,16 @@ export function speedFactors(spread: number, step: number): number[] {
   const k = Math.round(spread / step);
   return Array.from({ length: 2 * k + 1 }, (_, i) => 1 + (i - k) * step);
 }
+
+/**
+ * Query side of speed tolerance: buckets a landmark heard at playback speed `s` where the catalogue holds
+ * it (frequencies ÷ s, time differences × s, rounded back to bins and frames).
+ */
+export function speedBucketer(bucket: Bucketer, s: number): Bucketer {
+  const one = speedSpreadBucketer(bucket, [1 / s]);
+  const out = new Int32Array(1);
+  return (code) => {
+    one(code, out);
+    return out[0];
+  };
+}

@@ -4,6 +4,8 @@ import type { FeatureWindows } from './types.js';
 export interface FeatureExtractor {
   kind: 'mfcc-sum' | 'landmark';
   dim: number;
+  /** Query hypotheses per window (each window's vector is `hypotheses` stacked d-vectors). */
+  hypotheses: number;
   /** Rate of the PCM the extractor takes (the pipeline decodes everything to this rate). */
   sampleRate: number;
   windowSeconds: number;

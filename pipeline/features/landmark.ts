@@ -4,7 +4,7 @@
  * The idf comes from the catalogue (enrolment), so a query is always windowed like its catalogue.
  */
 import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
-import { extractLandmarks, makeBucketer, type Bucketer, type Landmarks, type MultiBucketer } from '../dsp/landmarks.js';
+import { extractLandmarks, makeBucketer, speedBucketer, type Bucketer, type Landmarks, type MultiBucketer } from '../dsp/landmarks.js';
 import { resample22050To11025 } from '../dsp/resample.js';
 import { PEAK_SAMPLE_RATE, STFT_HOP, STFT_SIZE } from '../dsp/spectral-peaks.js';
 import type { FeatureExtractor } from './extractor.js';
@@ -134,6 +134,31 @@ export function windowsFromLandmarks(
 }
 
 /**
+ * The query's bucketers, one per speed hypothesis (querySpeeds): a window is bucketed as if played at each
+ * speed and the client keeps each class's best score over them (bestOverHypotheses).
+ */
+export function hypothesisBucketers(params: LandmarkParams): Bucketer[] {
+  const bucket = makeBucketer(params);
+  return params.querySpeeds.map((s) => (s === 1 ? bucket : speedBucketer(bucket, s)));
+}
+
+/**
+ * Query windows with every speed hypothesis: each window's vector is its K hypotheses' d-vectors stacked
+ * (K·d floats, each d-slice weighted and normalised on its own); startSeconds as for one.
+ */
+export function hypothesisWindows(clip: ClipLandmarks, params: LandmarkParams, idf: Float32Array, mean?: Float32Array, buckets: Bucketer[] = hypothesisBucketers(params)): FeatureWindows {
+  if (buckets.length === 1) return windowsFromLandmarks(clip, params, idf, mean, buckets[0]);
+  const each = buckets.map((b) => windowsFromLandmarks(clip, params, idf, mean, b));
+  const d = params.d;
+  const vectors = each[0].vectors.map((_, i) => {
+    const v = new Float32Array(buckets.length * d);
+    each.forEach((w, h) => v.set(w.vectors[i], h * d));
+    return v;
+  });
+  return { dim: d, vectors, startSeconds: each[0].startSeconds };
+}
+
+/**
  * The kind's entry point for queries: 22050 Hz mono PCM → feature windows, weighted with the catalogue's
  * idf (per-feature scale) and, unless featureNorm is 'idf', centred on the catalogue's mean. The window
  * grid starts `leadSamples` into the PCM (a slice that starts on the frame grid, before the windows' grid).
@@ -141,7 +166,7 @@ export function windowsFromLandmarks(
 export function landmarkWindows(pcm22050: Float32Array, params: LandmarkParams, idf: Float32Array, mean?: Float32Array, leadSamples = 0): FeatureWindows {
   const clip = queryLandmarks(pcm22050, params);
   const lead = leadSamples / LANDMARK_INPUT_SAMPLE_RATE;
-  return windowsFromLandmarks({ ...clip, originSeconds: lead, durationSeconds: clip.durationSeconds - lead }, params, idf, mean);
+  return hypothesisWindows({ ...clip, originSeconds: lead, durationSeconds: clip.durationSeconds - lead }, params, idf, mean);
 }
 
 /**
@@ -150,11 +175,14 @@ export function landmarkWindows(pcm22050: Float32Array, params: LandmarkParams, 
  * arrives and only sum and weight them when the window's last block is in.
  */
 export function landmarkExtractor(params: LandmarkParams, idf: Float32Array): FeatureExtractor {
-  const bucket = makeBucketer(params);
+  const buckets = hypothesisBucketers(params);
+  const K = buckets.length;
+  const d = params.d;
   const blockSamples = Math.round(LANDMARK_BLOCK_SECONDS * LANDMARK_INPUT_SAMPLE_RATE);
   return {
     kind: 'landmark',
     dim: params.d,
+    hypotheses: K,
     sampleRate: LANDMARK_INPUT_SAMPLE_RATE,
     windowSeconds: params.windowSeconds,
     hopSeconds: params.hopSeconds,
@@ -173,15 +201,17 @@ export function landmarkExtractor(params: LandmarkParams, idf: Float32Array): Fe
           const t = time[i] * FRAME_SECONDS - origin;
           if (t < 0) continue;
           const b = Math.floor(t / LANDMARK_BLOCK_SECONDS);
-          if (b < blocks) lists[b].push(bucket(code[i]));
+          // Hypothesis h's bucket k is feature h·d + k of the stacked window.
+          if (b < blocks) for (let h = 0; h < K; h++) lists[b].push(h * d + buckets[h](code[i]));
         }
         return lists.map((l) => Int32Array.from(l));
       },
       window(blocks) {
         if (params.featureNorm !== 'idf') throw new RangeError(`featureNorm '${params.featureNorm}' needs the catalogue mean`);
-        const v = new Float32Array(params.d);
+        const v = new Float32Array(K * d);
         for (const b of blocks) for (let i = 0; i < b.length; i++) v[b[i]] += 1;
-        return weightAndNormalise(v, idf);
+        for (let h = 0; h < K; h++) weightAndNormalise(v.subarray(h * d, (h + 1) * d), idf);
+        return v;
       },
     },
   };

@@ -29,6 +29,7 @@ export function createExtractor(manifest: CatalogManifest): FeatureExtractor {
   return {
     kind: 'mfcc-sum',
     dim: mfccSumDim(p),
+    hypotheses: 1,
     sampleRate: p.sampleRate,
     windowSeconds: (m - 1) * p.hopSeconds + p.windowSeconds,
     hopSeconds: m * p.hopSeconds,
@@ -58,4 +59,9 @@ export function createDecider(manifest: CatalogManifest): Decider {
   }
   // One class per track, in track order: a class index is a track index.
   return (scores) => (spec.params.query === 'mean' ? decideMfccMean(scores, spec.params) : decideMfccVote(scores, spec.params));
+}
+
+/** Query hypotheses per window the catalogue's queries carry (landmark speed hypotheses; 1 otherwise). */
+export function queryHypotheses(manifest: CatalogManifest): number {
+  return manifest.feature.kind === 'landmark' ? manifest.feature.params.querySpeeds.length : 1;
 }

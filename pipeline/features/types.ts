@@ -4,8 +4,12 @@
  * against the catalogue's linear model; nothing else of the features leaves the client.
  */
 export interface FeatureWindows {
-  /** Feature dimension d: every vector has this length. */
+  /** Feature dimension d (the model's). */
   dim: number;
+  /**
+   * One vector per window: d floats, or with K query hypotheses (e.g. landmark speed hypotheses) K·d,
+   * the hypotheses' d-vectors stacked; each is scored on its own and a class keeps its best score.
+   */
   vectors: Float32Array[];
   /** Start of each window in seconds from the clip start. */
   startSeconds: number[];
@@ -30,4 +34,29 @@ export interface Decision {
   offsetSeconds: number;
   /** Runner-up tracks with their raw vote, best first (top-3 reports). */
   ranking: { track: number; vote: number }[];
+}
+
+/** A window vector's hypotheses (views of its d-slices). */
+export function hypothesisSlices(v: Float32Array, d: number): Float32Array[] {
+  if (v.length % d !== 0 || v.length === 0) throw new RangeError(`a window of ${v.length} features is not a whole number of ${d}-vectors`);
+  return Array.from({ length: v.length / d }, (_, h) => v.subarray(h * d, (h + 1) * d));
+}
+
+/**
+ * Scores of K hypotheses per window (window i's at i·K … i·K + K − 1) → one score vector per window, each
+ * class's best over the hypotheses. K = 1 returns the input.
+ */
+export function bestOverHypotheses(scores: Float64Array[], K: number): Float64Array[] {
+  if (K === 1) return scores;
+  if (scores.length % K !== 0) throw new RangeError(`${scores.length} score vectors are not whole windows of ${K} hypotheses`);
+  const out: Float64Array[] = [];
+  for (let i = 0; i < scores.length; i += K) {
+    const best = Float64Array.from(scores[i]);
+    for (let h = 1; h < K; h++) {
+      const s = scores[i + h];
+      for (let c = 0; c < best.length; c++) if (s[c] > best[c]) best[c] = s[c];
+    }
+    out.push(best);
+  }
+  return out;
 }

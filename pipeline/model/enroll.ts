@@ -13,7 +13,7 @@ import { mfccSumDim, MfccSumParams } from '../../schemas/feature-mfcc.js';
 import { HeParams, scoreHeadroomBits } from '../../schemas/he.js';
 import type { CatalogManifest, CatalogTrack } from '../../schemas/catalog.js';
 import { BlindearError, isBlindearError } from '../errors.js';
-import { windowsFromLandmarks, queryLandmarks, type ClipLandmarks } from '../features/landmark.js';
+import { hypothesisWindows, queryLandmarks, type ClipLandmarks } from '../features/landmark.js';
 import { mfccSumWindows } from '../features/mfcc-sum.js';
 import { PIPELINE_SAMPLE_RATE } from '../features/registry.js';
 import { Mfcc } from '../dsp/mfcc.js';
@@ -132,6 +132,23 @@ function trackEntry(t: DecodedTrack): CatalogTrack {
   return { path: t.input.path, title, durationSeconds: t.durationSeconds };
 }
 
+/**
+ * Speed hypotheses an LWE catalogue's queries carry unless told otherwise: three (−3 %, 0, +3 %) cost the
+ * server 3 × 0.4 ms per 15 s window; a CKKS query carries one (each hypothesis is another 2048-slot
+ * ciphertext, ×3 the scoring time).
+ */
+export const LWE_QUERY_SPEEDS = [0.97, 1, 1.03];
+
+function landmarkParamsFor(opts: EnrollOptions): LandmarkParams {
+  const given = opts.params ?? {};
+  const scheme = opts.scheme ?? 'ckks';
+  const params = LandmarkParams.parse(scheme === 'lwe' && !('querySpeeds' in given) ? { ...given, querySpeeds: LWE_QUERY_SPEEDS } : given);
+  if (scheme === 'ckks' && params.querySpeeds.length > 1) {
+    throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `querySpeeds ${JSON.stringify(params.querySpeeds)}: a CKKS query ciphertext carries one window; speed hypotheses need --scheme lwe`);
+  }
+  return params;
+}
+
 export async function enrollCatalog(opts: EnrollOptions): Promise<CatalogManifest> {
   if (opts.scheme === 'lwe' && opts.kind !== 'landmark') throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', "scheme 'lwe' needs unit-norm windows: enrol with --kind landmark");
   const inputs = await listAudioInputs(opts.inputs);
@@ -144,7 +161,7 @@ export async function enrollCatalog(opts: EnrollOptions): Promise<CatalogManifes
     if ((i + 1) % 10 === 0 || i + 1 === inputs.length) log.info({ done: i + 1, of: inputs.length }, 'enrolling');
   };
   const manifest = opts.kind === 'landmark'
-    ? await enrollLandmarks(inputs, LandmarkParams.parse(opts.params ?? {}), opts, progress)
+    ? await enrollLandmarks(inputs, landmarkParamsFor(opts), opts, progress)
     : await enrollMfcc(inputs, MfccSumParams.parse(opts.params ?? {}), opts, progress);
   log.info({ tracks: manifest.tracks.length, classes: manifest.classes.track.length, dim: manifest.dim, seconds: (Date.now() - started) / 1000 }, 'catalogue written');
   return manifest;
@@ -223,7 +240,8 @@ async function enrollLandmarks(
   if (ok.length === 0) throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', `no input could be enrolled (${skipped.map((s) => s.reason).slice(0, 3).join('; ')})`);
   const templates = buildSegmentTemplatesFromLandmarks(landmarks, params);
   const excerpts: ScoredExcerpt[] = probes.map((p) => {
-    const w = windowsFromLandmarks(p.clip, params, templates.idf);
+    // Windowed as queries are (with the speed hypotheses), so the threshold is for the client's best-of scores.
+    const w = hypothesisWindows(p.clip, params, templates.idf);
     return { scores: scoreInClear(templates.model, w), windowStartSeconds: w.startSeconds, clipSeconds: p.clip.durationSeconds, track: p.trackIndex };
   });
   const calibration = ok.length > 1

@@ -11,7 +11,7 @@ import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/featu
 import { extractLandmarks, extractLandmarksShifted, makeBucketer, speedFactors, speedSpreadBucketer, type Landmarks } from '../dsp/landmarks.js';
 import { resample22050To11025 } from '../dsp/resample.js';
 import { blockCounts, LANDMARK_INPUT_SAMPLE_RATE, windowsFromLandmarks, type ClipLandmarks } from '../features/landmark.js';
-import type { FeatureWindows, LinearModel } from '../features/types.js';
+import { bestOverHypotheses, hypothesisSlices, type FeatureWindows, type LinearModel } from '../features/types.js';
 import type { SegmentHubStats } from './landmark-vote.js';
 
 export interface Segment {
@@ -196,9 +196,15 @@ export function buildSegmentTemplates(tracks: { pcm: Float32Array }[], params: L
  * features (landmark windows are sparse), so the cost is C × nnz per window.
  */
 export function scoreInClear(model: LinearModel, windows: FeatureWindows): Float64Array[] {
-  const { classes: C, dim: d, weights, bias } = model;
+  const { dim: d } = model;
   if (windows.dim !== d) throw new RangeError(`windows have dim ${windows.dim}, model expects ${d}`);
-  return windows.vectors.map((x) => {
+  // Windows with query hypotheses: each class keeps its best score over them, as the client does after decryption.
+  return windows.vectors.map((v) => bestOverHypotheses(scoreVectors(model, hypothesisSlices(v, d)), v.length / d)[0]);
+}
+
+function scoreVectors(model: LinearModel, vectors: Float32Array[]): Float64Array[] {
+  const { classes: C, dim: d, weights, bias } = model;
+  return vectors.map((x) => {
     const idx: number[] = [];
     for (let k = 0; k < d; k++) if (x[k] !== 0) idx.push(k);
     const nz = Int32Array.from(idx);

@@ -63,17 +63,19 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
   const extractor = createExtractor(manifest);
   switch (name) {
     case 'windowing': {
-      return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery: opts.clients.windowsPerQuery, maxBatchSeconds: 5,
+      // A query ciphertext carries whole windows, each with all its hypotheses.
+      const windowsPerQuery = Math.max(1, Math.floor(opts.clients.windowsPerQuery / extractor.hypotheses));
+      return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery, maxBatchSeconds: 5,
         session: (tables, session, partition) => sessions.owned(tables, session, partition),
       }) as unknown as Stage<TopicKey>;
     }
     case 'encrypt':
-      return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim }) as unknown as Stage<TopicKey>;
+      return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim, hypotheses: extractor.hypotheses }) as unknown as Stage<TopicKey>;
     case 'decide': {
       const threshold = manifest.feature.kind === 'landmark' ? manifest.feature.params.threshold : 0.5;
       const scale = Math.max(1e-6, Math.abs(threshold) / 4);
       return createDecideStage({
-        manifest, decider: createDecider(manifest), sessions, hopSeconds: extractor.hopSeconds,
+        manifest, decider: createDecider(manifest), sessions, hopSeconds: extractor.hopSeconds, hypotheses: extractor.hypotheses,
         decisions: decisionOptions(extractor.windowSeconds, extractor.hopSeconds),
         // Landmark scores are cosines of non-negative unit vectors: |s| ≤ 1 plus the encryption noise.
         scoreBound: manifest.feature.kind === 'landmark' ? 1.05 : 1e6,

@@ -16,6 +16,7 @@ import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
 import { BlindearError } from '../errors.js';
 import { hintsFromNote, openNote, verifyQueryMac } from '../he/client/service-key.js';
 import type { Decider } from '../features/registry.js';
+import { bestOverHypotheses } from '../features/types.js';
 import { AirplayTracker, type PlayEvent } from '../model/airplay.js';
 import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
@@ -31,6 +32,8 @@ export interface DecideDeps {
   /** |score| above this cannot come from the model: the result was not computed on this client's query. */
   scoreBound: number;
   confidence(raw: number): number;
+  /** Query hypotheses per window (the catalogue's speed hypotheses): score vectors per window. */
+  hypotheses?: number;
 }
 
 const f64ToB64 = (a: Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
@@ -91,8 +94,9 @@ export function createDecideStage(deps: DecideDeps) {
       }
       if (frames.length !== parts) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `envelope says ${parts} parts, value has ${frames.length}`);
       ctx.metrics.ciphertextBytes.inc({ stage: 'decide', direction: 'in' }, msg.value.length);
-      const scores = await client.decryptScores([frames], count);
-      for (const sc of scores) {
+      const K = deps.hypotheses ?? 1;
+      const all = await client.decryptScores([frames], count * K);
+      for (const sc of all) {
         for (let i = 0; i < sc.length; i++) {
           if (!(Math.abs(sc[i]) <= deps.scoreBound)) {
             ctx.metrics.integrityErrors.inc({ reason: 'range' });
@@ -100,6 +104,8 @@ export function createDecideStage(deps: DecideDeps) {
           }
         }
       }
+      // Each class keeps its best score over the window's query hypotheses.
+      const scores = bestOverHypotheses(all, K);
       // The boundary hints this service sealed into the query; a note that does not open is ignored.
       const hints = hintsFromNote(env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : []);
       const horizon = record.windowPhaseSeconds + (seq + count) * deps.hopSeconds - 4 * spanSeconds;

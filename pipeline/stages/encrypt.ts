@@ -9,7 +9,9 @@ import { defineStage, type Outbound } from '../runtime/stage.js';
 import type { ClientSessions } from './client-sessions.js';
 import { float32FromBytes } from './ingest.js';
 
-export function createEncryptStage(deps: { sessions: ClientSessions; modelId: string; dim: number }) {
+/** `hypotheses`: query vectors per window (the catalogue's speed hypotheses), all in one query ciphertext. */
+export function createEncryptStage(deps: { sessions: ClientSessions; modelId: string; dim: number; hypotheses?: number }) {
+  const K = deps.hypotheses ?? 1;
   return defineStage({
     name: 'encrypt',
     input: 'features',
@@ -21,13 +23,19 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
         return [];
       }
       if (modelId !== deps.modelId) throw new BlindearError('BLINDEAR_ERR_MODEL_MISMATCH', `window for model ${modelId}, this service uses ${deps.modelId}`);
-      if (dim !== deps.dim || msg.value.length !== count * dim * 4) {
-        throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `${msg.value.length} bytes for ${count} windows of ${deps.dim} float32`);
+      if (dim !== deps.dim || msg.value.length !== count * K * dim * 4) {
+        throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `${msg.value.length} bytes for ${count} windows of ${K} × ${deps.dim} float32`);
       }
       const { client, macKey } = await deps.sessions.get(record);
       const all = float32FromBytes(msg.value);
-      const vectors = Array.from({ length: count }, (_, i) => all.subarray(i * dim, (i + 1) * dim));
-      const { ciphertexts, windowsPerCiphertext } = client.encryptWindows(vectors);
+      const vectors = Array.from({ length: count * K }, (_, i) => all.subarray(i * dim, (i + 1) * dim));
+      const encrypted = client.encryptWindows(vectors);
+      const { ciphertexts } = encrypted;
+      // A ciphertext carries whole windows: all K hypotheses of each.
+      const windowsPerCiphertext = encrypted.windowsPerCiphertext.map((n) => {
+        if (n % K !== 0) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `a query ciphertext holds ${n} vectors, not whole windows of ${K} hypotheses: this catalogue's scheme cannot carry its speed hypotheses`);
+        return n / K;
+      });
       let at = seq;
       let before = prev;
       return ciphertexts.map((value, i): Outbound<'queries'> => {

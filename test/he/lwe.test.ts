@@ -17,7 +17,7 @@ import { LweClient } from '../../pipeline/he/client/lwe-session.js';
 import { catalogueEngine } from '../../pipeline/he/server/index.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { LweScoringEngine } from '../../pipeline/he/server/lwe-engine.js';
-import type { LinearModel } from '../../pipeline/features/types.js';
+import { hypothesisSlices, type LinearModel } from '../../pipeline/features/types.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
 import { BlindearError } from '../../pipeline/errors.js';
@@ -89,7 +89,8 @@ describe('LWE scoring', () => {
       for (const track of tracks.slice(0, 6)) {
         const pcm = await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate });
         const at = Math.floor(pcm.length / 3);
-        windows.push(...extractor.windows(pcm.subarray(at, at + 40 * extractor.sampleRate)).vectors);
+        // Each window's speed hypotheses are vectors of their own to the scheme.
+      windows.push(...extractor.windows(pcm.subarray(at, at + 40 * extractor.sampleRate)).vectors.flatMap((v) => hypothesisSlices(v, extractor.dim)));
       }
     });
 
@@ -116,7 +117,8 @@ describe('an LWE catalogue as the service scores it (enrol --scheme lwe)', () =>
     for (const track of tracks.slice(0, 4)) {
       const pcm = await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate });
       const at = Math.floor(pcm.length / 2);
-      windows.push(...extractor.windows(pcm.subarray(at, at + 40 * extractor.sampleRate)).vectors);
+      // Each window's speed hypotheses are vectors of their own to the scheme.
+      windows.push(...extractor.windows(pcm.subarray(at, at + 40 * extractor.sampleRate)).vectors.flatMap((v) => hypothesisSlices(v, extractor.dim)));
     }
   });
 

@@ -3,7 +3,7 @@
  * by Kafka workers), decrypt, decide. Shared by `blindear identify` and the evaluation harness.
  */
 import type { Decider } from '../../features/registry.js';
-import type { Decision, FeatureWindows } from '../../features/types.js';
+import { bestOverHypotheses, hypothesisSlices, type Decision, type FeatureWindows } from '../../features/types.js';
 import type { ScoringClient } from '../types.js';
 
 /** Scores one clip's query ciphertexts: returns, per ciphertext, its result ciphertexts. */
@@ -17,13 +17,16 @@ export async function decideEncrypted(
 ): Promise<Decision> {
   // Rounds on the ciphertext grid: each round packs exactly the windows the whole clip would put in
   // those ciphertexts, so the scores are the same; only the decrypted scores (C per window) accumulate.
+  // A window with K query hypotheses is K vectors to score; each class keeps its best over them.
+  const vectors = windows.vectors.flatMap((v) => hypothesisSlices(v, windows.dim));
+  const K = vectors.length / Math.max(1, windows.vectors.length);
   const perRound = client.windowsPerQuery * CIPHERTEXTS_PER_ROUND;
   const scores: Float64Array[] = [];
-  for (let from = 0; from < windows.vectors.length; from += perRound) {
-    const part = windows.vectors.slice(from, from + perRound);
+  for (let from = 0; from < vectors.length; from += perRound) {
+    const part = vectors.slice(from, from + perRound);
     const enc = client.encryptWindows(part);
     const results = await score(enc.ciphertexts, enc.windowsPerCiphertext);
     scores.push(...(await client.decryptScores(results, part.length)));
   }
-  return decide(scores, windows.startSeconds, clipSeconds);
+  return decide(bestOverHypotheses(scores, K), windows.startSeconds, clipSeconds);
 }
