@@ -243,6 +243,8 @@ const OpenPlay = z.object({
   starts: z.array(z.number()).max(8).default([]),
   /** Least-squares sums over (decision audio start, offset): n, Σx, Σy, Σx², Σxy (the speed the track plays at). */
   fit: z.tuple([z.number(), z.number(), z.number(), z.number(), z.number()]).default([0, 0, 0, 0, 0]),
+  /** Logged: its "started" event went out (a play first named weakly waits for a second decision). */
+  confirmed: z.boolean().default(true),
 });
 export type OpenPlay = z.infer<typeof OpenPlay>;
 

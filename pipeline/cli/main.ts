@@ -74,6 +74,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'predictions on stdout as JSON lines or readable text').choices(['json', 'text']).default('json'))
     .option('--realtime', 'pace a file source at real time, as a live stream would arrive')
     .option('--stall-seconds <s>', 'a source that sends nothing for this long is dropped (and a URL reconnected)', parseIntArg, 30)
+    .option('--decision-timeout <s>', 'after the source ends, fail when no decision arrives for this long (queries refused or not scored)', parseIntArg, 120)
     .option('--station <name>', 'the station label of this source\'s metrics', 'stream')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
     .addOption(logLevel())

@@ -38,6 +38,8 @@ export interface StreamOptions {
   realtime?: boolean;
   clientKeyFile?: string;
   stallSeconds?: number;
+  /** After the source ended: seconds without a decision before the stream fails (default 120). */
+  decisionTimeout?: number;
   metricsPort?: number;
   /** The `station` label of this source's metrics (default "stream"; session ids are never labels). */
   station?: string;
@@ -72,12 +74,13 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const abort = new AbortController();
   let finished!: () => void;
   const done = new Promise<void>((r) => { finished = r; });
+  let lastDecisionMs = Date.now();
   const suffix = sessionId.replace(/[^A-Za-z0-9._-]/g, '_');
   const svc = await startClientServices({
     stages: ['windowing', 'encrypt', 'decide', 'report'], clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry,
     predictionSink: sink, groupSuffix: suffix, startAtCurrentEnd: true,
     serves: (s) => s === sessionId,
-    onPrediction: (p) => { if (p.final) finished(); },
+    onPrediction: (p) => { lastDecisionMs = Date.now(); if (p.final) finished(); },
   });
   groups.push(...svc.groups);
   ops.watchConsumer('client-services', Promise.all(svc.running.map((r) => r.joined)));
@@ -89,8 +92,27 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
       signal: abort.signal, sessionOf: () => ({ session: sessionId, signer }),
     });
     logger.info({ modelId: manifest.modelId, metricsPort: ops.port }, 'session started');
-    const outcome = await Promise.race([run.ended.then(() => done).then(() => 'done'), signal.promise]);
-    if (outcome !== 'done') logger.info({ signal: outcome }, 'stopping');
+    // Once the audio is all sent, decisions must keep coming: queries the server zone refused or nobody
+    // scored (no scoring worker, a session id used before) end the stream with an error, not a wait.
+    const timeoutMs = (opts.decisionTimeout ?? 120) * 1000;
+    let watchdog: NodeJS.Timeout | undefined;
+    let settled = false;
+    const stalled = run.ended.then(() => new Promise<never>((_, reject) => {
+      if (settled) return;
+      lastDecisionMs = Math.max(lastDecisionMs, Date.now());
+      watchdog = setInterval(() => {
+        if (Date.now() - lastDecisionMs < timeoutMs) return;
+        reject(new BlindearError('BLINDEAR_ERR_NO_DECISION', `session ${sessionId}: none for ${timeoutMs / 1000} s after the audio ended; its queries were refused or not scored (is a scoring worker running for this catalogue? a session id is used once; see the scorer's dead letters)`));
+      }, 1000);
+    }));
+    stalled.catch(() => undefined);
+    try {
+      const outcome = await Promise.race([run.ended.then(() => done).then(() => 'done'), signal.promise, stalled]);
+      if (outcome !== 'done') logger.info({ signal: outcome }, 'stopping');
+    } finally {
+      settled = true;
+      clearInterval(watchdog);
+    }
   } finally {
     abort.abort();
     await svc.stop();

@@ -56,6 +56,13 @@ const OFFSET_SLACK = 3;
 /** Stations speed tracks up by a few percent, never slow them much. */
 const SPEED_MIN = 0.98;
 const SPEED_MAX = 1.06;
+/**
+ * A play whose first decision is less sure than this (0–1, 0.5 on the unknown threshold) is logged only
+ * once a second decision names the track: a lone weak decision is how a never-enrolled song, a jingle or
+ * a cut between two plays gets a false play (broadcast days: every false play was one decision at
+ * 0.5–0.8; every real play first named that weakly was named again within its next decisions).
+ */
+export const CONFIRM_CONFIDENCE = 0.9;
 /** A change weaker than this is not taken for a play's edge. */
 const MIN_STRENGTH = 0.1;
 /** The speed is fitted once this many offsets spread over this many seconds (standard deviation) of stream. */
@@ -99,7 +106,7 @@ export class AirplayTracker {
         // Played out: it ended where the track does (decisions that missed it in between heard it sped up or talked over).
         ? this.strongest(natural - OFFSET_SLACK, natural + OFFSET_SLACK) ?? natural
         : Math.max(open.streamStartSeconds, Math.min(this.firstStart(d, floor), open.lastEndSeconds));
-      events.push(this.ended(open, handover));
+      if (open.confirmed) events.push(this.ended(open, handover));
       open = null;
     }
     if (track !== null) {
@@ -120,24 +127,36 @@ export class AirplayTracker {
           notBeforeSeconds: d.decision.offsetSeconds <= 1 ? d.audioStartSeconds : 0,
           starts: [],
           fit: [0, 0, 0, 0, 0],
+          confirmed: conf >= CONFIRM_CONFIDENCE,
         };
         open = this.place(this.addOffset(open, d));
-        events.push({ event: 'started', track, playId: open.playId, streamStartSeconds: open.streamStartSeconds, offsetSeconds: open.offsetSeconds, confidence: conf, durationSeconds: d.audioEndSeconds - open.streamStartSeconds });
+        if (open.confirmed) events.push(this.started(open, d));
       } else {
         open = this.addOffset({ ...open, lastEndSeconds: d.audioEndSeconds, confidence: Math.max(open.confidence, conf), misses: 0 }, d);
         // The start is placed again while its estimates come in and the changes heard around it are still held.
         if (d.audioStartSeconds <= open.firstAudioStartSeconds + START_OFFSET_MAX) open = this.place(open);
+        if (!open.confirmed) {
+          // Named again: the weak first decision was right; the play is logged from where it began.
+          open = { ...open, confirmed: true };
+          events.push(this.started(open, d));
+        }
       }
     } else if (open) {
       open = { ...open, misses: open.misses + 1 };
       if (open.misses >= this.opts.missesToEnd) {
-        events.push(this.ended(open, this.endOf(open)));
+        // Never named a second time: not logged.
+        if (open.confirmed) events.push(this.ended(open, this.endOf(open)));
         open = null;
       }
     }
     if (d.final && open) {
-      // The stream ended: with the track still named, the play ran to its end.
-      events.push(this.ended(open, track === open.track ? d.audioEndSeconds : Math.min(d.audioEndSeconds, this.endOf(open, d.audioEndSeconds))));
+      // The stream ended: with the track still named, the play ran to its end. A weak play the stream
+      // left no time to confirm (named by its last decision) is logged: it had no chance of a second.
+      if (!open.confirmed && track === open.track) {
+        open = { ...open, confirmed: true };
+        events.push(this.started(open, d));
+      }
+      if (open.confirmed) events.push(this.ended(open, track === open.track ? d.audioEndSeconds : Math.min(d.audioEndSeconds, this.endOf(open, d.audioEndSeconds))));
       open = null;
     }
     return { events, play: open };
@@ -260,6 +279,10 @@ export class AirplayTracker {
       if (!best || h.strength > best.strength || (h.strength === best.strength && Math.abs(h.t - centre) < Math.abs(best.t - centre))) best = h;
     }
     return best ? best.t : null;
+  }
+
+  private started(p: OpenPlay, d: StreamDecision): PlayEvent {
+    return { event: 'started', track: p.track, playId: p.playId, streamStartSeconds: p.streamStartSeconds, offsetSeconds: p.offsetSeconds, confidence: p.confidence, durationSeconds: d.audioEndSeconds - p.streamStartSeconds };
   }
 
   private ended(p: OpenPlay, end: number): PlayEvent {

@@ -162,6 +162,20 @@ describe('blindear CLI', () => {
       expect(parseAnswers(again.stdout)[0].match?.path).toBe(known[1].path);
     });
 
+    it('a stream whose queries nobody scores (a session id used before) fails with a reason instead of waiting', async () => {
+      const session = `used-once-${Date.now()}`;
+      const first = await runCli(['stream', known[2].file, '--catalog', catalog.dir, '--brokers', testBrokers().join(','), '--session', session, '--log-level', 'warn'], { timeoutMs: 180_000 });
+      expect(first.code, first.stderr.slice(-2000)).toBe(0);
+      expect(first.stdout.trim().split('\n').at(-1)).toContain('"final":true');
+      // The workers keep the ended session's keys refused: the second stream's queries are dead-lettered.
+      const t0 = Date.now();
+      const again = await runCli(['stream', known[2].file, '--catalog', catalog.dir, '--brokers', testBrokers().join(','), '--session', session, '--decision-timeout', '20', '--log-level', 'warn'], { timeoutMs: 180_000 });
+      expect(again.code, again.stderr.slice(-2000)).toBe(1);
+      expect(again.stderr).toContain('BLINDEAR_ERR_NO_DECISION');
+      expect(again.stdout.trim()).toBe('');
+      expect(Date.now() - t0).toBeLessThan(150_000);
+    }, 400_000);
+
     it('stream from a stdin left open: decides what came, then SIGTERM ends it within 5 s and leaves no ffmpeg', async () => {
       const [track] = tracksPerPackage(1);
       const pcm = await decodeFile(join(MUSIC_DIR, track), { sampleRate: SR });

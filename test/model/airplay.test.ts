@@ -26,6 +26,50 @@ function run(steps: StreamDecision[], durations = [200, 100, 90], boundaries: Hi
   return { events, play };
 }
 
+/** A decision named with raw confidence `raw` (the test's mapping: 0.9 above 1, 0.1 below; 0.95 at 8 and above). */
+function weighed(k: number, track: number | null, raw: number, offset = 0, final = false): StreamDecision {
+  const d = decision(k, track, offset, final);
+  return { ...d, decision: { ...d.decision, confidence: raw } };
+}
+
+describe('a play first named weakly waits for a second decision', () => {
+  const tracker = () => new AirplayTracker('s', [200, 100, 90].map((d) => ({ durationSeconds: d })), { hopSeconds: HOP, spanSeconds: 30, missesToEnd: 3, confidence: (c) => (c >= 8 ? 0.95 : c > 1 ? 0.8 : 0.1) });
+  const feed = (steps: StreamDecision[]) => {
+    const t = tracker();
+    let play: OpenPlay | null = null;
+    const events = [];
+    for (const d of steps) {
+      const r = t.step(play, d, 0, []);
+      play = r.play;
+      events.push(...r.events);
+    }
+    return { events, play };
+  };
+
+  it('one weak decision between plays of other tracks logs nothing for it', () => {
+    const { events } = feed([weighed(1, 0, 9, 0), weighed(2, 0, 9, 15), weighed(3, null, 0), weighed(4, 2, 5, 40), weighed(5, null, 0), weighed(6, null, 0), weighed(7, null, 0), weighed(8, 1, 9, 0), weighed(9, 1, 9, 15, true)]);
+    expect(events.map((e) => `${e.event}:${e.track}`)).toEqual(['started:0', 'ended:0', 'started:1', 'ended:1']);
+  });
+
+  it('a weak first decision named again is logged from where the play began, with both decisions\' evidence', () => {
+    const { events } = feed([weighed(1, null, 0), weighed(2, 1, 5, 0), weighed(3, 1, 5, 10), weighed(4, 1, 9, 25), weighed(5, null, 0), weighed(6, null, 0), weighed(7, null, 0)]);
+    expect(events.map((e) => `${e.event}:${e.track}`)).toEqual(['started:1', 'ended:1']);
+    // Named at stream 15–45 first (offset 0): the play began inside that span, not at the confirming one.
+    expect(events[0].streamStartSeconds).toBeLessThan(30);
+    expect(events[1].confidence).toBe(0.95);
+  });
+
+  it('a weak play named by the stream\'s last decision is logged: the stream left no time for a second', () => {
+    const { events } = feed([weighed(1, 0, 9, 0), weighed(2, 0, 9, 15), weighed(3, 2, 5, 0, true)]);
+    expect(events.map((e) => `${e.event}:${e.track}`)).toEqual(['started:0', 'ended:0', 'started:2', 'ended:2']);
+  });
+
+  it('a play state written before weak plays waited reads as logged', () => {
+    const state = DecideState.parse({ session: 's', lastSeq: 3, sinceEmit: 0, recent: [], originMs: 0, play: { track: 1, playId: 'p', streamStartSeconds: 0, lastEndSeconds: 30, startedAtMs: 0, offsetSeconds: 0, confidence: 0.6, misses: 0 } });
+    expect(state.play?.confirmed).toBe(true);
+  });
+});
+
 describe('airplay tracker', () => {
   it('a track played from 20 s to its natural end, then unknown: one play, placed from its offsets', () => {
     // Track 1 (100 s) starts at stream second 20: the first span that names it (15–45) starts before it
