@@ -76,3 +76,11 @@ export const CatalogManifest = z
     if (m.scheme === 'lwe' && m.feature.kind !== 'landmark') ctx.addIssue({ code: 'custom', message: "scheme 'lwe' needs unit-norm (landmark) features", path: ['scheme'] });
   });
 export type CatalogManifest = z.infer<typeof CatalogManifest>;
+
+/**
+ * The part of a landmark catalogue's `enrolment` record the client reads: the calibration's groups of
+ * near-duplicate tracks (each group: a track, then the tracks that vote nearly as high on its excerpts).
+ */
+export const EnrolmentNearDuplicates = z.object({
+  calibration: z.object({ nearDuplicates: z.array(z.array(z.number().int().nonnegative())) }),
+});

@@ -22,6 +22,11 @@ import type { StreamDecision } from './stream-decisions.js';
 
 export interface TrackInfo {
   durationSeconds: number;
+  /**
+   * Another track of the catalogue resembles it closely (another version, a shared theme: the enrolment's
+   * near-duplicates): a play of it is logged once a second decision names it, however sure the first.
+   */
+  lookalike?: boolean;
 }
 
 export interface PlayEvent {
@@ -60,7 +65,8 @@ const SPEED_MAX = 1.06;
  * A play whose first decision is less sure than this (0–1, 0.5 on the unknown threshold) is logged only
  * once a second decision names the track: a lone weak decision is how a never-enrolled song, a jingle or
  * a cut between two plays gets a false play (broadcast days: every false play was one decision at
- * 0.5–0.8; every real play first named that weakly was named again within its next decisions).
+ * 0.5–0.8, or one naming another version of the track that then played; every real play first named
+ * that weakly was named again within its next decisions).
  */
 export const CONFIRM_CONFIDENCE = 0.9;
 /** A change weaker than this is not taken for a play's edge. */
@@ -127,7 +133,7 @@ export class AirplayTracker {
           notBeforeSeconds: d.decision.offsetSeconds <= 1 ? d.audioStartSeconds : 0,
           starts: [],
           fit: [0, 0, 0, 0, 0],
-          confirmed: conf >= CONFIRM_CONFIDENCE,
+          confirmed: conf >= CONFIRM_CONFIDENCE && !this.tracks[track]?.lookalike,
         };
         open = this.place(this.addOffset(open, d));
         if (open.confirmed) events.push(this.started(open, d));

@@ -9,7 +9,7 @@
  * fields (session, windows, predecessor, final flag), must be the next one of its session (a replay or a
  * duplicate is dropped, a gap is reported), and must decrypt to scores the model can produce.
  */
-import type { CatalogManifest } from '../../schemas/catalog.js';
+import { EnrolmentNearDuplicates, type CatalogManifest } from '../../schemas/catalog.js';
 import type { AirplayEvent, DecideState, Prediction } from '../../schemas/messages.js';
 import { decodeFrames } from '../../schemas/frames.js';
 import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
@@ -17,7 +17,7 @@ import { BlindearError } from '../errors.js';
 import { hintsFromNote, openNote, verifyQueryMac } from '../he/client/service-key.js';
 import type { Decider } from '../features/registry.js';
 import { bestOverHypotheses } from '../features/types.js';
-import { AirplayTracker, type PlayEvent } from '../model/airplay.js';
+import { AirplayTracker, type PlayEvent, type TrackInfo } from '../model/airplay.js';
 import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
 import type { ClientSessions } from './client-sessions.js';
@@ -54,6 +54,7 @@ export function createDecideStage(deps: DecideDeps) {
   const { manifest } = deps;
   const spanSeconds = (deps.decisions.span - 1) * deps.hopSeconds + deps.decisions.windowSeconds;
   const iso = (ms: number): string => new Date(ms).toISOString();
+  const trackInfo = airplayTracks(manifest);
   return defineStage({
     name: 'decide',
     input: 'scores',
@@ -117,7 +118,7 @@ export function createDecideStage(deps: DecideDeps) {
       const windows = endRepeat ? [] : scores.map((sc, i) => ({ seq: seq + i, startSeconds: record.windowPhaseSeconds + (seq + i) * deps.hopSeconds, scores: sc, capturedAtMs }));
       const decided = decisions.add(windows, final);
       const now = ctx.now();
-      const tracker = new AirplayTracker(session, manifest.tracks, { hopSeconds: deps.hopSeconds, spanSeconds, missesToEnd: MISSES_TO_END, confidence: deps.confidence });
+      const tracker = new AirplayTracker(session, trackInfo, { hopSeconds: deps.hopSeconds, spanSeconds, missesToEnd: MISSES_TO_END, confidence: deps.confidence });
       const out: Outbound[] = [];
       let play = state.play;
       for (const d of decided) {
@@ -157,3 +158,10 @@ export function createDecideStage(deps: DecideDeps) {
 }
 
 const round = (x: number): number => Math.round(x * 100) / 100;
+
+/** The catalogue's tracks as the airplay log needs them: length, and whether the enrolment found lookalikes. */
+function airplayTracks(manifest: CatalogManifest): TrackInfo[] {
+  const groups = EnrolmentNearDuplicates.safeParse(manifest.enrolment).data?.calibration.nearDuplicates ?? [];
+  const lookalike = new Set(groups.filter((g) => g.length > 1).map((g) => g[0]));
+  return manifest.tracks.map((t, i) => ({ durationSeconds: t.durationSeconds, lookalike: lookalike.has(i) }));
+}

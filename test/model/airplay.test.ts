@@ -64,6 +64,19 @@ describe('a play first named weakly waits for a second decision', () => {
     expect(events.map((e) => `${e.event}:${e.track}`)).toEqual(['started:0', 'ended:0', 'started:2', 'ended:2']);
   });
 
+  it('a track with a lookalike in the catalogue waits for a second decision, however sure the first', () => {
+    // Track 0 resembles track 1 (another version): one sure decision for 0 at a cut, then 1 plays.
+    const t = new AirplayTracker('s', [{ durationSeconds: 200, lookalike: true }, { durationSeconds: 100, lookalike: true }, { durationSeconds: 90 }], { hopSeconds: HOP, spanSeconds: 30, missesToEnd: 3, confidence: () => 0.99 });
+    let play: OpenPlay | null = null;
+    const events = [];
+    for (const d of [weighed(1, 2, 9, 0), weighed(2, 2, 9, 15), weighed(3, 0, 9, 0), weighed(4, 1, 9, 5), weighed(5, 1, 9, 20, true)]) {
+      const r = t.step(play, d, 0, []);
+      play = r.play;
+      events.push(...r.events);
+    }
+    expect(events.map((e) => `${e.event}:${e.track}`)).toEqual(['started:2', 'ended:2', 'started:1', 'ended:1']);
+  });
+
   it('a play state written before weak plays waited reads as logged', () => {
     const state = DecideState.parse({ session: 's', lastSeq: 3, sinceEmit: 0, recent: [], originMs: 0, play: { track: 1, playId: 'p', streamStartSeconds: 0, lastEndSeconds: 30, startedAtMs: 0, offsetSeconds: 0, confidence: 0.6, misses: 0 } });
     expect(state.play?.confirmed).toBe(true);
