@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   BLINDEAR_ERR_ZONE_VIOLATION: { retriable: false, message: 'a stage would cross its trust zone' },
   BLINDEAR_ERR_SCORES_FORGED: { retriable: false, message: 'scores do not match a query this client sent' },
   BLINDEAR_ERR_SCORES_OUT_OF_RANGE: { retriable: false, message: 'decrypted scores are outside the bounds the model allows' },
+  BLINDEAR_ERR_SCORES_INCOMPLETE: { retriable: false, message: 'not every shard of the catalogue answered the query in time' },
 } as const satisfies Record<string, { retriable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

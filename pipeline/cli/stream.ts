@@ -74,7 +74,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   const done = new Promise<void>((r) => { finished = r; });
   const suffix = sessionId.replace(/[^A-Za-z0-9._-]/g, '_');
   const svc = await startClientServices({
-    stages: ['windowing', 'encrypt', 'decide', 'report'], clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry,
+    stages: ['windowing', 'encrypt', 'decide', 'report'], clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry, shardWaitMs: config.shardWaitMs,
     predictionSink: sink, groupSuffix: suffix, startAtCurrentEnd: true,
     serves: (s) => s === sessionId,
     onPrediction: (p) => { if (p.final) finished(); },

@@ -8,6 +8,10 @@
  * Nothing from the server zone is trusted: a record must carry the MAC this service made for the query's
  * fields (session, windows, predecessor, final flag), must be the next one of its session (a replay or a
  * duplicate is dropped, a gap is reported), and must decrypt to scores the model can produce.
+ *
+ * A sharded catalogue's query is answered by every shard's worker group, each with its classes' scores:
+ * the parts wait (shard-parts.ts) until every shard has answered, each checked against this client's own
+ * catalogue, and the merged scores are decided as one answer.
  */
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { AirplayEvent, DecideState, Prediction } from '../../schemas/messages.js';
@@ -18,7 +22,8 @@ import { hintsFromNote, openNote, verifyQueryMac } from '../he/client/service-ke
 import type { Decider } from '../features/registry.js';
 import { AirplayTracker, type PlayEvent } from '../model/airplay.js';
 import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
-import { defineStage, type Outbound } from '../runtime/stage.js';
+import { defineStage, type Inbound, type Outbound, type StageContext } from '../runtime/stage.js';
+import { DEFAULT_SHARD_WAIT, ShardParts, type GivenUp, type ShardWaitLimits } from './shard-parts.js';
 import type { ClientSessions } from './client-sessions.js';
 import { predictionOf } from './predictions.js';
 
@@ -31,6 +36,10 @@ export interface DecideDeps {
   /** |score| above this cannot come from the model: the result was not computed on this client's query. */
   scoreBound: number;
   confidence(raw: number): number;
+  /** A sharded catalogue: how long and how much the parts of a query wait for their other shards. */
+  shardWait?: Partial<ShardWaitLimits>;
+  /** Dead-letters the parts of a query not every shard answered (found off the partition's path). */
+  deadLetter?(msg: Inbound<'scores'>, err: BlindearError): Promise<void>;
 }
 
 const f64ToB64 = (a: Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
@@ -51,10 +60,52 @@ export function createDecideStage(deps: DecideDeps) {
   const { manifest } = deps;
   const spanSeconds = (deps.decisions.span - 1) * deps.hopSeconds + deps.decisions.windowSeconds;
   const iso = (ms: number): string => new Date(ms).toISOString();
+  const shardParts = manifest.shards ? new ShardParts(manifest.shards, { ...DEFAULT_SHARD_WAIT, ...deps.shardWait }) : undefined;
+  let ctxRef: StageContext | undefined;
+
+  function checkBounds(scores: readonly Float64Array[], session: string, seq: number, ctx: StageContext): void {
+    for (const sc of scores) {
+      for (let i = 0; i < sc.length; i++) {
+        if (!(Math.abs(sc[i]) <= deps.scoreBound)) {
+          ctx.metrics.integrityErrors.inc({ reason: 'range' });
+          throw new BlindearError('BLINDEAR_ERR_SCORES_OUT_OF_RANGE', `session ${session} window ${seq}: score ${sc[i].toFixed(3)} outside ±${deps.scoreBound}`);
+        }
+      }
+    }
+  }
+
+  /** A query not every shard answered: its parts are dead-lettered with the missing shards named. */
+  async function giveUp(g: GivenUp, ctx: StageContext): Promise<void> {
+    ctx.metrics.integrityErrors.inc({ reason: 'incomplete' });
+    ctx.logger.warn({ code: g.err.code, parts: g.parts.length }, g.err.message);
+    for (const part of g.parts) {
+      await deps.deadLetter?.(part, g.err);
+      ctx.metrics.deadLetters.inc({ stage: 'decide', code: g.err.code });
+    }
+  }
+
+  const sweeper = shardParts && setInterval(() => {
+    const ctx = ctxRef;
+    if (!ctx) return;
+    const expired = shardParts.expired(ctx.now());
+    if (expired.length) void (async () => { for (const g of expired) await giveUp(g, ctx); })().catch((err: unknown) => ctx.logger.error({ err }, 'dead-lettering incomplete scores failed'));
+  }, Math.max(50, Math.min(1000, (deps.shardWait?.waitMs ?? DEFAULT_SHARD_WAIT.waitMs) / 4)));
+  sweeper?.unref();
+
   return defineStage({
     name: 'decide',
     input: 'scores',
+    // Parts waiting for their other shards hold the partition's committed offset back, and are dropped
+    // here when the partition moves (its next owner reads them again).
+    ...(shardParts ? {
+      retainFrom: (partition: number) => shardParts.heldOffset(partition),
+      revoked: (partitions: readonly number[]) => shardParts.revoke(partitions),
+    } : {}),
+    async close() {
+      if (sweeper) clearInterval(sweeper);
+    },
     async process(msg, ctx) {
+      ctxRef = ctx;
       const env = msg.envelope;
       const { session, seq, count, parts, final, capturedAtMs, paramsId, modelId } = env;
       if (msg.key !== session) throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `record key ${msg.key} carries scores for ${session}`);
@@ -78,10 +129,6 @@ export function createDecideStage(deps: DecideDeps) {
         ctx.logger.debug({ session, seq, lastSeq: state.lastSeq }, 'scores for windows already decided: dropped');
         return [];
       }
-      if (!endRepeat && prev !== state.lastSeq && !(state.lastSeq === -1 && prev < seq)) {
-        ctx.metrics.integrityErrors.inc({ reason: 'gap' });
-        ctx.logger.warn({ session, seq, prev, lastSeq: state.lastSeq }, 'windows missing between the last decided and these scores');
-      }
       if (paramsId !== client.paramsId) throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `scores for ${paramsId}`);
       let frames: Uint8Array[];
       try {
@@ -91,14 +138,29 @@ export function createDecideStage(deps: DecideDeps) {
       }
       if (frames.length !== parts) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `envelope says ${parts} parts, value has ${frames.length}`);
       ctx.metrics.ciphertextBytes.inc({ stage: 'decide', direction: 'in' }, msg.value.length);
-      const scores = await client.decryptScores([frames], count);
-      for (const sc of scores) {
-        for (let i = 0; i < sc.length; i++) {
-          if (!(Math.abs(sc[i]) <= deps.scoreBound)) {
-            ctx.metrics.integrityErrors.inc({ reason: 'range' });
-            throw new BlindearError('BLINDEAR_ERR_SCORES_OUT_OF_RANGE', `session ${session} window ${seq}: score ${sc[i].toFixed(3)} outside ±${deps.scoreBound}`);
-          }
+      let scores: Float64Array[];
+      if (shardParts) {
+        // A sharded catalogue: this record is one shard's classes; decide once every shard has answered.
+        const range = shardParts.check(env.shard);
+        if (endRepeat) {
+          scores = []; // the end marker restates a decision: no scores needed, the first part to come closes it
+        } else {
+          if (!client.decryptShard || frames.length !== 1) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `a shard's part is one LWE result, got ${frames.length} parts`);
+          const part = client.decryptShard(frames[0], count, range.firstClass, range.classes);
+          checkBounds(part, session, seq, ctx);
+          const added = shardParts.add(msg, range.index, part, ctx.now());
+          for (const g of added.givenUp) await giveUp(g, ctx);
+          if (!added.merged) return [];
+          scores = added.merged;
         }
+      } else {
+        if (env.shard) throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `a part of shard ${env.shard.index} of ${env.shard.count}; this client's catalogue is not sharded`);
+        scores = await client.decryptScores([frames], count);
+        checkBounds(scores, session, seq, ctx);
+      }
+      if (!endRepeat && prev !== state.lastSeq && !(state.lastSeq === -1 && prev < seq)) {
+        ctx.metrics.integrityErrors.inc({ reason: 'gap' });
+        ctx.logger.warn({ session, seq, prev, lastSeq: state.lastSeq }, 'windows missing between the last decided and these scores');
       }
       // The boundary hints this service sealed into the query; a note that does not open is ignored.
       const hints = hintsFromNote(env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : []);
