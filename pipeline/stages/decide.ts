@@ -124,6 +124,11 @@ export function createDecideStage(deps: DecideDeps) {
       const state: DecideState = ctx.tables.get('decideState', session)
         ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], originMs: record.createdAtMs, ended: false };
       const endRepeat = final && !state.ended && seq + count - 1 === state.lastSeq && seq <= state.lastSeq;
+      if (shardParts && final && state.ended && seq + count - 1 === state.lastSeq) {
+        // The other shards' parts of the end marker: the first part to come closed the session.
+        ctx.logger.debug({ session, seq }, 'another shard\'s part of the end marker: dropped');
+        return [];
+      }
       if (!endRepeat && (state.ended || seq <= state.lastSeq)) {
         ctx.metrics.integrityErrors.inc({ reason: 'replay' });
         ctx.logger.debug({ session, seq, lastSeq: state.lastSeq }, 'scores for windows already decided: dropped');
