@@ -267,6 +267,38 @@ describe('a catalogue split into shards', () => {
       expect((await decideAll(sharded, [p])).codes).toEqual(['held']);
     });
 
+    it('a decider that stops while parts wait loses none: its successor reads them again from the held offset', async () => {
+      const parts = await Promise.all(shardEngines.map(async (engine, i) => scoreAll(createScorerStage({
+        engine, modelId: whole.modelId, keys: await keysFor(engine), rateLimit: null,
+        shard: { index: i, count: 2, firstClass: split.manifest.shards![i].firstClass, classes: split.manifest.shards![i].classes },
+      }))));
+      // The partition as the broker holds it: shard 0 answers every query first, shard 1 after all of them.
+      const partition = [...parts[0], ...parts[1]];
+      const uninterrupted = await decideAll(sharded, partition);
+      // The first instance reads shard 0's parts, then the partition moves (or the process dies).
+      const first = await decideAll(sharded, partition.slice(0, parts[0].length));
+      expect(first.predictions).toEqual([]);
+      const held = first.decide.retainFrom?.(0);
+      expect(held).toBe('0'); // the runtime commits no further than the first waiting part
+      first.decide.revoked?.([0]);
+      expect(first.decide.retainFrom?.(0)).toBeUndefined();
+      // The next owner starts at the committed offset, with the decide-state table the first one wrote.
+      const tables = new Map<string, unknown>([[`clientSessions/${session}`, record]]);
+      const ctx = contextWith(tables);
+      const next = buildClientStage('decide', {
+        stages: [], clusters: undefined as never, producers: undefined as never, manifest: sharded, clients, serviceKey, logger: ctx.logger, metrics: ctx.metrics, retry: undefined as never,
+      }, new ClientSessions(sharded, clients, serviceKey)) as unknown as Stage<'scores'>;
+      const outs: Outbound[] = [];
+      for (let i = Number(held); i < partition.length; i++) {
+        const got = await next.process(viaKafka(partition[i], 'scores', i), ctx);
+        applyTables(tables, got);
+        outs.push(...got);
+      }
+      const preds = outs.filter((o) => o.topic === 'predictions').map((o) => o.envelope as Prediction);
+      expect(summary(preds)).toEqual(summary(uninterrupted.predictions));
+      expect(preds.length).toBeGreaterThan(0);
+    });
+
     it('gives up a query one shard never answers: its parts dead-lettered with the missing shard named, the next windows decided', async () => {
       const parts = await Promise.all(shardEngines.map(async (engine, i) => scoreAll(createScorerStage({
         engine, modelId: whole.modelId, keys: await keysFor(engine), rateLimit: null,
