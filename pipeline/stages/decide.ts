@@ -82,6 +82,7 @@ export function createDecideStage(deps: DecideDeps) {
       await deps.deadLetter?.(part, g.err);
       ctx.metrics.deadLetters.inc({ stage: 'decide', code: g.err.code });
     }
+    g.release();
   }
 
   const sweeper = shardParts && setInterval(() => {

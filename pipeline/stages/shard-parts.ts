@@ -34,14 +34,18 @@ interface Waiting {
   bytes: number;
 }
 
-/** Parts given up on, with the reason to dead-letter them with. */
+/** Parts given up on, with the reason to dead-letter them with. Their offsets stay held until `release()`. */
 export interface GivenUp {
   parts: Inbound<'scores'>[];
   err: BlindearError;
+  /** Call once their dead letters are sent: the consumer may then commit past them. */
+  release(): void;
 }
 
 export class ShardParts {
   private readonly waiting = new Map<string, Waiting>();
+  /** Given up, their dead letters not sent yet: still held. */
+  private readonly leaving = new Set<Waiting>();
   private bytes = 0;
 
   constructor(private readonly plan: readonly ShardRange[], private readonly limits: ShardWaitLimits = DEFAULT_SHARD_WAIT) {}
@@ -127,7 +131,7 @@ export class ShardParts {
   /** Lowest offset of `partition` still waiting (the consumer commits no further). */
   heldOffset(partition: number): string | undefined {
     let low: bigint | undefined;
-    for (const w of this.waiting.values()) {
+    for (const w of [...this.waiting.values(), ...this.leaving]) {
       for (const { msg } of w.parts.values()) {
         if (msg.partition !== partition) continue;
         const o = BigInt(msg.offset);
@@ -143,6 +147,10 @@ export class ShardParts {
       const first = w.parts.values().next().value;
       if (first && partitions.includes(first.msg.partition)) this.remove(k, w);
     }
+    for (const w of this.leaving) {
+      const first = w.parts.values().next().value;
+      if (first && partitions.includes(first.msg.partition)) this.leaving.delete(w);
+    }
   }
 
   private remove(key: string, w: Waiting): void {
@@ -152,7 +160,9 @@ export class ShardParts {
 
   private giveUp(w: Waiting, why: string): GivenUp {
     const missing = this.plan.map((_, i) => i).filter((i) => !w.parts.has(i));
+    this.leaving.add(w);
     return {
+      release: () => { this.leaving.delete(w); },
       parts: [...w.parts.values()].map((p) => p.msg),
       err: new BlindearError('BLINDEAR_ERR_SCORES_INCOMPLETE', `session ${w.session} windows from ${w.seq}: no answer from shard ${missing.join(', ')} of ${this.plan.length} (${why})`),
     };
