@@ -2,12 +2,12 @@
  * The bench runner (`npm run bench`): every figure in one run, on this machine, written to
  * bench/results/report.json and report.md, and the Markdown printed on stdout (progress on stderr).
  *
- *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,lwe,shards,threads,client,kafka,monitor] [--stations n] [--minutes m] [--instances 1,2] [--scheme lwe|ckks] [--music <dir>] [--out <dir>]
+ *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,lwe,shards,kafka-shards,threads,client,kafka,monitor] [--stations n] [--minutes m] [--instances 1,2] [--scheme lwe|ckks] [--music <dir>] [--out <dir>]
  *
  * --quick (CI: a couple of minutes) runs fewer classes, fewer repetitions, two short sessions; it checks
  * that every scenario still runs and asserts nothing about speed. Without it: the full set.
  * Scenarios: scoring-cost.ts (1), client-cost.ts (2), kafka-throughput.ts (3), monitor-load.ts (4),
- * scoring-threads.ts (5), lwe-scoring.ts (6), lwe-shards.ts (7).
+ * scoring-threads.ts (5), lwe-scoring.ts (6), lwe-shards.ts (7), kafka-shards.ts (8).
  * --front runs the quality / server cost front instead (bench/front.ts, writes front.{json,md,svg}).
  */
 import { existsSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { featureShapes, runScoringCost } from './scoring-cost.js';
 import { runScoringThreads } from './scoring-threads.js';
 import { lweShapes, runLweScoring } from './lwe-scoring.js';
 import { runLweShards } from './lwe-shards.js';
+import { runKafkaShards } from './kafka-shards.js';
 import { cleanupAll, loadAverage, machine, now, REPO, round, writeReport } from './util.js';
 
 function arg(name: string): string | undefined {
@@ -31,13 +32,13 @@ function arg(name: string): string | undefined {
 }
 
 const quick = process.argv.includes('--quick');
-const only = (arg('only') ?? 'scoring,lwe,shards,threads,client,kafka,monitor').split(',');
+const only = (arg('only') ?? 'scoring,lwe,shards,kafka-shards,threads,client,kafka,monitor').split(',');
 const outDir = arg('out') ?? join(REPO, 'bench', 'results');
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const MODE = quick
-  ? { shardClasses: 20_000, lweClasses: [1000, 2040], threadsC: 1000, threadsPerSession: 3, classes: [100, 1000], reps: 3, clientSeconds: 60, decodeReps: 1, tracksPerPackage: 1, sessions: 2, excerptSeconds: 45, realtimeSessions: 1, realtimeSeconds: 20 }
-  : { shardClasses: 1_000_000, lweClasses: [100, 1000, 2040, 10_000, 100_000], threadsC: 2040, threadsPerSession: 12, classes: [100, 1000, 10_000], reps: 5, clientSeconds: undefined, decodeReps: 3, tracksPerPackage: 2, sessions: 6, excerptSeconds: 120, realtimeSessions: 8, realtimeSeconds: 120 };
+  ? { kafkaShardClasses: 20_000, shardClasses: 20_000, lweClasses: [1000, 2040], threadsC: 1000, threadsPerSession: 3, classes: [100, 1000], reps: 3, clientSeconds: 60, decodeReps: 1, tracksPerPackage: 1, sessions: 2, excerptSeconds: 45, realtimeSessions: 1, realtimeSeconds: 20 }
+  : { kafkaShardClasses: 100_000, shardClasses: 1_000_000, lweClasses: [100, 1000, 2040, 10_000, 100_000], threadsC: 2040, threadsPerSession: 12, classes: [100, 1000, 10_000], reps: 5, clientSeconds: undefined, decodeReps: 3, tracksPerPackage: 2, sessions: 6, excerptSeconds: 120, realtimeSessions: 8, realtimeSeconds: 120 };
 
 /** The ci music: --music, $BLINDEAR_MUSIC_DIR, .cache/music/ci, or /work/data/ci. */
 function musicDir(): string {
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
   await scenario('scoring', () => runScoringCost({ classes: MODE.classes, reps: MODE.reps, log }));
   await scenario('lwe', () => runLweScoring({ shapes: lweShapes(MODE.lweClasses, MODE.classes, !quick), jsUpTo: 10_000, batch: 8, reps: MODE.reps * 2, log }));
   await scenario('shards', () => runLweShards({ C: MODE.shardClasses, shards: 2, d: 2048, queries: 8, batch: 8, log }));
+  await scenario('kafka-shards', () => runKafkaShards({ C: MODE.kafkaShardClasses, d: 2048, queries: quick ? 8 : 32, log }));
   await scenario('threads', () => runScoringThreads({ C: MODE.threadsC, threads: [0, 1, 2], sessions: 4, perSession: MODE.threadsPerSession, log }));
   await scenario('client', () => runClientCost({ track: tracks[0], maxSeconds: MODE.clientSeconds, C: 1000, decodeReps: MODE.decodeReps, log }));
   await scenario('kafka', async () => {

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   BLINDEAR_ERR_SCORES_FORGED: { retriable: false, message: 'scores do not match a query this client sent' },
   BLINDEAR_ERR_SCORES_OUT_OF_RANGE: { retriable: false, message: 'decrypted scores are outside the bounds the model allows' },
   BLINDEAR_ERR_NO_DECISION: { retriable: false, message: 'no decision arrived after the audio ended' },
+  BLINDEAR_ERR_SCORES_INCOMPLETE: { retriable: false, message: 'not every shard of the catalogue answered the query in time' },
 } as const satisfies Record<string, { retriable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

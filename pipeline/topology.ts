@@ -5,6 +5,9 @@
  *
  *   ingest ─► audio ─► windowing ─► features ─► encrypt ─► queries ─► scorer ─► scores ─► decide ─► airplay ─► delivery
  *   (client)          (client)                 (client)  session-keys (server)          (client)  predictions ─► report
+ *
+ * A sharded catalogue runs the scorer once per shard, each shard in a group of its own on the same queries
+ * topic; decide merges the parts of every shard before deciding.
  */
 import { TOPICS, type TopicKey, type Zone } from '../schemas/topics.js';
 import type { StageName } from './runtime/stage.js';
@@ -19,6 +22,11 @@ export interface StageSpec {
   tables: readonly TopicKey[];
   /** One consumer group per stage: every instance of the stage shares it, and with it the sessions. */
   group: string | null;
+  /**
+   * A stage serving a sharded catalogue runs one group per shard, `<group>-shard-<i>-of-<n>`, so every
+   * shard's group sees every query (stages that cannot be sharded: false).
+   */
+  sharded: boolean;
   description: string;
 }
 
@@ -26,36 +34,44 @@ const spec = (s: StageSpec): StageSpec => Object.freeze(s);
 
 export const TOPOLOGY = Object.freeze({
   ingest: spec({
-    name: 'ingest', zone: 'client', input: null, outputs: ['audio', 'clientSessions', 'ingestProgress', 'sessionKeys'], tables: [], group: null,
+    name: 'ingest', zone: 'client', input: null, outputs: ['audio', 'clientSessions', 'ingestProgress', 'sessionKeys'], tables: [], group: null, sharded: false,
     description: 'station sources (files, URLs, stdin) → PCM chunks keyed by session; opens sessions and publishes their evaluation keys',
   }),
   windowing: spec({
-    name: 'windowing', zone: 'client', input: 'audio', outputs: ['features'], tables: ['clientSessions'], group: 'blindear-client-windowing',
+    name: 'windowing', zone: 'client', input: 'audio', outputs: ['features'], tables: ['clientSessions'], group: 'blindear-client-windowing', sharded: false,
     description: 'PCM chunks → feature windows on the catalogue grid, batched one query ciphertext at a time',
   }),
   encrypt: spec({
-    name: 'encrypt', zone: 'client', input: 'features', outputs: ['queries'], tables: ['clientSessions'], group: 'blindear-client-encrypt',
+    name: 'encrypt', zone: 'client', input: 'features', outputs: ['queries'], tables: ['clientSessions'], group: 'blindear-client-encrypt', sharded: false,
     description: 'feature windows → query ciphertexts under the session key, with the query MAC',
   }),
   scorer: spec({
-    name: 'scorer', zone: 'server', input: 'queries', outputs: ['scores'], tables: [], group: 'blindear-scorer',
+    name: 'scorer', zone: 'server', input: 'queries', outputs: ['scores'], tables: [], group: 'blindear-scorer', sharded: true,
     description: 'query ciphertexts → encrypted catalogue scores W·x + b (ciphertexts and evaluation keys only)',
   }),
   decide: spec({
-    name: 'decide', zone: 'client', input: 'scores', outputs: ['predictions', 'airplay', 'decideState'], tables: ['clientSessions', 'decideState'], group: 'blindear-client-decide',
+    name: 'decide', zone: 'client', input: 'scores', outputs: ['predictions', 'airplay', 'decideState'], tables: ['clientSessions', 'decideState'], group: 'blindear-client-decide', sharded: false,
     description: 'encrypted scores → checked, decrypted, decided: predictions per window and the airplay log',
   }),
   delivery: spec({
-    name: 'delivery', zone: 'client', input: 'airplay', outputs: [], tables: ['clientSessions'], group: 'blindear-client-delivery',
+    name: 'delivery', zone: 'client', input: 'airplay', outputs: [], tables: ['clientSessions'], group: 'blindear-client-delivery', sharded: false,
     description: 'airplay events of the sessions this client service holds → sinks (JSONL file or stdout, webhook)',
   }),
   report: spec({
-    name: 'report', zone: 'client', input: 'predictions', outputs: [], tables: [], group: 'blindear-client-report',
+    name: 'report', zone: 'client', input: 'predictions', outputs: [], tables: [], group: 'blindear-client-report', sharded: false,
     description: 'predictions → sinks (the `stream` command)',
   }),
 } satisfies Partial<Record<StageName, StageSpec>>);
 
 export type TopologyStage = keyof typeof TOPOLOGY;
+
+/** The consumer group of a stage's instances: the stage's group, or with a shard, that shard's own group. */
+export function stageGroup(s: Pick<StageSpec, 'name' | 'group' | 'sharded'>, shard?: { index: number; count: number }): string {
+  if (!s.group) throw new Error(`stage ${s.name} has no consumer group`);
+  if (!shard) return s.group;
+  if (!s.sharded) throw new Error(`stage ${s.name} is not sharded`);
+  return `${s.group}-shard-${shard.index}-of-${shard.count}`;
+}
 
 /** The client-zone services `blindear worker <stage>` and `blindear monitor` run. */
 export const CLIENT_SERVICES = ['windowing', 'encrypt', 'decide', 'delivery'] as const satisfies readonly TopologyStage[];

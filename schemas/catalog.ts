@@ -37,6 +37,13 @@ export const FeatureSpec = z.discriminatedUnion('kind', [
 ]);
 export type FeatureSpec = z.infer<typeof FeatureSpec>;
 
+/** A contiguous range of a catalogue's classes (model rows) served by one shard. */
+export const ShardRange = z.object({
+  firstClass: z.number().int().nonnegative(),
+  classes: z.number().int().positive(),
+});
+export type ShardRange = z.infer<typeof ShardRange>;
+
 export const CatalogManifest = z
   .object({
     format: z.literal('blindear-catalog'),
@@ -68,11 +75,38 @@ export const CatalogManifest = z
     /** Files that could not be enrolled, with the reason. */
     skipped: z.array(z.object({ path: z.string(), reason: z.string() })).default([]),
     enrolment: z.record(z.string(), z.unknown()).default({}),
+    /**
+     * The whole catalogue served in shards (`blindear shard-catalog`): the contiguous class ranges, in
+     * order, one per shard worker group. The client holds the whole catalogue and merges the parts.
+     */
+    shards: z.array(ShardRange).min(2).optional(),
+    /**
+     * A shard's folder: which slice of the whole catalogue (whose `modelId` and class count queries name)
+     * this folder's `model.bin` and `lwe-hint.bin` hold. Its `classes` list only the slice's classes.
+     */
+    shard: z.object({
+      index: z.number().int().nonnegative(),
+      count: z.number().int().min(2),
+      firstClass: z.number().int().nonnegative(),
+      /** Classes of the whole catalogue. */
+      totalClasses: z.number().int().positive(),
+    }).optional(),
   })
   .superRefine((m, ctx) => {
     if (m.classes.track.length !== m.classes.startSeconds.length || m.classes.track.length !== m.classes.endSeconds.length) ctx.addIssue({ code: 'custom', message: 'classes arrays differ in length', path: ['classes'] });
     if (m.classes.track.some((t) => t >= m.tracks.length)) ctx.addIssue({ code: 'custom', message: 'class refers to a missing track', path: ['classes'] });
     if (m.scheme === 'lwe' && !m.lwe) ctx.addIssue({ code: 'custom', message: "scheme 'lwe' needs the lwe parameters", path: ['lwe'] });
+    if (m.shards) {
+      let next = 0;
+      for (const r of m.shards) { if (r.firstClass !== next) ctx.addIssue({ code: 'custom', message: 'shard ranges must be contiguous from class 0', path: ['shards'] }); next = r.firstClass + r.classes; }
+      if (next !== m.classes.track.length) ctx.addIssue({ code: 'custom', message: `shard ranges cover ${next} classes of ${m.classes.track.length}`, path: ['shards'] });
+      if (m.scheme !== 'lwe') ctx.addIssue({ code: 'custom', message: "only 'lwe' catalogues are served in shards", path: ['shards'] });
+    }
+    if (m.shard) {
+      if (m.shard.index >= m.shard.count) ctx.addIssue({ code: 'custom', message: 'shard index beyond the shard count', path: ['shard'] });
+      if (m.shard.firstClass + m.classes.track.length > m.shard.totalClasses) ctx.addIssue({ code: 'custom', message: 'shard classes beyond the whole catalogue', path: ['shard'] });
+      if (m.shards) ctx.addIssue({ code: 'custom', message: 'a shard folder holds one shard', path: ['shard'] });
+    }
     if (m.scheme === 'lwe' && m.feature.kind !== 'landmark') ctx.addIssue({ code: 'custom', message: "scheme 'lwe' needs unit-norm (landmark) features", path: ['scheme'] });
   });
 export type CatalogManifest = z.infer<typeof CatalogManifest>;

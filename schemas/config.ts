@@ -50,6 +50,8 @@ export const RuntimeConfig = z.object({
   security: KafkaSecurity.default({}),
   /** How long a scorer parks a query whose session's keys have not arrived (BLINDEAR_SCORER_PARK_MS). */
   scorerParkMs: z.number().int().min(100).max(3_600_000).default(10_000),
+  /** A sharded catalogue: how long decide waits for a query's last shard before dead-lettering its parts (BLINDEAR_SHARD_WAIT_MS). */
+  shardWaitMs: z.number().int().min(100).max(3_600_000).default(30_000),
   retry: z
     .object({
       retries: z.number().int().min(0).max(100).default(8),
@@ -117,6 +119,7 @@ export function loadConfig(
     lagIntervalMs: env.BLINDEAR_LAG_INTERVAL_MS ? Number(env.BLINDEAR_LAG_INTERVAL_MS) : undefined,
     security: securityFromEnv(env),
     scorerParkMs: env.BLINDEAR_SCORER_PARK_MS ? Number(env.BLINDEAR_SCORER_PARK_MS) : undefined,
+    shardWaitMs: env.BLINDEAR_SHARD_WAIT_MS ? Number(env.BLINDEAR_SHARD_WAIT_MS) : undefined,
   });
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');

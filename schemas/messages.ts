@@ -110,10 +110,24 @@ export const QueryEnvelope = z.object({
 });
 export type QueryEnvelope = z.infer<typeof QueryEnvelope>;
 
+/**
+ * Which part of a sharded catalogue's scores a record holds: shard `index` of `count`, classes
+ * `firstClass` .. `firstClass + classes - 1`. The client checks it against its own catalogue's shards.
+ */
+export const ScoresShard = z.object({
+  index: z.number().int().nonnegative(),
+  count: z.number().int().min(2).max(4096),
+  firstClass: z.number().int().nonnegative(),
+  classes: z.number().int().positive(),
+});
+export type ScoresShard = z.infer<typeof ScoresShard>;
+
 /** Server zone: the encrypted scores for one query; the value frames one or more result ciphertexts. */
 export const ScoresEnvelope = QueryEnvelope.extend({
   parts: z.number().int().positive(),
   scoredAtMs: z.number().nonnegative(),
+  /** Set by a shard's worker group: this record holds that shard's classes only. */
+  shard: ScoresShard.optional(),
 });
 export type ScoresEnvelope = z.infer<typeof ScoresEnvelope>;
 

@@ -37,6 +37,9 @@ export class KafkaScoring {
 
   static async start(opts: { config: Readonly<RuntimeConfig> | { brokers: readonly string[]; clientId: string; partitions: number; retry: RuntimeConfig['retry'] }; logger: Logger; session: string; manifest: CatalogManifest; client: ScoringClient }): Promise<KafkaScoring> {
     const { config, logger, session, manifest, client } = opts;
+    if (manifest.shards) {
+      throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `the catalogue is served in ${manifest.shards.length} shards: identify scores it in-process (without --brokers), or stream it through the client services, which merge the shards' parts`);
+    }
     const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-identify`, logger, security: 'security' in config ? config.security : undefined });
     await ensureTopics(kafka, config.partitions);
     const producer = createProducer(kafka);

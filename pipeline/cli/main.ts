@@ -17,6 +17,7 @@ import { runClientWorker } from './client-worker.js';
 import { runBroadcastEval } from './broadcast-eval.js';
 import { runTopicsCreate } from './topics.js';
 import { runWorker } from './worker.js';
+import { runShardCatalog } from './shard-catalog.js';
 import { applyHabits, BlindearCommand, commandSettled } from './habits.js';
 
 const parseIntArg = (v: string): number => {
@@ -49,6 +50,14 @@ export function buildProgram(): Command {
     .addOption(logLevel('info'))
     .addHelpText('after', ENROLL_ENV_HELP)
     .action(runEnroll);
+
+  program.command('shard-catalog')
+    .description('split an LWE catalogue into shards of contiguous classes, each served by a scorer worker group of its own (the client keeps the whole catalogue in --out)')
+    .requiredOption('--catalog <dir>', 'catalogue folder to split (enrolled with --scheme lwe)')
+    .requiredOption('--shards <n>', 'number of shards (2 or more)', parseIntArg)
+    .requiredOption('--out <dir>', 'folder to write: the whole catalogue listing its shards, and shard-<i>-of-<n>/ folders for the workers')
+    .addOption(logLevel('info'))
+    .action(runShardCatalog);
 
   program.command('identify')
     .description('encrypt locally, score on ciphertexts, decrypt and answer for each file')

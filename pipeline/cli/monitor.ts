@@ -100,7 +100,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   const sink = services.includes('delivery') ? airplaySinkFor(opts.output) : undefined;
   const pool: Awaited<ReturnType<typeof connectProducers>>[] = [];
   const svc = await startClientServices({
-    stages: services, clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry,
+    stages: services, clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry, shardWaitMs: config.shardWaitMs,
     airplaySink: sink,
   });
   groups.push(...svc.groups);

@@ -77,7 +77,7 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
   let lastDecisionMs = Date.now();
   const suffix = sessionId.replace(/[^A-Za-z0-9._-]/g, '_');
   const svc = await startClientServices({
-    stages: ['windowing', 'encrypt', 'decide', 'report'], clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry,
+    stages: ['windowing', 'encrypt', 'decide', 'report'], clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry, shardWaitMs: config.shardWaitMs,
     predictionSink: sink, groupSuffix: suffix, startAtCurrentEnd: true,
     serves: (s) => s === sessionId,
     onPrediction: (p) => { lastDecisionMs = Date.now(); if (p.final) finished(); },

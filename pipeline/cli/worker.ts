@@ -4,26 +4,30 @@
  * and consumes that many partitions concurrently so every thread has work.
  */
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/messages.js';
 import { loadConfig } from '../../schemas/config.js';
-import { ENVELOPE_HEADER } from '../../schemas/topics.js';
+import type { TopicKey } from '../../schemas/topics.js';
 import { catalogueEngine } from '../he/server/index.js';
 import { createExtractor, queryHypotheses } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
+import { shardDirName } from '../model/shard-catalog.js';
+import { BlindearError } from '../errors.js';
+import { stageGroup, TOPOLOGY } from '../topology.js';
 import { DeadLetterLedger, sendDeadLetterBatch } from '../runtime/dead-letter-ledger.js';
 import type { Inbound } from '../runtime/stage.js';
 import { createKafka } from '../runtime/kafka.js';
 import { createLogger } from '../runtime/logger.js';
 import { createMetrics } from '../runtime/metrics.js';
 import { startOps } from '../runtime/ops.js';
-import { createProducer, runStage, sendDeadLetter, sendOutputs } from '../runtime/run-stage.js';
+import { createProducer, inboundSource, runStage, sendDeadLetter, sendOutputs } from '../runtime/run-stage.js';
 import { shutdownSignal } from '../runtime/shutdown.js';
 import { materializeTable } from '../runtime/table.js';
 import { ensureTopics } from '../runtime/topics-admin.js';
 import { DEFAULT_RATE_LIMIT, createScorerStage } from '../stages/scorer.js';
 import { SessionKeyStore } from '../stages/session-key-store.js';
 
-export const SCORER_GROUP = 'blindear-scorer';
+export const SCORER_GROUP = stageGroup(TOPOLOGY.scorer);
 /** Prefix of the throwaway groups that read how far refused key records were dead-lettered. */
 export const SCORER_KEYS_DLQ_GROUP = 'blindear-scorer-keys-dlq';
 /** Queries no longer wait for keys in the retry loop (they are parked), so retries are for the broker only. */
@@ -37,18 +41,19 @@ export const SCORER_HEARTBEAT_MS = 1_000;
 export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
 
 /** A query as the runtime handed it, back as the source record of a dead letter. */
-function sourceOf(msg: Inbound<'queries'>): Parameters<typeof sendDeadLetter>[1] {
-  return {
-    topic: 'queries', partition: msg.partition,
-    record: { key: Buffer.from(msg.key), value: msg.value, headers: { [ENVELOPE_HEADER]: JSON.stringify(msg.envelope) }, offset: msg.offset, timestamp: '0', attributes: 0 } as Parameters<typeof sendDeadLetter>[1]['record'],
-  };
-}
+const sourceOf = (msg: Inbound<'queries'>): Parameters<typeof sendDeadLetter>[1] => inboundSource('queries', msg as Inbound<TopicKey>);
 
 export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string; maxSpeed?: number; burstSeconds?: number; threads?: number }): Promise<void> {
   const config = loadConfig(process.env, { brokers: opts.serverBrokers ?? opts.brokers, logLevel: opts.logLevel, metricsPort: opts.metricsPort });
   const logger = createLogger(config.logLevel, { command: `worker ${stage}` });
   const manifest = await loadManifest(opts.catalog);
+  if (manifest.shards) {
+    throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `${opts.catalog} is served in ${manifest.shards.length} shards: run workers with --catalog ${join(opts.catalog, shardDirName(0, manifest.shards.length))} and the other shard folders`);
+  }
   const model = await loadModel(opts.catalog, manifest);
+  // A shard's workers form a group of their own: every shard group reads every query.
+  const shard = manifest.shard ? { index: manifest.shard.index, count: manifest.shard.count, firstClass: manifest.shard.firstClass, classes: model.classes } : undefined;
+  const groupId = stageGroup(TOPOLOGY.scorer, shard);
   const threads = opts.threads ?? availableParallelism();
   // The catalogue's scheme decides the engine: CKKS evaluates in `threads` worker threads; LWE's scan is a
   // fraction of a millisecond per query on the calling thread.
@@ -57,7 +62,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger, security: config.serverSecurity ?? config.security });
   const ops = await startOps({
     metrics, kafka, logger, port: config.metricsPort, lagIntervalMs: config.lagIntervalMs,
-    build: { modelId: manifest.modelId, paramsId: engine.paramsId }, groups: () => [SCORER_GROUP],
+    build: { modelId: manifest.modelId, paramsId: engine.paramsId }, groups: () => [groupId],
   });
   await ensureTopics(kafka, config.partitions, 'server');
   const producer = createProducer(kafka);
@@ -79,7 +84,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     deadLetter: (source, err) => ledger.deadLetter(source, err),
   });
   const scorer = createScorerStage({
-    engine, modelId: manifest.modelId, keys,
+    engine, modelId: manifest.modelId, keys, shard,
     hopSeconds: createExtractor(manifest).hopSeconds,
     hypotheses: queryHypotheses(manifest),
     // Each session's scoring budget: a burst, then at most `maxSpeed` audio seconds per second.
@@ -95,14 +100,15 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   let running: Awaited<ReturnType<typeof runStage>> | undefined;
   running = await runStage({
     // As many partitions at once as there are threads, so every thread has work.
-    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId: SCORER_GROUP, fromBeginning: true, partitionsConsumedConcurrently: Math.max(1, engine.threads),
+    kafka, producer, logger, metrics, retry: SCORER_RETRY, groupId, fromBeginning: true, partitionsConsumedConcurrently: Math.max(1, engine.threads),
     stage: scorer, heldOffset: (p) => scorer.heldOffset(p),
     sessionTimeoutMs: SCORER_SESSION_TIMEOUT_MS, heartbeatIntervalMs: SCORER_HEARTBEAT_MS, rebalanceTimeoutMs: SCORER_REBALANCE_TIMEOUT_MS,
     // The owner of queries partition p dead-letters refused key records of session-keys partition p.
-    onAssigned: (partitions) => { void ledger.setOwned(partitions); },
+    // With shards, shard 0's group does it: refused key records are flagged once, not once per shard.
+    onAssigned: (partitions) => { void ledger.setOwned(shard && shard.index > 0 ? [] : partitions); },
   });
-  ops.watchConsumer(SCORER_GROUP, running.joined);
-  logger.info({ modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, scheme: engine.scheme, threads: engine.threads, metricsPort: ops.port }, 'scorer ready');
+  ops.watchConsumer(groupId, running.joined);
+  logger.info({ groupId, shard, modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, scheme: engine.scheme, threads: engine.threads, metricsPort: ops.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');

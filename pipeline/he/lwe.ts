@@ -61,11 +61,16 @@ export function expandA(seedHex: string, d: number, n: number): Int32Array {
 }
 
 /** The model's weights as signed `bits`-bit integers (Int16Array, row-major), their scale and largest row norm. */
-export function quantiseWeights(model: LinearModel, bits: number): { weights: Int16Array; scale: number; maxRowNorm: number } {
+/**
+ * `atScale`: quantise with this scale instead of the model's own (a shard of a catalogue uses the whole
+ * catalogue's, so its rows are the whole's rows); RangeError if a weight then needs more than `bits`.
+ */
+export function quantiseWeights(model: LinearModel, bits: number, atScale?: number): { weights: Int16Array; scale: number; maxRowNorm: number } {
   if (!Number.isInteger(bits) || bits < 2 || bits > 16) throw new RangeError(`weightBits must be 2..16, got ${bits}`);
   let max = 0;
   for (const w of model.weights) max = Math.max(max, Math.abs(w));
-  const scale = max > 0 ? (2 ** (bits - 1) - 1) / max : 1;
+  const scale = atScale ?? (max > 0 ? (2 ** (bits - 1) - 1) / max : 1);
+  if (atScale !== undefined && Math.round(max * atScale) > 2 ** (bits - 1) - 1) throw new RangeError(`weights up to ${max} do not fit ${bits} bits at scale ${atScale}`);
   const weights = new Int16Array(model.weights.length);
   let maxRowNorm = 0;
   for (let c = 0; c < model.classes; c++) {

@@ -49,5 +49,10 @@ export interface ScoringClient {
   encryptWindows(windows: readonly Float32Array[]): EncryptedWindows;
   /** results[q]: the result parts of query q; one score vector (bias included) per window. */
   decryptScores(results: readonly (readonly Uint8Array[])[], nWindows: number): Promise<Float64Array[]>;
+  /**
+   * LWE only: one shard's part of one query's result (classes `firstClass` .. `firstClass + classes - 1`
+   * of each window). A sharded catalogue's client merges the parts of every shard.
+   */
+  decryptShard?(part: Uint8Array, nWindows: number, firstClass: number, classes: number): Float64Array[];
   dispose(): void;
 }

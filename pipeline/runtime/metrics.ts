@@ -87,7 +87,7 @@ export function createMetrics(): Metrics {
     predictions: new Counter({ name: 'blindear_predictions_total', help: 'Decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
     predictionLatencySeconds: decisionLatency,
     windowDecisionLatencySeconds: decisionLatency,
-    integrityErrors: new Counter({ name: 'blindear_integrity_errors_total', help: 'Server-zone records the client refused or flagged (mac, replay, gap, range)', labelNames: ['reason'] as const, registers: [registry] }),
+    integrityErrors: new Counter({ name: 'blindear_integrity_errors_total', help: 'Server-zone records the client refused or flagged (mac, replay, gap, range, incomplete)', labelNames: ['reason'] as const, registers: [registry] }),
     plays: new Counter({ name: 'blindear_plays_total', help: 'Airplay events per station', labelNames: ['station', 'event'] as const, registers: [registry] }),
     unknownWindows: new Counter({ name: 'blindear_unknown_windows_total', help: 'Decisions that named no catalogue track, per station', labelNames: ['station'] as const, registers: [registry] }),
     sourceConnected: new Gauge({ name: 'blindear_source_connected', help: 'Whether a station source is delivering audio (1) or down (0)', labelNames: ['station'] as const, registers: [registry] }),

@@ -5,14 +5,14 @@
  * bytes and the reason in headers; the stage keeps running.
  */
 import type { Consumer, KafkaMessage, Producer } from 'kafkajs';
-import { DLQ_HEADERS, TOPICS, dlqName, type TopicKey } from '../../schemas/topics.js';
+import { DLQ_HEADERS, ENVELOPE_HEADER, TOPICS, dlqName, type TopicKey } from '../../schemas/topics.js';
 import { BlindearError, isBlindearError } from '../errors.js';
 import { decodeRecord, encodeRecord } from './codec.js';
 import { FETCH_WAIT_MS, type KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { withRetry, type RetryPolicy } from './retry.js';
-import type { Outbound, Stage, StageContext } from './stage.js';
+import type { Inbound, Outbound, Stage, StageContext } from './stage.js';
 import { clusterOf, oneCluster, producerOf, type Clusters, type Producers } from './clusters.js';
 import { StateTables } from './state-tables.js';
 import { stageSpec, zoneViolations, type StageSpec } from '../topology.js';
@@ -129,6 +129,14 @@ export function deadLetterHeaders(
     [DLQ_HEADERS.topic]: TOPICS[source.topic].name,
     [DLQ_HEADERS.partition]: String(source.partition),
     [DLQ_HEADERS.offset]: source.record.offset,
+  };
+}
+
+/** A record as the runtime handed it to a stage, back as the source record of a dead letter. */
+export function inboundSource(topic: TopicKey, msg: Inbound<TopicKey>): { topic: TopicKey; partition: number; record: KafkaMessage } {
+  return {
+    topic, partition: msg.partition,
+    record: { key: Buffer.from(msg.key), value: msg.value, headers: { [ENVELOPE_HEADER]: JSON.stringify(msg.envelope) }, offset: msg.offset, timestamp: '0', attributes: 0 } as KafkaMessage,
   };
 }
 

@@ -15,15 +15,15 @@ import type { Clusters, Producers } from '../runtime/clusters.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import type { RetryPolicy } from '../runtime/retry.js';
-import { createProducer, runStage, type RunningStage } from '../runtime/run-stage.js';
-import { connectProducers } from '../runtime/clusters.js';
-import type { Stage } from '../runtime/stage.js';
+import { createProducer, inboundSource, runStage, sendDeadLetter, type RunningStage } from '../runtime/run-stage.js';
+import { connectProducers, producerOf } from '../runtime/clusters.js';
+import type { Inbound, Stage } from '../runtime/stage.js';
 import { ClientSessions } from '../stages/client-sessions.js';
 import { createDecideStage } from '../stages/decide.js';
 import { createDeliveryStage, createReportStage } from '../stages/delivery.js';
 import { createEncryptStage } from '../stages/encrypt.js';
 import { createWindowingStage } from '../stages/windowing.js';
-import { TOPOLOGY } from '../topology.js';
+import { stageGroup, TOPOLOGY } from '../topology.js';
 
 export type ClientStageName = 'windowing' | 'encrypt' | 'decide' | 'delivery' | 'report';
 
@@ -54,11 +54,13 @@ export interface ClientServiceOptions {
   startAtCurrentEnd?: boolean;
   /** Only these sessions are delivered (a `stream` among other sessions). */
   serves?(session: string): boolean;
+  /** A sharded catalogue: how long decide waits for a query's last shard (default 30 s). */
+  shardWaitMs?: number;
   onAirplay?(e: AirplayEvent): void;
   onPrediction?(p: Prediction): void;
 }
 
-export function buildClientStage(name: ClientStageName, opts: ClientServiceOptions, sessions: ClientSessions): Stage<TopicKey> {
+export function buildClientStage(name: ClientStageName, opts: ClientServiceOptions, sessions: ClientSessions, producers?: Producers): Stage<TopicKey> {
   const { manifest } = opts;
   const extractor = createExtractor(manifest);
   switch (name) {
@@ -75,13 +77,15 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
       const threshold = manifest.feature.kind === 'landmark' ? manifest.feature.params.threshold : 0.5;
       const scale = Math.max(1e-6, Math.abs(threshold) / 4);
       return createDecideStage({
-        manifest, decider: createDecider(manifest), sessions, hopSeconds: extractor.hopSeconds, hypotheses: extractor.hypotheses,
+        manifest, decider: createDecider(manifest), sessions, hopSeconds: extractor.hopSeconds,
         decisions: decisionOptions(extractor.windowSeconds, extractor.hopSeconds),
         // Landmark scores are cosines of non-negative unit vectors: |s| ≤ 1 plus the encryption noise.
         scoreBound: manifest.feature.kind === 'landmark' ? 1.05 : 1e6,
         confidence: manifest.feature.kind === 'landmark'
           ? (raw) => 1 / (1 + Math.exp(-(raw - threshold) / scale))
           : (raw) => Math.min(1, Math.max(0, raw)),
+        shardWait: opts.shardWaitMs ? { waitMs: opts.shardWaitMs } : undefined,
+        deadLetter: producers ? (msg, err) => sendDeadLetter(producerOf(producers, 'scores'), inboundSource('scores', msg as Inbound<TopicKey>), 'decide', err) : undefined,
       }) as unknown as Stage<TopicKey>;
     }
     case 'delivery':
@@ -103,14 +107,14 @@ export async function startClientServices(opts: ClientServiceOptions): Promise<{
   const ownProducers: Awaited<ReturnType<typeof connectProducers>>[] = [];
   try {
     for (const name of opts.stages) {
-      const stage = buildClientStage(name, opts, sessions);
-      const base = TOPOLOGY[name].group!;
+      const base = stageGroup(TOPOLOGY[name]);
       const groupId = opts.groupSuffix ? `${base}-${opts.groupSuffix}` : base;
       groups.push(groupId);
       // A producer of its own per stage: an idempotent producer has one request in flight, and the
       // stages of one process would otherwise queue behind each other's sends.
       const own = await connectProducers(opts.clusters, createProducer);
       ownProducers.push(own);
+      const stage = buildClientStage(name, opts, sessions, own);
       running.push(await runStage({
         clusters: opts.clusters, producers: own, stage, groupId, logger: opts.logger, metrics: opts.metrics,
         retry: opts.retry, startAtCurrentEnd: opts.startAtCurrentEnd, serves: opts.serves,

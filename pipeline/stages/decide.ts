@@ -8,6 +8,10 @@
  * Nothing from the server zone is trusted: a record must carry the MAC this service made for the query's
  * fields (session, windows, predecessor, final flag), must be the next one of its session (a replay or a
  * duplicate is dropped, a gap is reported), and must decrypt to scores the model can produce.
+ *
+ * A sharded catalogue's query is answered by every shard's worker group, each with its classes' scores:
+ * the parts wait (shard-parts.ts) until every shard has answered, each checked against this client's own
+ * catalogue, and the merged scores are decided as one answer.
  */
 import { EnrolmentNearDuplicates, type CatalogManifest } from '../../schemas/catalog.js';
 import type { AirplayEvent, DecideState, Prediction } from '../../schemas/messages.js';
@@ -15,11 +19,12 @@ import { decodeFrames } from '../../schemas/frames.js';
 import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
 import { BlindearError } from '../errors.js';
 import { hintsFromNote, openNote, verifyQueryMac } from '../he/client/service-key.js';
-import type { Decider } from '../features/registry.js';
+import { queryHypotheses, type Decider } from '../features/registry.js';
 import { bestOverHypotheses } from '../features/types.js';
 import { AirplayTracker, type PlayEvent, type TrackInfo } from '../model/airplay.js';
 import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
-import { defineStage, type Outbound } from '../runtime/stage.js';
+import { defineStage, type Inbound, type Outbound, type StageContext } from '../runtime/stage.js';
+import { DEFAULT_SHARD_WAIT, ShardParts, type GivenUp, type ShardWaitLimits } from './shard-parts.js';
 import type { ClientSessions } from './client-sessions.js';
 import { predictionOf } from './predictions.js';
 
@@ -32,8 +37,10 @@ export interface DecideDeps {
   /** |score| above this cannot come from the model: the result was not computed on this client's query. */
   scoreBound: number;
   confidence(raw: number): number;
-  /** Query hypotheses per window (the catalogue's speed hypotheses): score vectors per window. */
-  hypotheses?: number;
+  /** A sharded catalogue: how long and how much the parts of a query wait for their other shards. */
+  shardWait?: Partial<ShardWaitLimits>;
+  /** Dead-letters the parts of a query not every shard answered (found off the partition's path). */
+  deadLetter?(msg: Inbound<'scores'>, err: BlindearError): Promise<void>;
 }
 
 const f64ToB64 = (a: Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
@@ -55,10 +62,55 @@ export function createDecideStage(deps: DecideDeps) {
   const spanSeconds = (deps.decisions.span - 1) * deps.hopSeconds + deps.decisions.windowSeconds;
   const iso = (ms: number): string => new Date(ms).toISOString();
   const trackInfo = airplayTracks(manifest);
+  /** Score vectors per window: the catalogue's query hypotheses. */
+  const K = queryHypotheses(manifest);
+  const shardParts = manifest.shards ? new ShardParts(manifest.shards, { ...DEFAULT_SHARD_WAIT, ...deps.shardWait }) : undefined;
+  let ctxRef: StageContext | undefined;
+
+  function checkBounds(scores: readonly Float64Array[], session: string, seq: number, ctx: StageContext): void {
+    for (const sc of scores) {
+      for (let i = 0; i < sc.length; i++) {
+        if (!(Math.abs(sc[i]) <= deps.scoreBound)) {
+          ctx.metrics.integrityErrors.inc({ reason: 'range' });
+          throw new BlindearError('BLINDEAR_ERR_SCORES_OUT_OF_RANGE', `session ${session} window ${seq}: score ${sc[i].toFixed(3)} outside ±${deps.scoreBound}`);
+        }
+      }
+    }
+  }
+
+  /** A query not every shard answered: its parts are dead-lettered with the missing shards named. */
+  async function giveUp(g: GivenUp, ctx: StageContext): Promise<void> {
+    ctx.metrics.integrityErrors.inc({ reason: 'incomplete' });
+    ctx.logger.warn({ code: g.err.code, parts: g.parts.length }, g.err.message);
+    for (const part of g.parts) {
+      await deps.deadLetter?.(part, g.err);
+      ctx.metrics.deadLetters.inc({ stage: 'decide', code: g.err.code });
+    }
+    g.release();
+  }
+
+  const sweeper = shardParts && setInterval(() => {
+    const ctx = ctxRef;
+    if (!ctx) return;
+    const expired = shardParts.expired(ctx.now());
+    if (expired.length) void (async () => { for (const g of expired) await giveUp(g, ctx); })().catch((err: unknown) => ctx.logger.error({ err }, 'dead-lettering incomplete scores failed'));
+  }, Math.max(50, Math.min(1000, (deps.shardWait?.waitMs ?? DEFAULT_SHARD_WAIT.waitMs) / 4)));
+  sweeper?.unref();
+
   return defineStage({
     name: 'decide',
     input: 'scores',
+    // Parts waiting for their other shards hold the partition's committed offset back, and are dropped
+    // here when the partition moves (its next owner reads them again).
+    ...(shardParts ? {
+      retainFrom: (partition: number) => shardParts.heldOffset(partition),
+      revoked: (partitions: readonly number[]) => shardParts.revoke(partitions),
+    } : {}),
+    async close() {
+      if (sweeper) clearInterval(sweeper);
+    },
     async process(msg, ctx) {
+      ctxRef = ctx;
       const env = msg.envelope;
       const { session, seq, count, parts, final, capturedAtMs, paramsId, modelId } = env;
       if (msg.key !== session) throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `record key ${msg.key} carries scores for ${session}`);
@@ -77,14 +129,15 @@ export function createDecideStage(deps: DecideDeps) {
       const state: DecideState = ctx.tables.get('decideState', session)
         ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], originMs: record.createdAtMs, ended: false };
       const endRepeat = final && !state.ended && seq + count - 1 === state.lastSeq && seq <= state.lastSeq;
+      if (shardParts && final && state.ended && seq + count - 1 === state.lastSeq) {
+        // The other shards' parts of the end marker: the first part to come closed the session.
+        ctx.logger.debug({ session, seq }, 'another shard\'s part of the end marker: dropped');
+        return [];
+      }
       if (!endRepeat && (state.ended || seq <= state.lastSeq)) {
         ctx.metrics.integrityErrors.inc({ reason: 'replay' });
         ctx.logger.debug({ session, seq, lastSeq: state.lastSeq }, 'scores for windows already decided: dropped');
         return [];
-      }
-      if (!endRepeat && prev !== state.lastSeq && !(state.lastSeq === -1 && prev < seq)) {
-        ctx.metrics.integrityErrors.inc({ reason: 'gap' });
-        ctx.logger.warn({ session, seq, prev, lastSeq: state.lastSeq }, 'windows missing between the last decided and these scores');
       }
       if (paramsId !== client.paramsId) throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `scores for ${paramsId}`);
       let frames: Uint8Array[];
@@ -95,18 +148,32 @@ export function createDecideStage(deps: DecideDeps) {
       }
       if (frames.length !== parts) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `envelope says ${parts} parts, value has ${frames.length}`);
       ctx.metrics.ciphertextBytes.inc({ stage: 'decide', direction: 'in' }, msg.value.length);
-      const K = deps.hypotheses ?? 1;
-      const all = await client.decryptScores([frames], count * K);
-      for (const sc of all) {
-        for (let i = 0; i < sc.length; i++) {
-          if (!(Math.abs(sc[i]) <= deps.scoreBound)) {
-            ctx.metrics.integrityErrors.inc({ reason: 'range' });
-            throw new BlindearError('BLINDEAR_ERR_SCORES_OUT_OF_RANGE', `session ${session} window ${seq}: score ${sc[i].toFixed(3)} outside ±${deps.scoreBound}`);
-          }
+      let scores: Float64Array[];
+      if (shardParts) {
+        // A sharded catalogue: this record is one shard's classes; decide once every shard has answered.
+        const range = shardParts.check(env.shard);
+        if (endRepeat) {
+          scores = []; // the end marker restates a decision: no scores needed, the first part to come closes it
+        } else {
+          if (!client.decryptShard || frames.length !== 1) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `a shard's part is one LWE result, got ${frames.length} parts`);
+          const part = client.decryptShard(frames[0], count * K, range.firstClass, range.classes);
+          checkBounds(part, session, seq, ctx);
+          const added = shardParts.add(msg, range.index, part, ctx.now());
+          for (const g of added.givenUp) await giveUp(g, ctx);
+          if (!added.merged) return [];
+          scores = added.merged;
         }
+      } else {
+        if (env.shard) throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `a part of shard ${env.shard.index} of ${env.shard.count}; this client's catalogue is not sharded`);
+        scores = await client.decryptScores([frames], count * K);
+        checkBounds(scores, session, seq, ctx);
+      }
+      if (!endRepeat && prev !== state.lastSeq && !(state.lastSeq === -1 && prev < seq)) {
+        ctx.metrics.integrityErrors.inc({ reason: 'gap' });
+        ctx.logger.warn({ session, seq, prev, lastSeq: state.lastSeq }, 'windows missing between the last decided and these scores');
       }
       // Each class keeps its best score over the window's query hypotheses.
-      const scores = bestOverHypotheses(all, K);
+      scores = bestOverHypotheses(scores, K);
       // The boundary hints this service sealed into the query; a note that does not open is ignored.
       const hints = hintsFromNote(env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : []);
       const horizon = record.windowPhaseSeconds + (seq + count) * deps.hopSeconds - 4 * spanSeconds;

@@ -11,6 +11,7 @@
  * from about d + 1 score vectors, so a session may not ask much faster than real time for long.
  */
 import { encodeFrames } from '../../schemas/frames.js';
+import type { ScoresShard } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
 import type { CatalogueEngine } from '../he/server/index.js';
 import { defineStage, type Inbound, type Outbound, type Stage, type StageContext } from '../runtime/stage.js';
@@ -73,6 +74,8 @@ export function createScorerStage(deps: {
   engine: Pick<CatalogueEngine, 'checkParamsId' | 'score' | 'windowsIn'>;
   modelId: string;
   keys: SessionKeyStore;
+  /** A shard's worker: every scores record says which shard and classes it holds. */
+  shard?: ScoresShard;
   /** Audio seconds one window covers (the catalogue's hop): the unit of the rate limit. */
   hopSeconds?: number;
   /** Query vectors per window of the catalogue served (its speed hypotheses): a window is that many vectors. */
@@ -122,7 +125,7 @@ export function createScorerStage(deps: {
     return [{
       topic: 'scores' as const,
       key: session,
-      envelope: { ...msg.envelope, parts: parts.length, scoredAtMs: ctx.now() },
+      envelope: { ...msg.envelope, parts: parts.length, scoredAtMs: ctx.now(), ...(deps.shard ? { shard: deps.shard } : {}) },
       value,
     }];
   }

@@ -55,7 +55,7 @@ describe('blindear CLI', () => {
     }
   });
 
-  it.each([[[]], [['enroll']], [['identify']], [['stream']], [['worker']], [['topics']], [['mix-radio']]])('%j --help exits 0 with usage', async (cmd) => {
+  it.each([[[]], [['enroll']], [['identify']], [['stream']], [['worker']], [['topics']], [['mix-radio']], [['shard-catalog']]])('%j --help exits 0 with usage', async (cmd) => {
     const r = await runCli([...cmd, '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: blindear/m);

@@ -244,6 +244,35 @@ export class LweClientSession implements ScoringClient {
     return scores;
   }
 
+  /**
+   * One shard's part of a query's result: [nonce ‖ z] with z holding classes `firstClass` ..
+   * `firstClass + classes - 1` for each of the query's `nWindows` windows, decrypted with those rows of the
+   * hint. BLINDEAR_ERR_HE_CIPHERTEXT_INVALID unless the part has exactly that shape.
+   */
+  decryptShard(part: Uint8Array, nWindows: number, firstClass: number, classes: number): Float64Array[] {
+    const { classes: C, n, inputScale, weightScale } = this.setup;
+    if (!Number.isInteger(firstClass) || !Number.isInteger(classes) || firstClass < 0 || classes < 1 || firstClass + classes > C) {
+      throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `classes ${firstClass}+${classes} outside the catalogue's ${C}`);
+    }
+    if (!Number.isInteger(nWindows) || nWindows < 1 || nWindows > this.windowsPerQuery) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `${nWindows} windows in one query`);
+    if (part.byteLength !== LWE_NONCE_BYTES + nWindows * classes * 4) {
+      throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `LWE shard part of ${part.byteLength} bytes; expected ${LWE_NONCE_BYTES + nWindows * classes * 4}`);
+    }
+    const factor = 1 / (inputScale * weightScale);
+    const h = this.#hint;
+    const secrets = this.#secrets(part.subarray(0, LWE_NONCE_BYTES), nWindows);
+    const z = new Int32Array(part.buffer.slice(part.byteOffset + LWE_NONCE_BYTES, part.byteOffset + part.byteLength));
+    const scores: Float64Array[] = [];
+    for (let i = 0; i < nWindows; i++) {
+      const s = secrets.subarray(i * n, (i + 1) * n);
+      const out = new Float64Array(classes);
+      for (let r = 0; r < classes; r++) out[r] = ((z[i * classes + r] - rowDotMod32(h, firstClass + r, n, s)) | 0) * factor + this.#bias[firstClass + r];
+      scores.push(out);
+    }
+    secrets.fill(0);
+    return scores;
+  }
+
   dispose(): void {
     this.#seed?.fill(0);
     this.#seed = undefined;

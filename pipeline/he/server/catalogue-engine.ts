@@ -29,6 +29,6 @@ export interface CatalogueEngine {
  * millisecond per query and runs on the calling thread.
  */
 export async function catalogueEngine(manifest: CatalogManifest, model: LinearModel, opts: { threads?: number } = {}): Promise<CatalogueEngine> {
-  if (manifest.scheme === 'lwe' && manifest.lwe) return LweScoringEngine.forCatalogue(model, manifest.lwe);
+  if (manifest.scheme === 'lwe' && manifest.lwe) return LweScoringEngine.forCatalogue(model, manifest.lwe, manifest.shard ? { shardOf: manifest.shard } : {});
   return ScoringEngine.create(manifest.he, model, { threads: opts.threads ?? 0 });
 }

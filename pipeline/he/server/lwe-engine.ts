@@ -49,13 +49,36 @@ export class LweScoringEngine {
    * The scorer of a catalogue enrolled with `scheme: 'lwe'`: the model quantised with the manifest's seed
    * and bits, checked to give the manifest's scales (else the model is not the one the hint was made from).
    */
-  static forCatalogue(model: LinearModel, params: LweParams, opts: { kernel?: 'simd' | 'js' } = {}): LweScoringEngine {
+  static forCatalogue(model: LinearModel, params: LweParams, opts: { kernel?: 'simd' | 'js'; shardOf?: { totalClasses: number } } = {}): LweScoringEngine {
+    if (opts.shardOf) return LweScoringEngine.#forShard(model, params, opts.shardOf.totalClasses, opts.kernel);
     const engine = LweScoringEngine.create(model, { seed: params.seed, weightBits: params.weightBits, ...opts });
     if (engine.setup.weightScale !== params.weightScale || engine.setup.inputScale !== params.inputScale) {
       throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `LWE scales of the model (${engine.setup.weightScale}, ${engine.setup.inputScale}) differ from the manifest's (${params.weightScale}, ${params.inputScale})`);
     }
     engine.#params = params;
     engine.#paramsId = lweParamsId(params, model.classes, model.dim);
+    return engine;
+  }
+
+  /**
+   * A shard's scorer: its rows quantised at the whole catalogue's scale (so they are the whole's rows and
+   * its slice of the hint decrypts them), answering queries made for the whole catalogue (its params id
+   * names the whole's class count). Refused when a row would overflow the whole's input scale.
+   */
+  static #forShard(model: LinearModel, params: LweParams, totalClasses: number, kernel?: 'simd' | 'js'): LweScoringEngine {
+    let q: ReturnType<typeof quantiseWeights>;
+    try {
+      q = quantiseWeights(model, params.weightBits, params.weightScale);
+    } catch (err) {
+      throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `shard weights do not fit the catalogue's LWE scale: ${(err as Error).message}`);
+    }
+    if (inputScaleFor(q.maxRowNorm) < params.inputScale) {
+      throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `a shard row's norm ${q.maxRowNorm.toFixed(0)} exceeds what the catalogue's input scale ${params.inputScale} allows`);
+    }
+    const setup: LweSetup = { classes: model.classes, dim: model.dim, n: LWE_N, seed: params.seed, weightScale: params.weightScale, inputScale: params.inputScale };
+    const engine = new LweScoringEngine(setup, q.weights, kernel ?? (simdAvailable ? 'simd' : 'js'));
+    engine.#params = params;
+    engine.#paramsId = lweParamsId(params, totalClasses, model.dim);
     return engine;
   }
 

@@ -1,0 +1,189 @@
+/**
+ * Scenario 8: a sharded catalogue through Kafka, as deployed. A random LWE catalogue of C classes
+ * (d = 2048, 10-bit weights) is split by `shardCatalog` into 2 shards, each served by a `blindear worker
+ * scorer` process in its shard's consumer group (`blindear-scorer-shard-<i>-of-2`) on a broker of its
+ * own; a client session sends one-window queries on the queries topic, and every query is answered by
+ * both groups, whose parts the client merges and decrypts with the whole catalogue's hint.
+ *
+ * Reported: wall s per query one at a time (send → both parts back) and for a queued backlog; each
+ * shard's CPU ms per query (process_cpu_seconds_total over the backlog) and its evaluation time
+ * (blindear_fhe_evaluation_seconds); each shard's resident memory; and a check that the merged scores'
+ * argmax is the clear one.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import kafkajs from 'kafkajs';
+import { createSigner, openScoringClients, signSessionKeys } from '../pipeline/he/client/index.js';
+import { catalogParamsId } from '../pipeline/he/layout.js';
+import { heParamsFor } from '../pipeline/model/enroll.js';
+import { saveCatalog } from '../pipeline/model/catalog-store.js';
+import { shardCatalog } from '../pipeline/model/shard-catalog.js';
+import { LandmarkParams } from '../schemas/feature-landmark.js';
+import { decodeFrames } from '../schemas/frames.js';
+import { ScoresEnvelope } from '../schemas/messages.js';
+import { ENVELOPE_HEADER, TOPICS } from '../schemas/topics.js';
+import { startBroker } from './kafka-throughput.js';
+import { freeLoopbackPort, loadAverage, mdTable, metric, now, rng, round, runToEnd, scrape, startCli, waitFor, type Child } from './util.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+export interface KafkaShardRow {
+  C: number;
+  shards: number;
+  queries: number;
+  wallSecondsPerQuerySequential: number;
+  wallSecondsPerQueryBacklog: number;
+  shardCpuMsPerQuery: number[];
+  shardEvalMsPerQuery: number[];
+  shardRssMiB: number[];
+  argmaxAgrees: boolean;
+  buildSeconds: number;
+  loadavg: number[];
+}
+
+export async function runKafkaShards(opts: { C: number; d: number; queries: number; log: (s: string) => void }): Promise<{ rows: KafkaShardRow[]; markdown: string }> {
+  const { C, d } = opts;
+  const work = await mkdtemp(join(tmpdir(), 'blindear-bench-shards-'));
+  const children: Child[] = [];
+  let broker: Awaited<ReturnType<typeof startBroker>> | undefined;
+  let kafka: kafkajs.Kafka | undefined;
+  const consumers: kafkajs.Consumer[] = [];
+  try {
+    // A random catalogue of C classes, enrolled as LWE, then split in two.
+    let t = now();
+    const r = rng(11);
+    const weights = Float32Array.from({ length: C * d }, () => r() * 2 - 1);
+    const model = { classes: C, dim: d, weights, bias: new Float32Array(C) };
+    const params = LandmarkParams.parse({});
+    const whole = join(work, 'whole');
+    await saveCatalog(whole, {
+      feature: { kind: 'landmark', params, idf: Array(d).fill(1) }, he: heParamsFor('landmark', params.hopSeconds, d),
+      tracks: [{ path: 'random', title: 'random', durationSeconds: C }],
+      classes: { track: Array(C).fill(0), startSeconds: Array.from({ length: C }, (_, i) => i), endSeconds: Array.from({ length: C }, (_, i) => i + 1) },
+      dim: d, skipped: [], enrolment: {},
+    }, model, { scheme: 'lwe' });
+    const sharded = join(work, 'sharded');
+    const split = await shardCatalog({ catalogDir: whole, shards: 2, outDir: sharded });
+    const buildSeconds = (now() - t) / 1000;
+    opts.log(`kafka-shards: C=${C} catalogue enrolled and split in ${round(buildSeconds, 0)} s`);
+
+    broker = await startBroker();
+    const brokers = broker.address;
+    await runToEnd(startCli(['topics', '--brokers', brokers, '--partitions', '2']), 'topics');
+    const ports: number[] = [];
+    for (const s of split.shards) {
+      const port = await freeLoopbackPort();
+      ports.push(port);
+      children.push(startCli(['worker', 'scorer', '--brokers', brokers, '--catalog', s.dir, '--metrics-port', String(port), '--log-level', 'warn']));
+    }
+    kafka = new Kafka({ brokers: [brokers], clientId: 'bench-shards', logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const groups = split.shards.map((_, i) => `blindear-scorer-shard-${i}-of-2`);
+    await waitFor(async () => {
+      const { groups: g } = await admin.describeGroups(groups);
+      return g.every((x) => x.state === 'Stable' && x.members.length === 1) ? true : undefined;
+    }, 'both shard groups', 180_000, 500);
+    await admin.disconnect();
+
+    // The client: the whole catalogue's hint, one session, its (LWE) keys record signed as the services do.
+    const manifest = split.manifest;
+    const clients = await openScoringClients(sharded, manifest);
+    const client = await clients.create();
+    const session = `bench-shards-${Date.now()}`;
+    const producer = kafka.producer();
+    await producer.connect();
+    const signer = createSigner();
+    const material = client.publicMaterial();
+    await producer.send({ topic: TOPICS.sessionKeys.name, messages: [{ key: session, value: Buffer.from(material), headers: { [ENVELOPE_HEADER]: JSON.stringify(signSessionKeys(signer, { session, paramsId: catalogParamsId(manifest), modelId: manifest.modelId, createdAtMs: Date.now() }, material)) } }] });
+
+    const waiting = new Map<number, { parts: Map<number, Uint8Array>; done: () => void }>();
+    const consumer = kafka.consumer({ groupId: `bench-shards-${Date.now()}`, maxWaitTimeInMs: 100, maxBytesPerPartition: 32 * 1024 * 1024 });
+    consumers.push(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPICS.scores.name, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.key?.toString() !== session) return;
+        const env = ScoresEnvelope.parse(JSON.parse(String(message.headers?.[ENVELOPE_HEADER])));
+        const w = waiting.get(env.seq);
+        if (!w || !env.shard) return;
+        w.parts.set(env.shard.index, decodeFrames(message.value!, 1)[0]);
+        if (w.parts.size === 2) w.done();
+      },
+    });
+    const window = (): Float32Array => {
+      const x = Float32Array.from({ length: d }, () => r());
+      const n = Math.hypot(...x);
+      return x.map((v) => v / n);
+    };
+    let seq = 0;
+    const ask = async (x: Float32Array): Promise<{ seq: number; parts: Map<number, Uint8Array>; ciphertext: Uint8Array }> => {
+      const my = seq++;
+      const ciphertext = client.encryptWindows([x]).ciphertexts[0];
+      const parts = new Map<number, Uint8Array>();
+      const done = new Promise<void>((resolve) => waiting.set(my, { parts, done: resolve }));
+      await producer.send({ topic: TOPICS.queries.name, messages: [{ key: session, value: Buffer.from(ciphertext), headers: { [ENVELOPE_HEADER]: JSON.stringify({ session, seq: my, count: 1, paramsId: clients.paramsId, modelId: manifest.modelId, final: false, capturedAtMs: Date.now(), prev: my - 1 }) } }] });
+      await done;
+      waiting.delete(my);
+      return { seq: my, parts, ciphertext };
+    };
+    // Warm-up (the workers' keys table, the consumer's assignment), then one query at a time.
+    const x0 = window();
+    let timer: NodeJS.Timeout | undefined;
+    const first = await Promise.race([ask(x0), new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('no answer of both shards within 120 s')), 120_000); })]);
+    clearTimeout(timer);
+    // The merged answer decrypts to the clear scores' argmax.
+    const merged = new Float64Array(C);
+    for (const [i, range] of manifest.shards!.entries()) merged.set(client.decryptShard!(first.parts.get(i)!, 1, range.firstClass, range.classes)[0], range.firstClass);
+    let best = 0;
+    let bestScore = -Infinity;
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += weights[c * d + k] * x0[k];
+      if (s > bestScore) { bestScore = s; best = c; }
+    }
+    const argmaxAgrees = merged.indexOf(Math.max(...merged)) === best;
+    const sequential = Math.max(4, Math.floor(opts.queries / 2));
+    t = now();
+    for (let i = 0; i < sequential; i++) await ask(window());
+    const wallSequential = (now() - t) / 1000 / sequential;
+    // A backlog: every query sent at once.
+    const before = await Promise.all(ports.map((p) => scrape(p)));
+    t = now();
+    await Promise.all(Array.from({ length: opts.queries }, () => ask(window())));
+    const wallBacklog = (now() - t) / 1000 / opts.queries;
+    const after = await Promise.all(ports.map((p) => scrape(p)));
+    const per = (name: string, i: number): number => (metric(after[i]!, name) - metric(before[i]!, name)) / opts.queries;
+    const row: KafkaShardRow = {
+      C, shards: 2, queries: opts.queries,
+      wallSecondsPerQuerySequential: round(wallSequential, 3),
+      wallSecondsPerQueryBacklog: round(wallBacklog, 3),
+      shardCpuMsPerQuery: ports.map((_, i) => round(per('process_cpu_seconds_total', i) * 1000, 1)),
+      shardEvalMsPerQuery: ports.map((_, i) => round(per('blindear_fhe_evaluation_seconds_sum', i) * 1000, 2)),
+      shardRssMiB: after.map((m) => round(metric(m!, 'process_resident_memory_bytes') / 2 ** 20, 0)),
+      argmaxAgrees, buildSeconds: round(buildSeconds, 0), loadavg: loadAverage(),
+    };
+    opts.log(`kafka-shards C=${C}: ${row.wallSecondsPerQuerySequential} s per query one at a time, ${row.wallSecondsPerQueryBacklog} s in a backlog; shard CPU ${row.shardCpuMsPerQuery.join(' / ')} ms, RSS ${row.shardRssMiB.join(' / ')} MiB`);
+    await producer.disconnect();
+    const markdown = [
+      '## 8. A sharded catalogue through Kafka (one worker group per shard)',
+      '',
+      `A random LWE catalogue of C = ${C} classes × d = ${d} split by \`shardCatalog\` into 2 shards, each served by a \`blindear worker scorer\` process in its own consumer group on a broker of this run; ` +
+        'one-window queries on the queries topic, answered by both groups, merged and decrypted by the client. Wall s per query one at a time (send → both parts back) and over a backlog of queries sent at once; ' +
+        'per shard: CPU ms per query (process CPU over the backlog), evaluation ms per query, resident memory after the run.',
+      '',
+      mdTable(
+        ['C', 'shards', 'queries', 's / query (one at a time)', 's / query (backlog)', 'shard CPU ms / query', 'shard evaluation ms / query', 'shard RSS MiB', 'merged argmax = clear', 'build s', 'load average after'],
+        [[row.C, row.shards, row.queries, row.wallSecondsPerQuerySequential, row.wallSecondsPerQueryBacklog, row.shardCpuMsPerQuery.join(' / '), row.shardEvalMsPerQuery.join(' / '), row.shardRssMiB.join(' / '), row.argmaxAgrees ? 'yes' : 'NO', row.buildSeconds, row.loadavg.join(' ')]],
+      ),
+    ].join('\n');
+    return { rows: [row], markdown };
+  } finally {
+    for (const c of consumers) await c.disconnect().catch(() => undefined);
+    for (const c of children) await c.stop();
+    await broker?.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
