@@ -95,22 +95,20 @@ export async function runStream(source: string, opts: StreamOptions): Promise<vo
     // Once the audio is all sent, decisions must keep coming: queries the server zone refused or nobody
     // scored (no scoring worker, a session id used before) end the stream with an error, not a wait.
     const timeoutMs = (opts.decisionTimeout ?? 120) * 1000;
+    let audioEnded = false;
+    // (A source that fails rejects `run.ended`: the race below reports it.)
+    run.ended.then(() => { audioEnded = true; lastDecisionMs = Math.max(lastDecisionMs, Date.now()); }, () => undefined);
     let watchdog: NodeJS.Timeout | undefined;
-    let settled = false;
-    const stalled = run.ended.then(() => new Promise<never>((_, reject) => {
-      if (settled) return;
-      lastDecisionMs = Math.max(lastDecisionMs, Date.now());
+    const stalled = new Promise<never>((_, reject) => {
       watchdog = setInterval(() => {
-        if (Date.now() - lastDecisionMs < timeoutMs) return;
+        if (!audioEnded || Date.now() - lastDecisionMs < timeoutMs) return;
         reject(new BlindearError('BLINDEAR_ERR_NO_DECISION', `session ${sessionId}: none for ${timeoutMs / 1000} s after the audio ended; its queries were refused or not scored (is a scoring worker running for this catalogue? a session id is used once; see the scorer's dead letters)`));
       }, 1000);
-    }));
-    stalled.catch(() => undefined);
+    });
     try {
       const outcome = await Promise.race([run.ended.then(() => done).then(() => 'done'), signal.promise, stalled]);
       if (outcome !== 'done') logger.info({ signal: outcome }, 'stopping');
     } finally {
-      settled = true;
       clearInterval(watchdog);
     }
   } finally {

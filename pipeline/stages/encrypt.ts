@@ -10,8 +10,8 @@ import type { ClientSessions } from './client-sessions.js';
 import { float32FromBytes } from './ingest.js';
 
 /** `hypotheses`: query vectors per window (the catalogue's speed hypotheses), all in one query ciphertext. */
-export function createEncryptStage(deps: { sessions: ClientSessions; modelId: string; dim: number; hypotheses?: number }) {
-  const K = deps.hypotheses ?? 1;
+export function createEncryptStage(deps: { sessions: ClientSessions; modelId: string; dim: number; hypotheses: number }) {
+  const K = deps.hypotheses;
   return defineStage({
     name: 'encrypt',
     input: 'features',
