@@ -19,7 +19,7 @@ export const UNIT = [
   'test/model/mfcc-vote.test.ts',
   'test/model/stream-decisions.test.ts',
   'test/schemas/frames.test.ts',
-  'test/runtime/**/*.test.ts',
+  'test/runtime/metrics.test.ts',
   'test/dsp/activity.test.ts',
   'test/ops/compose.test.ts',
   'test/cli/options.test.ts',

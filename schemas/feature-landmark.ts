@@ -88,6 +88,12 @@ export const LandmarkParams = z
      * score over the hypotheses. One query per hypothesis per window.
      */
     querySpeeds: z.array(z.number().min(0.8).max(1.25)).min(1).max(8).default([1]),
+    /**
+     * Query side, live streams only: each window also travels as windowSeconds / probeSeconds consecutive
+     * probe windows of this length (with every speed hypothesis), whose scores tell the client where in the
+     * window the track it names is heard, i.e. where a play begins and ends. 0: no probes.
+     */
+    probeSeconds: z.number().min(0).default(0),
     /** Catalogue side: union of landmarks over this many STFT frame shifts (hop/shifts samples apart). */
     catalogueShifts: z.number().int().min(1).max(8).default(4),
     peaks: LandmarkPeakParams.prefault({}),
@@ -128,6 +134,12 @@ export const LandmarkParams = z
       if (!p.grid) ctx.addIssue({ code: 'custom', message: "bucketMode 'grid' needs grid", path: ['grid'] });
       else if (p.grid[0] * p.grid[1] * p.grid[2] !== p.d)
         ctx.addIssue({ code: 'custom', message: 'grid cells must multiply to d', path: ['grid'] });
+    }
+    if (p.probeSeconds > 0) {
+      const blocks = p.probeSeconds / LANDMARK_BLOCK_SECONDS;
+      const per = p.windowSeconds / p.probeSeconds;
+      if (Math.abs(blocks - Math.round(blocks)) > 1e-9 || Math.abs(per - Math.round(per)) > 1e-9 || per < 2 || per > 8)
+        ctx.addIssue({ code: 'custom', message: `probeSeconds must be whole ${LANDMARK_BLOCK_SECONDS} s blocks dividing windowSeconds into 2 to 8 probes`, path: ['probeSeconds'] });
     }
     if (p.hopSeconds > p.windowSeconds) ctx.addIssue({ code: 'custom', message: 'hopSeconds > windowSeconds leaves gaps', path: ['hopSeconds'] });
     if (p.segmentHopSeconds > p.segmentSeconds)

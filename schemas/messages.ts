@@ -262,6 +262,18 @@ const OpenPlay = z.object({
 });
 export type OpenPlay = z.infer<typeof OpenPlay>;
 
+/**
+ * What one probe window heard: the tracks whose segments stand out in its scores, as [track, z] (the
+ * best z-score over the track's segments, among all classes' scores), strongest first.
+ */
+export const ProbePresence = z.object({
+  /** Stream seconds where the probe starts, and its length. */
+  t: z.number().nonnegative(),
+  len: z.number().positive(),
+  tracks: z.array(z.tuple([z.number().int().nonnegative(), z.number()])).max(16),
+});
+export type ProbePresence = z.infer<typeof ProbePresence>;
+
 /** Client zone, compacted by session: the decider's state after each scores record (restored on rebalance). */
 export const DecideState = z.object({
   session: SessionId,
@@ -278,6 +290,8 @@ export const DecideState = z.object({
   play: OpenPlay.nullable(),
   /** Boundary hints of the recent audio, by time (a bare number: a state written before hints had a strength). */
   boundaries: z.array(z.union([z.number().nonnegative(), BoundaryHint])).max(256).default([]),
+  /** What the probe windows of the recent audio heard (catalogues whose queries carry probes), by time. */
+  probes: z.array(ProbePresence).max(64).default([]),
   /** Wall clock of the session's stream second 0 (for ISO times in the airplay log). */
   originMs: z.number().nonnegative(),
   ended: z.boolean().default(false),

@@ -9,7 +9,7 @@ import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/me
 import { loadConfig } from '../../schemas/config.js';
 import type { TopicKey } from '../../schemas/topics.js';
 import { catalogueEngine } from '../he/server/index.js';
-import { createExtractor, queryHypotheses } from '../features/registry.js';
+import { createExtractor, queryVectorsPerWindow } from '../features/registry.js';
 import { loadManifest, loadModel } from '../model/catalog-store.js';
 import { shardDirName } from '../model/shard-catalog.js';
 import { BlindearError } from '../errors.js';
@@ -86,7 +86,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const scorer = createScorerStage({
     engine, modelId: manifest.modelId, keys, shard,
     hopSeconds: createExtractor(manifest).hopSeconds,
-    hypotheses: queryHypotheses(manifest),
+    vectorsPerWindow: queryVectorsPerWindow(manifest),
     // Each session's scoring budget: a burst, then at most `maxSpeed` audio seconds per second.
     rateLimit: { ...DEFAULT_RATE_LIMIT, perSecond: opts.maxSpeed ?? DEFAULT_RATE_LIMIT.perSecond, burstSeconds: opts.burstSeconds ?? DEFAULT_RATE_LIMIT.burstSeconds },
     parking: { parkMs: config.scorerParkMs },

@@ -6,6 +6,12 @@ export interface FeatureExtractor {
   dim: number;
   /** Query hypotheses per window (each window's vector is `hypotheses` stacked d-vectors). */
   hypotheses: number;
+  /**
+   * Probe windows per window on a live stream (0: none): a blockwise windower stacks, after the window's
+   * own vector, the vectors of its `probes` equal consecutive parts (each `hypotheses` d-vectors), whose
+   * scores place a play's edges inside the window. Whole-clip `windows` never carry them.
+   */
+  probes: number;
   /** Rate of the PCM the extractor takes (the pipeline decodes everything to this rate). */
   sampleRate: number;
   windowSeconds: number;

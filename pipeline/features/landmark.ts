@@ -183,6 +183,7 @@ export function landmarkExtractor(params: LandmarkParams, idf: Float32Array): Fe
     kind: 'landmark',
     dim: params.d,
     hypotheses: K,
+    probes: params.probeSeconds > 0 ? Math.round(params.windowSeconds / params.probeSeconds) : 0,
     sampleRate: LANDMARK_INPUT_SAMPLE_RATE,
     windowSeconds: params.windowSeconds,
     hopSeconds: params.hopSeconds,

@@ -30,6 +30,7 @@ export function createExtractor(manifest: CatalogManifest): FeatureExtractor {
     kind: 'mfcc-sum',
     dim: mfccSumDim(p),
     hypotheses: 1,
+    probes: 0,
     sampleRate: p.sampleRate,
     windowSeconds: (m - 1) * p.hopSeconds + p.windowSeconds,
     hopSeconds: m * p.hopSeconds,
@@ -64,4 +65,15 @@ export function createDecider(manifest: CatalogManifest): Decider {
 /** Query hypotheses per window the catalogue's queries carry (landmark speed hypotheses; 1 otherwise). */
 export function queryHypotheses(manifest: CatalogManifest): number {
   return manifest.feature.kind === 'landmark' ? manifest.feature.params.querySpeeds.length : 1;
+}
+
+/** Probe windows per window a catalogue's live queries carry (landmark probeSeconds; 0 otherwise). */
+export function queryProbes(manifest: CatalogManifest): number {
+  const spec = manifest.feature;
+  return spec.kind === 'landmark' && spec.params.probeSeconds > 0 ? Math.round(spec.params.windowSeconds / spec.params.probeSeconds) : 0;
+}
+
+/** Query vectors per window of a live stream: the window and each of its probes, with every hypothesis. */
+export function queryVectorsPerWindow(manifest: CatalogManifest): number {
+  return queryHypotheses(manifest) * (1 + queryProbes(manifest));
 }

@@ -87,6 +87,7 @@ export class StreamWindower {
       this.leadContext = Math.ceil(bw.leadContextSeconds * extractor.sampleRate);
       this.blockBase = this.nextBlock = this.startOf(this.originSeq) / this.bs;
     }
+    if (extractor.probes > 0 && !this.blockwise) throw new RangeError('probe windows need a blockwise extractor on its block grid (window, hop and phase in whole blocks)');
   }
 
   /** Index of the next window this windower will emit. */
@@ -188,7 +189,7 @@ export class StreamWindower {
     const emit = (toBlock: number): void => {
       const seq = this.nextSeq++;
       const from = this.startOf(seq) / this.bs;
-      const vector = bw.window(this.blockFeatures.slice(from - this.blockBase, toBlock - this.blockBase));
+      const vector = this.withProbes(bw, this.blockFeatures.slice(from - this.blockBase, toBlock - this.blockBase));
       out.push({ seq, startSeconds: this.startOf(seq) / this.extractor.sampleRate, vector });
     };
     if (final) {
@@ -213,6 +214,21 @@ export class StreamWindower {
       this.blockBase = Math.min(keep, this.nextBlock);
     }
     this.trim();
+    return out;
+  }
+
+  /**
+   * A window's vector from its blocks and, when the extractor has probes, each probe's vector after it:
+   * probe i is the window's i-th of `probes` equal parts (empty past a partial window's end: a zero vector).
+   */
+  private withProbes(bw: BlockwiseFeatures, blocks: readonly Int32Array[]): Float32Array {
+    const P = this.extractor.probes;
+    const main = bw.window(blocks);
+    if (P === 0) return main;
+    const pb = this.wb / P;
+    const out = new Float32Array(main.length * (1 + P));
+    out.set(main, 0);
+    for (let i = 0; i < P; i++) out.set(bw.window(blocks.slice(i * pb, (i + 1) * pb)), (i + 1) * main.length);
     return out;
   }
 

@@ -16,8 +16,9 @@
  * estimate. The "started" event gives the start from the first decision; the "ended" event the start as
  * placed by the first minute of decisions.
  */
-import type { OpenPlay } from '../../schemas/messages.js';
+import type { OpenPlay, ProbePresence } from '../../schemas/messages.js';
 import type { BoundaryHint } from '../dsp/boundaries.js';
+import { heardFrom, heardUntil } from './presence.js';
 import type { StreamDecision } from './stream-decisions.js';
 
 export interface TrackInfo {
@@ -69,6 +70,8 @@ const SPEED_MAX = 1.06;
  * that weakly was named again within its next decisions).
  */
 export const CONFIRM_CONFIDENCE = 0.9;
+/** Two plays overlap by up to this much (a crossfade): a play can begin this long before the one before it ended. */
+const CROSSFADE_SLACK = 5;
 /** A change weaker than this is not taken for a play's edge. */
 const MIN_STRENGTH = 0.1;
 /** The speed is fitted once this many offsets spread over this many seconds (standard deviation) of stream. */
@@ -83,15 +86,18 @@ const median = (a: readonly number[]): number => {
 
 export class AirplayTracker {
   private hints: readonly BoundaryHint[] = [];
+  private probes: readonly ProbePresence[] = [];
 
   constructor(private readonly session: string, private readonly tracks: readonly TrackInfo[], private readonly opts: AirplayOptions) {}
 
   /**
    * Feeds one decision; returns the events it causes and the play left open. `hints` are where the
-   * client's clear view of the audio saw a play could begin or end, with how sharp a change each is.
+   * client's clear view of the audio saw a play could begin or end, with how sharp a change each is;
+   * `probes` what the probe windows of the recent audio heard (by time; empty without probes).
    */
-  step(play: OpenPlay | null, d: StreamDecision, nowMs: number, hints: readonly BoundaryHint[] = []): { events: PlayEvent[]; play: OpenPlay | null } {
+  step(play: OpenPlay | null, d: StreamDecision, nowMs: number, hints: readonly BoundaryHint[] = [], probes: readonly ProbePresence[] = []): { events: PlayEvent[]; play: OpenPlay | null } {
     this.hints = hints;
+    this.probes = probes;
     const events: PlayEvent[] = [];
     const track = d.decision.track;
     let open = play;
@@ -108,7 +114,10 @@ export class AirplayTracker {
       // The new track began by its own estimate (or inside its first decision's first window).
       const y = d.decision.offsetSeconds;
       const latest = d.audioStartSeconds + this.opts.hopSeconds / (y > 1 ? 2 : 1);
-      handover = natural !== null && natural >= floor && natural <= latest
+      // Where the probes last heard it; without probes, where it ends when played out, else where the new one began.
+      const heard = this.heardEnd(open);
+      handover = heard !== null ? Math.max(open.streamStartSeconds, Math.min(heard, d.audioEndSeconds))
+        : natural !== null && natural >= floor && natural <= latest
         // Played out: it ended where the track does (decisions that missed it in between heard it sped up or talked over).
         ? this.strongest(natural - OFFSET_SLACK, natural + OFFSET_SLACK) ?? natural
         : Math.max(open.streamStartSeconds, Math.min(this.firstStart(d, floor), open.lastEndSeconds));
@@ -225,6 +234,12 @@ export class AirplayTracker {
       if (b - a < OFFSET_SLACK) [a, b] = [lo, lo + 2 * OFFSET_SLACK];
       start = this.strongest(a, b, zero) ?? Math.min(b, Math.max(a, zero));
     }
+    const heard = this.heardStart(p);
+    if (heard) {
+      // The probes bound it: the track was heard in the first probe that heard it (half of it at least),
+      // not in the one before (some of it at most; talk-over can hide more).
+      start = Math.min(Math.max(start, heard.t - heard.len), heard.t + heard.len / 2);
+    }
     start = Math.max(0, start);
     return { ...p, streamStartSeconds: start, offsetSeconds: zero === null || zero >= start - 1 ? 0 : start - zero };
   }
@@ -261,6 +276,8 @@ export class AirplayTracker {
 
   /** Where an open play ended: the track's natural end when it comes about where decisions stopped naming it, else the sharpest change there. */
   private endOf(p: OpenPlay, streamEnd = Infinity): number {
+    const heard = this.heardEnd(p);
+    if (heard !== null) return Math.max(p.streamStartSeconds, Math.min(heard, streamEnd));
     const natural = this.naturalEnd(p) ?? p.streamStartSeconds - p.offsetSeconds + (this.tracks[p.track]?.durationSeconds ?? Infinity);
     const latest = Math.min(p.lastEndSeconds, streamEnd);
     const { hopSeconds, spanSeconds } = this.opts;
@@ -272,6 +289,24 @@ export class AirplayTracker {
       end = this.strongest(Math.max(p.streamStartSeconds, latest - spanSeconds) + hopSeconds / 2, latest + hopSeconds / 2) ?? latest - hopSeconds / 2;
     }
     return Math.max(p.streamStartSeconds, Math.min(end, streamEnd));
+  }
+
+  /**
+   * The first probe that heard the play's track, going back from the end of the first decision that named
+   * it, not before the play before it ended (less a crossfade).
+   */
+  private heardStart(p: OpenPlay): ProbePresence | null {
+    if (this.probes.length === 0) return null;
+    return heardFrom(this.probes, p.track, p.firstAudioStartSeconds + this.opts.spanSeconds, p.floorSeconds - CROSSFADE_SLACK);
+  }
+
+  /**
+   * Where the probes last heard the play's track, from the last span that named it on (null without probes
+   * that heard it there): the end of a play to a probe's length, whether cut short or played out.
+   */
+  private heardEnd(p: OpenPlay): number | null {
+    if (this.probes.length === 0) return null;
+    return heardUntil(this.probes, p.track, Math.max(p.streamStartSeconds, p.lastEndSeconds - this.opts.spanSeconds));
   }
 
   /**

@@ -138,13 +138,24 @@ function trackEntry(t: DecodedTrack): CatalogTrack {
  * ciphertext, ×3 the scoring time).
  */
 export const LWE_QUERY_SPEEDS = [0.97, 1, 1.03];
+/**
+ * Probe windows an LWE catalogue's live queries carry unless told otherwise: 5 s probes (three per 15 s
+ * window, each with the speed hypotheses) place a play's start and end to a probe instead of a window's hop,
+ * for 9 more vectors per window (0.4 ms each on the server).
+ */
+export const LWE_PROBE_SECONDS = 5;
 
 function landmarkParamsFor(opts: EnrollOptions): LandmarkParams {
   const given = opts.params ?? {};
   const scheme = opts.scheme ?? 'ckks';
-  const params = LandmarkParams.parse(scheme === 'lwe' && !('querySpeeds' in given) ? { ...given, querySpeeds: LWE_QUERY_SPEEDS } : given);
+  const params = LandmarkParams.parse(scheme === 'lwe'
+    ? { ...given, querySpeeds: given.querySpeeds ?? LWE_QUERY_SPEEDS, probeSeconds: given.probeSeconds ?? LWE_PROBE_SECONDS }
+    : given);
   if (scheme === 'ckks' && params.querySpeeds.length > 1) {
     throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `querySpeeds ${JSON.stringify(params.querySpeeds)}: a CKKS query ciphertext carries one window; speed hypotheses need --scheme lwe`);
+  }
+  if (scheme === 'ckks' && params.probeSeconds > 0) {
+    throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `probeSeconds ${params.probeSeconds}: a CKKS query ciphertext carries one window; probe windows need --scheme lwe`);
   }
   return params;
 }

@@ -139,23 +139,38 @@ export class DeadLetterLedger {
 }
 
 /**
- * Dead letters of many records in one request per topic (same headers as sendDeadLetter): a stage that
- * refuses a flood of records flags them without one awaited round trip each on its partition's path.
+ * Dead letters of many records in few requests (same headers as sendDeadLetter): a stage that refuses a
+ * flood of records flags them without one awaited round trip each on its partition's path. A request holds
+ * at most one record's size limit of dead letters (the broker refuses a larger batch), so a flood of large
+ * records goes out in several, in order.
  */
 export async function sendDeadLetterBatch(
   producer: Producer,
   items: readonly { source: { topic: TopicKey; partition: number; record: KafkaMessage }; stageName: string; err: BlindearError }[],
 ): Promise<void> {
-  if (items.length === 0) return;
-  const byTopic = new Map<string, { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[]>();
+  type Message = { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> };
+  let batch = new Map<string, Message[]>();
+  let bytes = 0;
+  const flush = async (): Promise<void> => {
+    if (batch.size === 0) return;
+    const topicMessages = [...batch].map(([topic, messages]) => ({ topic, messages }));
+    batch = new Map();
+    bytes = 0;
+    await producer.sendBatch({ acks: -1, topicMessages });
+  };
   for (const { source, stageName, err } of items) {
     const spec = TOPICS[source.topic];
-    const list = byTopic.get(dlqName(spec.name)) ?? [];
     const headers: Record<string, string | Buffer> = {};
     for (const [k, v] of Object.entries(source.record.headers ?? {})) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
     Object.assign(headers, deadLetterHeaders(source, stageName, err));
+    const size = (source.record.value?.length ?? 0) + (source.record.key?.length ?? 0)
+      + Object.entries(headers).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    if (bytes > 0 && bytes + size > spec.maxMessageBytes) await flush();
+    const name = dlqName(spec.name);
+    const list = batch.get(name) ?? [];
     list.push({ key: source.record.key, value: source.record.value, headers });
-    byTopic.set(dlqName(spec.name), list);
+    batch.set(name, list);
+    bytes += size;
   }
-  await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+  await flush();
 }

@@ -8,7 +8,7 @@ import type { Sink } from '../../connectors/jsonl-sink.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { AirplayEvent, Prediction } from '../../schemas/messages.js';
 import type { TopicKey } from '../../schemas/topics.js';
-import { createDecider, createExtractor } from '../features/registry.js';
+import { createDecider, createExtractor, queryVectorsPerWindow } from '../features/registry.js';
 import type { ServiceKey } from '../he/client/service-key.js';
 import type { ScoringClients } from '../he/client/index.js';
 import type { Clusters, Producers } from '../runtime/clusters.js';
@@ -65,14 +65,14 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
   const extractor = createExtractor(manifest);
   switch (name) {
     case 'windowing': {
-      // A query ciphertext carries whole windows, each with all its hypotheses.
-      const windowsPerQuery = Math.max(1, Math.floor(opts.clients.windowsPerQuery / extractor.hypotheses));
+      // A query ciphertext carries whole windows, each with all its hypotheses and probes.
+      const windowsPerQuery = Math.max(1, Math.floor(opts.clients.windowsPerQuery / queryVectorsPerWindow(manifest)));
       return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery, maxBatchSeconds: 5,
         session: (tables, session, partition) => sessions.owned(tables, session, partition),
       }) as unknown as Stage<TopicKey>;
     }
     case 'encrypt':
-      return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim, hypotheses: extractor.hypotheses }) as unknown as Stage<TopicKey>;
+      return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim, vectorsPerWindow: queryVectorsPerWindow(manifest) }) as unknown as Stage<TopicKey>;
     case 'decide': {
       const threshold = manifest.feature.kind === 'landmark' ? manifest.feature.params.threshold : 0.5;
       const scale = Math.max(1e-6, Math.abs(threshold) / 4);

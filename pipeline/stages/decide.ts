@@ -19,9 +19,10 @@ import { decodeFrames } from '../../schemas/frames.js';
 import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
 import { BlindearError } from '../errors.js';
 import { hintsFromNote, openNote, verifyQueryMac } from '../he/client/service-key.js';
-import { queryHypotheses, type Decider } from '../features/registry.js';
+import { queryHypotheses, queryProbes, queryVectorsPerWindow, type Decider } from '../features/registry.js';
 import { bestOverHypotheses } from '../features/types.js';
 import { AirplayTracker, type PlayEvent, type TrackInfo } from '../model/airplay.js';
+import { probePresence } from '../model/presence.js';
 import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
 import { defineStage, type Inbound, type Outbound, type StageContext } from '../runtime/stage.js';
 import { DEFAULT_SHARD_WAIT, ShardParts, type GivenUp, type ShardWaitLimits } from './shard-parts.js';
@@ -62,8 +63,11 @@ export function createDecideStage(deps: DecideDeps) {
   const spanSeconds = (deps.decisions.span - 1) * deps.hopSeconds + deps.decisions.windowSeconds;
   const iso = (ms: number): string => new Date(ms).toISOString();
   const trackInfo = airplayTracks(manifest);
-  /** Score vectors per window: the catalogue's query hypotheses. */
+  /** Score vectors per window: the catalogue's query hypotheses, for the window and then each of its P probes. */
   const K = queryHypotheses(manifest);
+  const P = queryProbes(manifest);
+  const V = queryVectorsPerWindow(manifest);
+  const probeSeconds = P > 0 ? deps.decisions.windowSeconds / P : 0;
   const shardParts = manifest.shards ? new ShardParts(manifest.shards, { ...DEFAULT_SHARD_WAIT, ...deps.shardWait }) : undefined;
   let ctxRef: StageContext | undefined;
 
@@ -127,7 +131,7 @@ export function createDecideStage(deps: DecideDeps) {
         throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `session ${session} windows ${seq}+${count}: MAC does not match`);
       }
       const state: DecideState = ctx.tables.get('decideState', session)
-        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], originMs: record.createdAtMs, ended: false };
+        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], probes: [], originMs: record.createdAtMs, ended: false };
       const endRepeat = final && !state.ended && seq + count - 1 === state.lastSeq && seq <= state.lastSeq;
       if (shardParts && final && state.ended && seq + count - 1 === state.lastSeq) {
         // The other shards' parts of the end marker: the first part to come closed the session.
@@ -156,7 +160,7 @@ export function createDecideStage(deps: DecideDeps) {
           scores = []; // the end marker restates a decision: no scores needed, the first part to come closes it
         } else {
           if (!client.decryptShard || frames.length !== 1) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `a shard's part is one LWE result, got ${frames.length} parts`);
-          const part = client.decryptShard(frames[0], count * K, range.firstClass, range.classes);
+          const part = client.decryptShard(frames[0], count * V, range.firstClass, range.classes);
           checkBounds(part, session, seq, ctx);
           const added = shardParts.add(msg, range.index, part, ctx.now());
           for (const g of added.givenUp) await giveUp(g, ctx);
@@ -165,20 +169,33 @@ export function createDecideStage(deps: DecideDeps) {
         }
       } else {
         if (env.shard) throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `a part of shard ${env.shard.index} of ${env.shard.count}; this client's catalogue is not sharded`);
-        scores = await client.decryptScores([frames], count * K);
+        scores = await client.decryptScores([frames], count * V);
         checkBounds(scores, session, seq, ctx);
       }
       if (!endRepeat && prev !== state.lastSeq && !(state.lastSeq === -1 && prev < seq)) {
         ctx.metrics.integrityErrors.inc({ reason: 'gap' });
         ctx.logger.warn({ session, seq, prev, lastSeq: state.lastSeq }, 'windows missing between the last decided and these scores');
       }
-      // Each class keeps its best score over the window's query hypotheses.
-      scores = bestOverHypotheses(scores, K);
+      // The windows' own vectors and their probes'; each class keeps its best score over the hypotheses.
+      const own: Float64Array[] = [];
+      const probeVectors: Float64Array[] = [];
+      for (let i = 0; i < scores.length / V; i++) {
+        own.push(...scores.slice(i * V, i * V + K));
+        probeVectors.push(...scores.slice(i * V + K, (i + 1) * V));
+      }
+      scores = bestOverHypotheses(own, K);
+      const probeScores = bestOverHypotheses(probeVectors, K);
       // The boundary hints this service sealed into the query; a note that does not open is ignored.
       const hints = hintsFromNote(env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : []);
       const horizon = record.windowPhaseSeconds + (seq + count) * deps.hopSeconds - 4 * spanSeconds;
       const kept = state.boundaries.map((h) => (typeof h === 'number' ? { t: h, strength: SILENCE_EDGE_STRENGTH } : h));
       const boundaries = [...kept, ...hints].filter((h) => h.t >= horizon).sort((a, b) => a.t - b.t).slice(-256);
+      // What each probe heard: window i's probe p starts p probe lengths into it.
+      const heard = probeScores.map((sc, j) => {
+        const w = Math.floor(j / P);
+        return probePresence(sc, manifest.classes.track, record.windowPhaseSeconds + (seq + w) * deps.hopSeconds + (j % P) * probeSeconds, probeSeconds);
+      });
+      const probes = [...state.probes, ...heard].filter((p) => p.t >= horizon).slice(-64);
       const restored: ScoredWindow[] = state.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: b64ToF64(w.scores) }));
       const decisions = new StreamDecisions(deps.decider, deps.decisions, { recent: restored, sinceEmit: state.sinceEmit, lastSeq: state.lastSeq });
       // Window k starts at the session's phase + k·hop (windowing's grid).
@@ -194,7 +211,7 @@ export function createDecideStage(deps: DecideDeps) {
         ctx.metrics.predictionLatencySeconds.observe(p.latencyMs / 1000);
         if (p.outcome === 'unknown') ctx.metrics.unknownWindows.inc({ station: record.station });
         out.push({ topic: 'predictions', key: session, envelope: p });
-        const step = tracker.step(play, d, now, boundaries);
+        const step = tracker.step(play, d, now, boundaries, probes);
         play = step.play;
         for (const e of step.events) {
           out.push({ topic: 'airplay', key: session, envelope: airplayEvent(e, record.station, session, d.capturedAtMs - d.audioEndSeconds * 1000, now) });
@@ -203,7 +220,7 @@ export function createDecideStage(deps: DecideDeps) {
       }
       const snap = decisions.snapshot();
       const next: DecideState = {
-        session, lastSeq: snap.lastSeq, sinceEmit: snap.sinceEmit, play, boundaries, originMs: state.originMs, ended: final,
+        session, lastSeq: snap.lastSeq, sinceEmit: snap.sinceEmit, play, boundaries, probes, originMs: state.originMs, ended: final,
         recent: snap.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: f64ToB64(w.scores) })),
       };
       out.push({ topic: 'decideState', key: session, envelope: next });

@@ -9,9 +9,12 @@ import { defineStage, type Outbound } from '../runtime/stage.js';
 import type { ClientSessions } from './client-sessions.js';
 import { float32FromBytes } from './ingest.js';
 
-/** `hypotheses`: query vectors per window (the catalogue's speed hypotheses), all in one query ciphertext. */
-export function createEncryptStage(deps: { sessions: ClientSessions; modelId: string; dim: number; hypotheses: number }) {
-  const K = deps.hypotheses;
+/**
+ * `vectorsPerWindow`: query vectors per window (the catalogue's speed hypotheses, for the window and each of
+ * its probes), all in one query ciphertext.
+ */
+export function createEncryptStage(deps: { sessions: ClientSessions; modelId: string; dim: number; vectorsPerWindow: number }) {
+  const K = deps.vectorsPerWindow;
   return defineStage({
     name: 'encrypt',
     input: 'features',
@@ -31,9 +34,9 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
       const vectors = Array.from({ length: count * K }, (_, i) => all.subarray(i * dim, (i + 1) * dim));
       const encrypted = client.encryptWindows(vectors);
       const { ciphertexts } = encrypted;
-      // A ciphertext carries whole windows: all K hypotheses of each.
+      // A ciphertext carries whole windows: all K vectors of each.
       const windowsPerCiphertext = encrypted.windowsPerCiphertext.map((n) => {
-        if (n % K !== 0) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `a query ciphertext holds ${n} vectors, not whole windows of ${K} hypotheses: this catalogue's scheme cannot carry its speed hypotheses`);
+        if (n % K !== 0) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `a query ciphertext holds ${n} vectors, not whole windows of ${K} vectors: this catalogue's scheme cannot carry its speed hypotheses and probes`);
         return n / K;
       });
       let at = seq;

@@ -78,8 +78,8 @@ export function createScorerStage(deps: {
   shard?: ScoresShard;
   /** Audio seconds one window covers (the catalogue's hop): the unit of the rate limit. */
   hopSeconds?: number;
-  /** Query vectors per window of the catalogue served (its speed hypotheses): a window is that many vectors. */
-  hypotheses?: number;
+  /** Query vectors per window of the catalogue served (its speed hypotheses, probes): a window is that many vectors. */
+  vectorsPerWindow?: number;
   parking?: Partial<ParkingLimits>;
   rateLimit?: RateLimit | null;
   /** Sends the outputs of a query scored after it was parked. */
@@ -110,7 +110,7 @@ export function createScorerStage(deps: {
     const keys = await deps.keys.get(session, { paramsId, modelId });
     if (buckets && deps.hopSeconds) {
       // Every window the query holds is scored, whatever `count` claims.
-      const cost = Math.max(count, Math.ceil(deps.engine.windowsIn(msg.value) / (deps.hypotheses ?? 1))) * deps.hopSeconds;
+      const cost = Math.max(count, Math.ceil(deps.engine.windowsIn(msg.value) / (deps.vectorsPerWindow ?? 1))) * deps.hopSeconds;
       if (!buckets.take(session, cost, ctx.now())) {
         ctx.metrics.rateLimited?.inc({ stage: 'scorer' });
         throw new BlindearError('BLINDEAR_ERR_RATE_LIMITED', `${session}: over ${deps.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT.perSecond}× real time after a burst of ${deps.rateLimit?.burstSeconds ?? DEFAULT_RATE_LIMIT.burstSeconds} s`);

@@ -81,8 +81,8 @@ export function createWindowingStage(deps: WindowingDeps) {
     const seen = s.windower.audio(from - 4 * rate, to + Math.round(1.5 * rate));
     const boundaries = boundaryHints(seen.pcm, rate).map((h) => ({ t: Math.round((h.t + seen.start / rate) * 100) / 100, strength: Math.round(h.strength * 1000) / 1000 }))
       .filter((h) => h.t >= from / rate && h.t < to / rate).slice(0, NOTE_HINTS);
-    // Each window's vector: its hypotheses' d-vectors stacked (extractor.hypotheses × dim).
-    const per = extractor.hypotheses * extractor.dim;
+    // Each window's vector: its hypotheses' d-vectors stacked, then its probes' (hypotheses × (1 + probes) × dim).
+    const per = extractor.hypotheses * (1 + extractor.probes) * extractor.dim;
     const values = new Float32Array(b.windows.length * per);
     b.windows.forEach((w, i) => values.set(w.vector, i * per));
     s.lastEmitted = last.seq;

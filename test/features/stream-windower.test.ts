@@ -9,7 +9,7 @@ function sumExtractor(sampleRate: number, windowSeconds: number, hopSeconds: num
   const hop = Math.round(hopSeconds * sampleRate);
   const ctx = Math.round(contextSeconds * sampleRate);
   return {
-    kind: 'mfcc-sum', dim: 2, hypotheses: 1, sampleRate, windowSeconds, hopSeconds, contextSeconds, frameSamples: 1,
+    kind: 'mfcc-sum', dim: 2, hypotheses: 1, probes: 0, sampleRate, windowSeconds, hopSeconds, contextSeconds, frameSamples: 1,
     // Windows on the grid `lead` + k·hop of the slice it is given (the FeatureExtractor contract).
     windows(pcm, lead = 0) {
       const vectors: Float32Array[] = [];

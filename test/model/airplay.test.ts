@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../pipeline/features/types.js';
 import { AirplayTracker } from '../../pipeline/model/airplay.js';
 import type { StreamDecision } from '../../pipeline/model/stream-decisions.js';
-import { DecideState, type OpenPlay } from '../../schemas/messages.js';
+import { PRESENT_Z } from '../../pipeline/model/presence.js';
+import { DecideState, type OpenPlay, type ProbePresence } from '../../schemas/messages.js';
 
 const HOP = 15;
 type Hint = { t: number; strength: number };
@@ -189,5 +190,57 @@ describe('airplay tracker', () => {
     expect(play).toBeNull();
     expect(events.map((e) => e.event)).toEqual(['ended']);
     expect(events[0].streamEndSeconds).toBe(75);
+  });
+});
+
+describe('with probe windows, a play begins and ends where the probes heard its track', () => {
+  /** 5 s probes over [0, until): track `a` heard in [a0, a1), track `b` in [b0, b1), `noise` elsewhere. */
+  function probes(until: number, plays: [track: number, from: number, to: number][], missing: number[] = []): ProbePresence[] {
+    const out: ProbePresence[] = [];
+    for (let t = 0; t < until; t += 5) {
+      const heard = plays.filter(([, a, b]) => t >= a && t + 5 <= b && !missing.includes(t)).map(([tr]): [number, number] => [tr, 6]);
+      // Another track just below "heard" everywhere: the nearest impostor a probe shows.
+      out.push({ t, len: 5, tracks: [...heard, [1, PRESENT_Z - 0.3]] });
+    }
+    return out;
+  }
+  const feed = (steps: StreamDecision[], heard: ProbePresence[], boundaries: Hint[] = []) => {
+    const t = new AirplayTracker('s', [200, 100, 90].map((d) => ({ durationSeconds: d })), { hopSeconds: HOP, spanSeconds: 30, missesToEnd: 3, confidence: () => 0.95 });
+    let play: OpenPlay | null = null;
+    const events = [];
+    for (const d of steps) {
+      // What the probes up to the decision's audio end heard (the decider has no later ones).
+      const r = t.step(play, d, 0, boundaries, heard.filter((p) => p.t + p.len <= d.audioEndSeconds));
+      play = r.play;
+      events.push(...r.events);
+    }
+    return events;
+  };
+
+  it('a play cut short at 50 s ends there, not where the decisions stopped naming it or at a change inside the music', () => {
+    // Track 0 from stream second 10 (its beginning) to 50, then unknown; a sharp change inside the music at 40.
+    const steps = [decision(1, 0, 0), decision(2, 0, 5), decision(3, 0, 20), decision(4, null), decision(5, null), decision(6, null), decision(7, null)];
+    const events = feed(steps, probes(120, [[0, 10, 50]]), [{ t: 40, strength: 0.9 }]);
+    expect(events.map((e) => `${e.event}:${e.track}`)).toEqual(['started:0', 'ended:0']);
+    // "started" from the first decision (its audio heard the beginning): inside the probes' bounds; "ended"
+    // from the offsets, which the probes agree with.
+    expect(events[0].streamStartSeconds).toBeGreaterThanOrEqual(5);
+    expect(events[0].streamStartSeconds).toBeLessThanOrEqual(12.5);
+    expect(events[1].streamStartSeconds).toBe(10);
+    expect(events[1].streamEndSeconds).toBe(50);
+  });
+
+  it('one probe talked over does not end the play; another track taking over ends it where its probes stop', () => {
+    // Track 0 from 0 to 65 (a probe at 50 talked over), track 2 from its beginning at 65.
+    const steps = [decision(1, 0, 0), decision(2, 0, 15), decision(3, 0, 30), decision(4, 0, 45), decision(5, 2, 0), decision(6, 2, 10, true)];
+    const events = feed(steps, probes(120, [[0, 0, 65], [2, 65, 120]], [50]));
+    expect(events.map((e) => `${e.event}:${e.track}`)).toEqual(['started:0', 'ended:0', 'started:2', 'ended:2']);
+    expect(events[1].streamEndSeconds).toBe(65);
+    expect(events[3].streamStartSeconds).toBe(65);
+  });
+
+  it('a decider state without probes (written before them) reads as none', () => {
+    const s = DecideState.parse({ session: 's', lastSeq: 3, sinceEmit: 0, recent: [], play: null, originMs: 0 });
+    expect(s.probes).toEqual([]);
   });
 });

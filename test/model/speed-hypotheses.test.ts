@@ -10,11 +10,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { changeSpeed } from '../../pipeline/eval/distortions.js';
 import { QueryScorer } from '../../pipeline/eval/query-scorer.js';
+import { landmarkWindows } from '../../pipeline/features/landmark.js';
 import { StreamWindower } from '../../pipeline/features/stream-windower.js';
 import { createExtractor, segmentsOf } from '../../pipeline/features/registry.js';
 import { bestOverHypotheses, hypothesisSlices, type LinearModel } from '../../pipeline/features/types.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
-import { enrollCatalog, LWE_QUERY_SPEEDS } from '../../pipeline/model/enroll.js';
+import { enrollCatalog, LWE_PROBE_SECONDS, LWE_QUERY_SPEEDS } from '../../pipeline/model/enroll.js';
 import { scoreInClear } from '../../pipeline/model/segment-templates.js';
 import { createLogger } from '../../pipeline/runtime/logger.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
@@ -45,13 +46,17 @@ describe('speed hypotheses (LWE catalogue, enrol --scheme lwe)', () => {
     }
   }, 600_000);
 
-  it('an LWE catalogue carries three hypotheses unless told otherwise; CKKS refuses them', async () => {
+  it('an LWE catalogue carries three hypotheses and 5 s probes unless told otherwise; CKKS refuses both', async () => {
     expect(manifest.feature.kind === 'landmark' && manifest.feature.params.querySpeeds).toEqual(LWE_QUERY_SPEEDS);
     expect(createExtractor(manifest).hypotheses).toBe(3);
     await expect(enrollCatalog({
       inputs: [join(MUSIC_DIR, tracks[0])], catalogDir: join(dir, '..', 'refused'), kind: 'landmark',
       params: { querySpeeds: [0.97, 1, 1.03] }, scheme: 'ckks', logger: createLogger('silent'),
     })).rejects.toMatchObject({ code: 'BLINDEAR_ERR_CONFIG_INVALID' });
+    await expect(enrollCatalog({
+      inputs: [join(MUSIC_DIR, tracks[0])], catalogDir: join(dir, '..', 'refused'), kind: 'landmark',
+      params: { probeSeconds: 5 }, scheme: 'ckks', logger: createLogger('silent'),
+    })).rejects.toMatchObject({ code: 'BLINDEAR_ERR_CONFIG_INVALID', message: expect.stringContaining('probe') });
   });
 
   it('a sped-up excerpt\'s own track scores higher with the hypotheses than at speed 1 alone', () => {
@@ -104,22 +109,38 @@ describe('speed hypotheses (LWE catalogue, enrol --scheme lwe)', () => {
     expect(right).toBeGreaterThanOrEqual(Math.ceil(0.8 * excerpts.length));
   }, 120_000);
 
-  it('streamed in 0.5 s chunks, every window with its hypotheses equals the whole clip\'s', async () => {
+  it('streamed in 0.5 s chunks, every window with its hypotheses equals the whole clip\'s, and each probe the whole clip\'s 5 s window there', async () => {
     const extractor = createExtractor(manifest);
+    const spec = manifest.feature;
+    if (spec.kind !== 'landmark') throw new Error('a landmark catalogue expected');
+    expect(spec.params.probeSeconds).toBe(LWE_PROBE_SECONDS);
+    const P = extractor.probes;
+    expect(P).toBe(3);
     const sr = extractor.sampleRate;
     const pcm = (await decodeFile(join(MUSIC_DIR, tracks[0]), { sampleRate: sr })).subarray(0, 60 * sr);
     const whole = extractor.windows(pcm);
+    // The probes' oracle: the whole clip windowed at the probe's length and hop, by the same kind.
+    const short = landmarkWindows(pcm, { ...spec.params, windowSeconds: LWE_PROBE_SECONDS, hopSeconds: LWE_PROBE_SECONDS }, Float32Array.from(spec.idf));
     const sw = new StreamWindower(extractor, 0);
     const got = [];
     const chunk = sr / 2;
     for (let at = 0; at < pcm.length; at += chunk) got.push(...sw.push(pcm.subarray(at, Math.min(pcm.length, at + chunk)), at, at + chunk >= pcm.length));
     expect(got.map((g) => g.seq)).toEqual(whole.vectors.map((_, k) => k));
-    for (const g of got) {
-      const ref = whole.vectors[g.seq];
-      expect(g.vector.length).toBe(3 * extractor.dim);
+    const per = 3 * extractor.dim;
+    const worstOf = (a: Float32Array, b: Float32Array): number => {
+      expect(a.length).toBe(b.length);
       let worst = 0;
-      for (let k = 0; k < ref.length; k++) worst = Math.max(worst, Math.abs(ref[k] - g.vector[k]));
-      expect(worst, `window ${g.seq}`).toBeLessThan(1e-6);
+      for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k] - b[k]));
+      return worst;
+    };
+    for (const g of got) {
+      expect(g.vector.length).toBe((1 + P) * per);
+      expect(worstOf(whole.vectors[g.seq], g.vector.subarray(0, per)), `window ${g.seq}`).toBeLessThan(1e-6);
+      for (let p = 0; p < P; p++) {
+        const ref = short.vectors[g.seq * P + p];
+        expect(worstOf(ref, g.vector.subarray((1 + p) * per, (2 + p) * per)), `window ${g.seq} probe ${p}`).toBeLessThan(1e-6);
+        expect(ref.some((x) => x !== 0)).toBe(true);
+      }
     }
   });
 
