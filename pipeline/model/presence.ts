@@ -61,21 +61,20 @@ export function heardUntil(probes: readonly ProbePresence[], track: number, from
 }
 
 /**
- * Where `track` began to be heard before `until`: the first probe of the run of probes that hear it (fewer
- * than ABSENT_PROBES in a row that do not), going back from `until` but not to `notBefore`. Null when no
- * probe there heard it.
+ * Where `track` began to be heard before `until`: the first probe of the unbroken run of probes that hear
+ * it, going back from `until` but not to `notBefore`. Unbroken, unlike an end's run: in the last seconds of
+ * the item before, a strong match of that item lifts other tracks' z-scores past PRESENT_Z now and then, and
+ * one such probe a gap before the run would move the start back by two probes (broadcast days seeds 7, 11
+ * and 23: two starts of 166 more within 5 s). Null when no probe there heard it.
  */
 export function heardFrom(probes: readonly ProbePresence[], track: number, until: number, notBefore: number): ProbePresence | null {
   let first: ProbePresence | null = null;
-  let misses = 0;
   for (let i = probes.length - 1; i >= 0; i--) {
     const p = probes[i];
     if (p.t >= until) continue;
     if (p.t + p.len <= notBefore) break;
-    if (presenceOf(p, track) >= PRESENT_Z) {
-      first = p;
-      misses = 0;
-    } else if (first && ++misses >= ABSENT_PROBES) break;
+    if (presenceOf(p, track) >= PRESENT_Z) first = p;
+    else if (first) break;
   }
   return first;
 }

@@ -239,6 +239,16 @@ describe('with probe windows, a play begins and ends where the probes heard its 
     expect(events[3].streamStartSeconds).toBe(65);
   });
 
+  it('a probe that heard the next track a gap before its run does not move its start back', () => {
+    // Track 0 from 0 to 63, track 2 from its beginning at 63 (a cut there); the probe at 55, inside track
+    // 0, also shows track 2 (the impostor a strong match lifts), the one at 60 does not.
+    const heard = probes(120, [[0, 0, 63], [2, 63, 120]]).map((p) => (p.t === 55 ? { ...p, tracks: [...p.tracks, [2, 6] as [number, number]] } : p));
+    const steps = [decision(1, 0, 0), decision(2, 0, 15), decision(3, 0, 30), decision(4, 0, 45), decision(5, 2, 0), decision(6, 2, 15, true)];
+    const events = feed(steps, heard, [{ t: 63, strength: 0.9 }]);
+    expect(events.map((e) => `${e.event}:${e.track}`)).toEqual(['started:0', 'ended:0', 'started:2', 'ended:2']);
+    expect(events[2].streamStartSeconds).toBe(63);
+  });
+
   it('a decider state without probes (written before them) reads as none', () => {
     const s = DecideState.parse({ session: 's', lastSeq: 3, sinceEmit: 0, recent: [], play: null, originMs: 0 });
     expect(s.probes).toEqual([]);
