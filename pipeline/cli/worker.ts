@@ -37,6 +37,8 @@ const SCORER_RETRY = { retries: 3, initialRetryTimeMs: 100, maxRetryTimeMs: 1_00
  * 6 s), and the survivor, heart-beating every second, rejoins at once: its partitions resume within ≈8 s.
  */
 export const SCORER_SESSION_TIMEOUT_MS = 6_000;
+/** How long a scorer's orderly stop may take after SIGTERM before it exits anyway (orderly stops: ≤ 2.5 s). */
+const STOP_DEADLINE_MS = 4_000;
 export const SCORER_HEARTBEAT_MS = 1_000;
 export const SCORER_REBALANCE_TIMEOUT_MS = 10_000;
 
@@ -114,7 +116,19 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   logger.info({ signal: why }, 'stopping');
   // Leave the group first (kafkajs sends LeaveGroup): the partitions move to a survivor at once.
   const t0 = Date.now();
-  const step = (what: string): void => logger.debug({ ms: Date.now() - t0 }, `stopping: ${what}`);
+  const done: string[] = [];
+  const step = (what: string): void => {
+    done.push(what);
+    logger.debug({ ms: Date.now() - t0 }, `stopping: ${what}`);
+  };
+  // A stop is bounded (as Kafka Streams' close(timeout)): a step still waiting at the deadline (a fetch or
+  // a send the broker never answers) is left behind. Nothing is lost: offsets are committed only for
+  // what was scored and sent, so what this worker held is redelivered to the group.
+  const deadline = setTimeout(() => {
+    logger.warn({ ms: Date.now() - t0, done }, 'stopping took longer than its deadline: exiting now; what this worker held goes to another');
+    process.exit(0);
+  }, STOP_DEADLINE_MS);
+  deadline.unref();
   // The keys table closes beside it: a query still being scored has its keys in memory already.
   await Promise.all([running.stop().then(() => step('left the group')), table.stop().then(() => step('keys table closed'))]);
   await producer.disconnect();
@@ -122,5 +136,6 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   keys.dispose();
   await engine.close();
   step('engine closed');
+  clearTimeout(deadline);
   signal.dispose();
 }
