@@ -146,4 +146,9 @@ export const LandmarkParams = z
       ctx.addIssue({ code: 'custom', message: 'segmentHopSeconds > segmentSeconds leaves gaps', path: ['segmentHopSeconds'] });
   });
 export type LandmarkParams = z.infer<typeof LandmarkParams>;
+
+/** Probe windows per window that a catalogue's live queries carry (0: none; see `probeSeconds`). */
+export function landmarkProbes(p: Pick<LandmarkParams, 'windowSeconds' | 'probeSeconds'>): number {
+  return p.probeSeconds > 0 ? Math.round(p.windowSeconds / p.probeSeconds) : 0;
+}
 export type LandmarkParamsInput = z.input<typeof LandmarkParams>;

@@ -3,7 +3,7 @@
  * the clip start (window k starts at k·hopSeconds), x = sqrt(counts)·idf, L2-normalised.
  * The idf comes from the catalogue (enrolment), so a query is always windowed like its catalogue.
  */
-import { LANDMARK_BLOCK_SECONDS, type LandmarkParams } from '../../schemas/feature-landmark.js';
+import { LANDMARK_BLOCK_SECONDS, landmarkProbes, type LandmarkParams } from '../../schemas/feature-landmark.js';
 import { extractLandmarks, makeBucketer, speedBucketer, type Bucketer, type Landmarks, type MultiBucketer } from '../dsp/landmarks.js';
 import { resample22050To11025 } from '../dsp/resample.js';
 import { PEAK_SAMPLE_RATE, STFT_HOP, STFT_SIZE } from '../dsp/spectral-peaks.js';
@@ -183,7 +183,7 @@ export function landmarkExtractor(params: LandmarkParams, idf: Float32Array): Fe
     kind: 'landmark',
     dim: params.d,
     hypotheses: K,
-    probes: params.probeSeconds > 0 ? Math.round(params.windowSeconds / params.probeSeconds) : 0,
+    probes: landmarkProbes(params),
     sampleRate: LANDMARK_INPUT_SAMPLE_RATE,
     windowSeconds: params.windowSeconds,
     hopSeconds: params.hopSeconds,

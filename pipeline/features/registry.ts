@@ -4,6 +4,7 @@
  * way its catalogue was enrolled.
  */
 import type { CatalogManifest } from '../../schemas/catalog.js';
+import { landmarkProbes } from '../../schemas/feature-landmark.js';
 import { mfccSumDim } from '../../schemas/feature-mfcc.js';
 import { decideLandmarkVote } from '../model/landmark-vote.js';
 import { decideMfccMean, decideMfccVote } from '../model/mfcc-vote.js';
@@ -69,8 +70,7 @@ export function queryHypotheses(manifest: CatalogManifest): number {
 
 /** Probe windows per window a catalogue's live queries carry (landmark probeSeconds; 0 otherwise). */
 export function queryProbes(manifest: CatalogManifest): number {
-  const spec = manifest.feature;
-  return spec.kind === 'landmark' && spec.params.probeSeconds > 0 ? Math.round(spec.params.windowSeconds / spec.params.probeSeconds) : 0;
+  return manifest.feature.kind === 'landmark' ? landmarkProbes(manifest.feature.params) : 0;
 }
 
 /** Query vectors per window of a live stream: the window and each of its probes, with every hypothesis. */

@@ -303,7 +303,6 @@ export class AirplayTracker {
    * it, not before the play before it ended (less a crossfade).
    */
   private heardStart(p: OpenPlay): ProbePresence | null {
-    if (this.probes.length === 0) return null;
     return heardFrom(this.probes, p.track, p.firstAudioStartSeconds + this.opts.spanSeconds, p.floorSeconds - CROSSFADE_SLACK);
   }
 
@@ -312,7 +311,6 @@ export class AirplayTracker {
    * that heard it there): the end of a play to a probe's length, whether cut short or played out.
    */
   private heardEnd(p: OpenPlay): number | null {
-    if (this.probes.length === 0) return null;
     return heardUntil(this.probes, p.track, Math.max(p.streamStartSeconds, p.lastEndSeconds - this.opts.spanSeconds));
   }
 
