@@ -13,6 +13,29 @@ export const CATALOG_MANIFEST = 'catalog.json';
 export const CATALOG_MODEL = 'model.bin';
 /** LWE catalogues only: the hint H = W_q·A (C × n int32 LE) and the biases (C float32 LE), the client's download. */
 export const CATALOG_LWE_HINT = 'lwe-hint.bin';
+/** The position table (one record per class; the server's half of the position query). */
+export const CATALOG_POSITION = 'position.bin';
+/** The position table's LWE hint (the client's download for the position query). */
+export const CATALOG_POSITION_HINT = 'position-hint.bin';
+
+/**
+ * A landmark catalogue's position table (pipeline/model/position.ts, pipeline/he/position-pir.ts): per
+ * class (segment) a record of `slots` time slots of `slotSeconds`, each a `slotBits`-bit set of the
+ * landmark codes that start in it. The client fetches the records of the answer's segments with an
+ * LWE-encrypted one-hot query over the classes (private information retrieval: the server cannot tell
+ * which) and aligns the query's own landmarks against them in the clear, so the answer's offset in the
+ * track is placed to a fraction of a second. `seed` expands the query matrix; `deltaBits` is log2 of the
+ * one-hot's scale (each record byte decrypts as a multiple of 2^deltaBits).
+ */
+export const PositionParams = z.object({
+  slotSeconds: z.number().positive(),
+  slotBits: z.number().int().positive().multipleOf(8),
+  slots: z.number().int().positive(),
+  n: z.number().int().positive(),
+  seed: z.string().regex(/^[0-9a-f]{32}$/),
+  deltaBits: z.number().int().min(16).max(28),
+});
+export type PositionParams = z.infer<typeof PositionParams>;
 
 export const CatalogTrack = z.object({
   /** Path as given at enrolment, relative to the enrolled folder. */
@@ -59,6 +82,8 @@ export const CatalogManifest = z
      */
     scheme: z.enum(['ckks', 'lwe']).default('ckks'),
     lwe: LweParams.optional(),
+    /** Landmark catalogues: the position table's layout (absent: offsets come from the segment scores). */
+    position: PositionParams.optional(),
     tracks: z.array(CatalogTrack).min(1),
     /** One entry per model row: which track, and which stretch of it the class covers. */
     classes: z.object({
@@ -107,6 +132,8 @@ export const CatalogManifest = z
       if (m.shard.firstClass + m.classes.track.length > m.shard.totalClasses) ctx.addIssue({ code: 'custom', message: 'shard classes beyond the whole catalogue', path: ['shard'] });
       if (m.shards) ctx.addIssue({ code: 'custom', message: 'a shard folder holds one shard', path: ['shard'] });
     }
+    if (m.position && m.feature.kind !== 'landmark') ctx.addIssue({ code: 'custom', message: 'a position table needs landmark features', path: ['position'] });
+    if (m.position && (m.shards || m.shard)) ctx.addIssue({ code: 'custom', message: 'a sharded catalogue has no position table', path: ['position'] });
     if (m.scheme === 'lwe' && m.feature.kind !== 'landmark') ctx.addIssue({ code: 'custom', message: "scheme 'lwe' needs unit-norm (landmark) features", path: ['scheme'] });
   });
 export type CatalogManifest = z.infer<typeof CatalogManifest>;

@@ -12,11 +12,12 @@ import { loadConfig } from '../../schemas/config.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { Match } from '../../schemas/messages.js';
 import { BlindearError, isBlindearError } from '../errors.js';
-import { openScoringClients, type ScoringClient } from '../he/client/index.js';
-import { decideEncrypted, type RemoteScorer } from '../he/client/round-trip.js';
-import { catalogueEngine } from '../he/server/index.js';
-import { createDecider, createExtractor } from '../features/registry.js';
-import { loadManifest, loadModel } from '../model/catalog-store.js';
+import { openPositionClient, openScoringClients, type PositionClient, type ScoringClient } from '../he/client/index.js';
+import { decideEncrypted, type PositionAnswerer, type RemoteScorer } from '../he/client/round-trip.js';
+import { catalogueEngine, PositionEngine } from '../he/server/index.js';
+import { POSITION_QUERY_SECONDS, positionQueryOfPcm } from '../model/position.js';
+import { createDecider, createExtractor, segmentsOf } from '../features/registry.js';
+import { loadManifest, loadModel, loadPositionTable } from '../model/catalog-store.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { KafkaScoring } from './kafka-scoring.js';
 
@@ -31,12 +32,15 @@ export interface IdentifyAnswer {
  * Decodes `file` as a stream (memory bounded whatever its length: only the windower's tail of audio and
  * the windows' feature vectors are held) and refuses, as enrolment does, silent or too short audio.
  */
-export async function streamWindows(file: string, manifest: CatalogManifest): Promise<{ windows: FeatureWindows; seconds: number }> {
+export async function streamWindows(file: string, manifest: CatalogManifest): Promise<{ windows: FeatureWindows; seconds: number; head: Float32Array }> {
   const extractor = createExtractor(manifest);
   const stream = await decodeStream(file, { sampleRate: extractor.sampleRate, chunkSeconds: 10 });
   const windower = new StreamWindower(extractor);
   const stats = new AudioStats();
   const windows: FeatureWindows = { dim: extractor.dim, vectors: [], startSeconds: [] };
+  // The first seconds of audio, for the position query (pipeline/model/position.ts).
+  const head = new Float32Array(Math.round(POSITION_QUERY_SECONDS * extractor.sampleRate));
+  let headFill = 0;
   const take = (pcm: Float32Array, final: boolean): void => {
     for (const w of windower.push(pcm, windower.samplesSeen, final)) { windows.vectors.push(w.vector); windows.startSeconds.push(w.startSeconds); }
   };
@@ -44,6 +48,11 @@ export async function streamWindows(file: string, manifest: CatalogManifest): Pr
     let pending: Float32Array | undefined;
     for await (const chunk of stream.chunks) {
       stats.push(chunk);
+      if (headFill < head.length) {
+        const n = Math.min(chunk.length, head.length - headFill);
+        head.set(chunk.subarray(0, n), headFill);
+        headFill += n;
+      }
       if (pending) take(pending, false);
       pending = chunk;
     }
@@ -54,14 +63,24 @@ export async function streamWindows(file: string, manifest: CatalogManifest): Pr
     stream.stop();
   }
   if (windows.vectors.length === 0) throw new BlindearError('BLINDEAR_ERR_AUDIO_TOO_SHORT', file);
-  return { windows, seconds: stats.samples / extractor.sampleRate };
+  return { windows, seconds: stats.samples / extractor.sampleRate, head: head.subarray(0, headFill) };
+}
+
+/** Position queries for a catalogue with a position table: the client and who answers them. */
+export interface PositionService {
+  client: PositionClient;
+  answer: PositionAnswerer;
 }
 
 export async function identifyOne(
-  file: string, manifest: CatalogManifest, client: ScoringClient, score: RemoteScorer,
+  file: string, manifest: CatalogManifest, client: ScoringClient, score: RemoteScorer, position?: PositionService | null,
 ): Promise<Match | null> {
-  const { windows, seconds } = await streamWindows(file, manifest);
-  const d = await decideEncrypted(windows, seconds, client, score, createDecider(manifest));
+  const { windows, seconds, head } = await streamWindows(file, manifest);
+  const spec = manifest.feature;
+  const positioning = position && manifest.position && spec.kind === 'landmark'
+    ? { ...position, query: positionQueryOfPcm(head, spec.params), segments: segmentsOf(manifest), slots: manifest.position.slots }
+    : undefined;
+  const d = await decideEncrypted(windows, seconds, client, score, createDecider(manifest), positioning);
   if (d.track === null) return null;
   const t = manifest.tracks[d.track];
   return { path: t.path, title: t.title, confidence: Number(d.confidence.toFixed(4)), offsetSeconds: Number(d.offsetSeconds.toFixed(2)) };
@@ -86,12 +105,15 @@ export async function runIdentify(
   const manifest = await loadManifest(opts.catalog);
   const client = await (await openScoringClients(opts.catalog, manifest)).create();
   const scorer = opts.brokers ? await remoteScorer(opts, manifest, client, logger) : await embeddedScorer(opts.catalog, manifest, client);
+  // In process, the position query is answered by the embedded position engine; through Kafka the
+  // scoring workers do not serve it yet, and offsets come from the segment scores.
+  const position = opts.brokers ? null : await embeddedPosition(opts.catalog, manifest);
   let failures = 0;
   try {
     for (const input of files) {
       const answer: IdentifyAnswer = { input, match: null };
       try {
-        answer.match = await identifyOne(input, manifest, client, scorer.score);
+        answer.match = await identifyOne(input, manifest, client, scorer.score, position);
       } catch (err) {
         if (!isBlindearError(err)) throw err;
         failures++;
@@ -129,6 +151,15 @@ async function embeddedScorer(catalog: string, manifest: CatalogManifest, client
     },
     close: async () => { keys.dispose(); await engine.close(); },
   };
+}
+
+async function embeddedPosition(catalog: string, manifest: CatalogManifest): Promise<PositionService | null> {
+  const client = await openPositionClient(catalog, manifest);
+  const served = await loadPositionTable(catalog, manifest);
+  if (!client || !served) return null;
+  // The embedded engine only ever sees the encrypted one-hot queries, as a worker would.
+  const engine = new PositionEngine(served.setup, served.table);
+  return { client, answer: async (queries) => queries.map((q) => engine.answer(q)) };
 }
 
 async function remoteScorer(

@@ -9,11 +9,13 @@ import type { EvalAnswer } from '../../schemas/eval.js';
 import type { FeatureExtractor } from '../features/extractor.js';
 import { createDecider, createExtractor, type Decider } from '../features/registry.js';
 import type { Decision, LinearModel } from '../features/types.js';
-import { openScoringClients, type ScoringClient } from '../he/client/index.js';
-import { catalogueEngine, type CatalogueEngine, type SessionKeys } from '../he/server/index.js';
-import { loadManifest, loadModel } from '../model/catalog-store.js';
-import { scoreInClear } from '../model/segment-templates.js';
-import { decideEncrypted } from '../he/client/round-trip.js';
+import { openPositionClient, openScoringClients, type PositionClient, type ScoringClient } from '../he/client/index.js';
+import { catalogueEngine, PositionEngine, type CatalogueEngine, type SessionKeys } from '../he/server/index.js';
+import { loadManifest, loadModel, loadPositionTable } from '../model/catalog-store.js';
+import { scoreInClear, type Segment } from '../model/segment-templates.js';
+import { decideEncrypted, type Positioning } from '../he/client/round-trip.js';
+import { placeOffset, positionCandidates, positionQueryOfPcm } from '../model/position.js';
+import { segmentsOf } from '../features/registry.js';
 
 export interface QueryOutcome {
   windows: number;
@@ -32,6 +34,15 @@ function answerOf(d: Decision): EvalAnswer {
   };
 }
 
+interface EvalPosition {
+  client: PositionClient;
+  engine: PositionEngine;
+  table: Uint8Array;
+  bytes: number;
+  slots: number;
+  segments: Segment[];
+}
+
 export class QueryScorer {
   readonly manifest: CatalogManifest;
   readonly #extractor: FeatureExtractor;
@@ -40,8 +51,13 @@ export class QueryScorer {
   readonly #client: ScoringClient;
   readonly #engine: CatalogueEngine;
   readonly #keys: SessionKeys;
+  /** The position query's two halves and the clear table (the oracle of the encrypted records). */
+  readonly #position: EvalPosition | null;
 
-  private constructor(manifest: CatalogManifest, model: LinearModel, client: ScoringClient, engine: CatalogueEngine, keys: SessionKeys) {
+  private constructor(
+    manifest: CatalogManifest, model: LinearModel, client: ScoringClient, engine: CatalogueEngine, keys: SessionKeys,
+    position: EvalPosition | null,
+  ) {
     this.manifest = manifest;
     this.#extractor = createExtractor(manifest);
     this.#decide = createDecider(manifest);
@@ -49,6 +65,7 @@ export class QueryScorer {
     this.#client = client;
     this.#engine = engine;
     this.#keys = keys;
+    this.#position = position;
   }
 
   static async open(catalogDir: string): Promise<QueryScorer> {
@@ -58,7 +75,12 @@ export class QueryScorer {
     const engine = await catalogueEngine(manifest, model);
     // As a scoring worker would: the engine only ever gets the session's public material and ciphertexts.
     const keys = await engine.loadSessionKeys(client.publicMaterial());
-    return new QueryScorer(manifest, model, client, engine, keys);
+    const positionClient = await openPositionClient(catalogDir, manifest);
+    const served = await loadPositionTable(catalogDir, manifest);
+    const position = positionClient && served && manifest.position
+      ? { client: positionClient, engine: new PositionEngine(served.setup, served.table), table: served.table, bytes: served.setup.bytes, slots: manifest.position.slots, segments: segmentsOf(manifest) }
+      : null;
+    return new QueryScorer(manifest, model, client, engine, keys, position);
   }
 
   /** Sample rate the query PCM must have. */
@@ -71,14 +93,33 @@ export class QueryScorer {
     const clipSeconds = pcm.length / this.#extractor.sampleRate;
     if (w.vectors.length === 0) throw new RangeError(`a ${clipSeconds.toFixed(2)} s query makes no feature window`);
     let serverMs = 0;
+    const p = this.#position;
+    const spec = this.manifest.feature;
+    const query = p && spec.kind === 'landmark' ? positionQueryOfPcm(pcm, spec.params) : null;
+    const positioning: Positioning | undefined = p && query ? {
+      query, client: p.client, segments: p.segments, slots: p.slots,
+      answer: async (qs) => {
+        const t0 = performance.now();
+        const out = qs.map((q) => p.engine.answer(q));
+        serverMs += performance.now() - t0;
+        return out;
+      },
+    } : undefined;
     const encrypted = await decideEncrypted(w, clipSeconds, this.#client, async (cts) => {
       const t0 = performance.now();
       const results: Uint8Array[][] = [];
       for (const ct of cts) results.push(await this.#engine.score(this.#keys, ct));
       serverMs += performance.now() - t0;
       return results;
-    }, this.#decide);
-    const plain = this.#decide(scoreInClear(this.#model, w), w.startSeconds, clipSeconds);
+    }, this.#decide, positioning);
+    const clearScores = scoreInClear(this.#model, w);
+    let plain = this.#decide(clearScores, w.startSeconds, clipSeconds);
+    if (p && query) {
+      // The clear reference reads the records straight from the table.
+      const classes = positionCandidates(plain, clearScores, p.segments);
+      const { positioned: _, ...placed } = placeOffset(plain, query, classes, classes.map((k) => p.table.subarray(k * p.bytes, (k + 1) * p.bytes)), p.segments, { slots: p.slots });
+      plain = placed;
+    }
     return { windows: w.vectors.length, encrypted: answerOf(encrypted), plain: answerOf(plain), serverMs };
   }
 

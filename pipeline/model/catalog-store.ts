@@ -1,15 +1,39 @@
 /** Reads and writes a catalogue folder: the validated manifest and the binary linear model. */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CATALOG_LWE_HINT, CATALOG_MANIFEST, CATALOG_MODEL, CatalogManifest } from '../../schemas/catalog.js';
+import { CATALOG_LWE_HINT, CATALOG_MANIFEST, CATALOG_MODEL, CATALOG_POSITION, CATALOG_POSITION_HINT, CatalogManifest, type PositionParams } from '../../schemas/catalog.js';
 import type { LweParams } from '../../schemas/he.js';
 import { BlindearError } from '../errors.js';
 import type { LinearModel } from '../features/types.js';
 import { LWE_N, type LweHint } from '../he/lwe.js';
 import { LweScoringEngine } from '../he/server/lwe-engine.js';
+import { maxPositionClasses, POSITION_DELTA_BITS, positionHint, type PositionPirSetup } from '../he/position-pir.js';
+import { POSITION_SLOT_BITS, POSITION_SLOT_SECONDS } from './position.js';
 
-export type ManifestDraft = Omit<CatalogManifest, 'modelId' | 'createdAt' | 'format' | 'version' | 'scheme' | 'lwe'>;
+export type ManifestDraft = Omit<CatalogManifest, 'modelId' | 'createdAt' | 'format' | 'version' | 'scheme' | 'lwe' | 'position'>;
+
+/** A landmark catalogue's position table as enrolment builds it (pipeline/model/position.ts). */
+export interface PositionTable {
+  table: Uint8Array;
+  slots: number;
+  bytes: number;
+}
+
+/** The table's public parameters and its hint file (H' = D·A', m × n words) under a fresh seed of A'. */
+function positionFor(t: PositionTable, classes: number): { position: PositionParams; hintBytes: Buffer } {
+  const position: PositionParams = {
+    slotSeconds: POSITION_SLOT_SECONDS, slotBits: POSITION_SLOT_BITS, slots: t.slots, n: LWE_N,
+    seed: randomBytes(16).toString('hex'), deltaBits: POSITION_DELTA_BITS,
+  };
+  const hint = positionHint(positionSetup(position, classes), t.table);
+  return { position, hintBytes: Buffer.from(hint.buffer, hint.byteOffset, hint.byteLength) };
+}
+
+/** What both halves of the position query know of a catalogue's table. */
+export function positionSetup(p: PositionParams, classes: number): PositionPirSetup {
+  return { classes, bytes: p.slots * (p.slotBits / 8), n: p.n, seed: p.seed, deltaBits: p.deltaBits };
+}
 
 /** How the catalogue's queries are scored (schemas/catalog.ts `scheme`). */
 export interface SchemeChoice {
@@ -41,7 +65,9 @@ function modelBytes(model: LinearModel): Buffer {
   return out;
 }
 
-export async function saveCatalog(dir: string, draft: ManifestDraft, model: LinearModel, choice: SchemeChoice = { scheme: 'ckks' }): Promise<CatalogManifest> {
+export async function saveCatalog(
+  dir: string, draft: ManifestDraft, model: LinearModel, choice: SchemeChoice = { scheme: 'ckks' }, positionTable?: PositionTable,
+): Promise<CatalogManifest> {
   if (model.classes !== draft.classes.track.length || model.dim !== draft.dim) {
     throw new RangeError(`model is ${model.classes}×${model.dim}, manifest says ${draft.classes.track.length}×${draft.dim}`);
   }
@@ -56,16 +82,20 @@ export async function saveCatalog(dir: string, draft: ManifestDraft, model: Line
   }
   const lwe = choice.scheme === 'lwe' ? lweFor(model, choice) : undefined;
   if (lwe) checksums[CATALOG_LWE_HINT] = createHash('sha256').update(lwe.hintBytes).digest('hex');
+  // Beyond maxPositionClasses a record byte would not decrypt exactly: such a catalogue keeps the scores' offsets.
+  const pos = positionTable && model.classes <= maxPositionClasses() ? positionFor(positionTable, model.classes) : undefined;
+  const files: [string, Uint8Array][] = [[CATALOG_MODEL, bytes]];
+  if (lwe) files.push([CATALOG_LWE_HINT, lwe.hintBytes]);
+  if (pos && positionTable) files.push([CATALOG_POSITION, positionTable.table], [CATALOG_POSITION_HINT, pos.hintBytes]);
+  for (const [name, b] of files.slice(1)) checksums[name] = createHash('sha256').update(b).digest('hex');
   const manifest = CatalogManifest.parse({
-    ...draft, scheme: choice.scheme, ...(lwe ? { lwe: lwe.lwe } : {}), format: 'blindear-catalog', version: 1, modelId, createdAt: new Date().toISOString(), checksums,
+    ...draft, scheme: choice.scheme, ...(lwe ? { lwe: lwe.lwe } : {}), ...(pos ? { position: pos.position } : {}), format: 'blindear-catalog', version: 1, modelId, createdAt: new Date().toISOString(), checksums,
   });
   await mkdir(dir, { recursive: true });
   // Write-then-rename: a reader never sees a half-written catalogue.
-  await writeFile(join(dir, `${CATALOG_MODEL}.tmp`), bytes);
-  if (lwe) await writeFile(join(dir, `${CATALOG_LWE_HINT}.tmp`), lwe.hintBytes);
+  for (const [name, b] of files) await writeFile(join(dir, `${name}.tmp`), b);
   await writeFile(join(dir, `${CATALOG_MANIFEST}.tmp`), JSON.stringify(manifest));
-  await rename(join(dir, `${CATALOG_MODEL}.tmp`), join(dir, CATALOG_MODEL));
-  if (lwe) await rename(join(dir, `${CATALOG_LWE_HINT}.tmp`), join(dir, CATALOG_LWE_HINT));
+  for (const [name] of files) await rename(join(dir, `${name}.tmp`), join(dir, name));
   await rename(join(dir, `${CATALOG_MANIFEST}.tmp`), join(dir, CATALOG_MANIFEST));
   return manifest;
 }
@@ -131,4 +161,35 @@ export async function loadLweHint(dir: string, manifest: CatalogManifest): Promi
   const all = new ArrayBuffer(buf.length);
   new Uint8Array(all).set(buf);
   return { hint: new Int32Array(all, 0, C * manifest.lwe.n), bias: new Float32Array(all, C * manifest.lwe.n * 4, C) };
+}
+
+async function readChecked(dir: string, manifest: CatalogManifest, name: string, expectedBytes: number): Promise<Buffer> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(join(dir, name));
+  } catch {
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `no ${name} in ${dir} (the manifest lists a position table)`);
+  }
+  if (buf.length !== expectedBytes) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${name} has ${buf.length} bytes, expected ${expectedBytes}`);
+  const actual = createHash('sha256').update(buf).digest('hex');
+  if (actual !== manifest.checksums?.[name]) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${name} in ${dir} does not match its checksum: the file is corrupted or not this catalogue's`);
+  return buf;
+}
+
+/** The server's half of the position query: the records (C × m bytes), or null when the catalogue has none. */
+export async function loadPositionTable(dir: string, manifest: CatalogManifest): Promise<{ setup: PositionPirSetup; table: Uint8Array } | null> {
+  if (!manifest.position) return null;
+  const setup = positionSetup(manifest.position, manifest.classes.track.length);
+  const buf = await readChecked(dir, manifest, CATALOG_POSITION, setup.classes * setup.bytes);
+  return { setup, table: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) };
+}
+
+/** The client's half: the table's hint (m × n words), or null when the catalogue has none. */
+export async function loadPositionHint(dir: string, manifest: CatalogManifest): Promise<{ setup: PositionPirSetup; hint: Int32Array } | null> {
+  if (!manifest.position) return null;
+  const setup = positionSetup(manifest.position, manifest.classes.track.length);
+  const buf = await readChecked(dir, manifest, CATALOG_POSITION_HINT, setup.bytes * setup.n * 4);
+  const words = new Int32Array(buf.length / 4);
+  new Uint8Array(words.buffer).set(buf);
+  return { setup, hint: words };
 }

@@ -23,6 +23,7 @@ import { calibrateThreshold, drawExcerpt, seededRandom, addWhiteNoise, type Scor
 import { saveCatalog } from './catalog-store.js';
 import { scoreWindow, trainLogisticRegression } from './logistic-regression.js';
 import { buildSegmentTemplatesFromLandmarks, catalogueLandmarks, scoreInClear } from './segment-templates.js';
+import { buildPositionTable } from './position.js';
 
 export const AUDIO_EXTENSIONS = ['.ogg', '.mp3', '.flac', '.wav', '.opus', '.m4a', '.aac'];
 
@@ -279,7 +280,7 @@ async function enrollLandmarks(
     dim: params.d,
     skipped,
     enrolment: { seed: opts.seed ?? 7, calibration: calibration ?? null },
-  }, templates.model, { scheme: opts.scheme ?? 'ckks' });
+  }, templates.model, { scheme: opts.scheme ?? 'ckks' }, buildPositionTable(landmarks, templates.segments, templates.segmentSeconds, params));
 }
 
 async function enrollMfcc(

@@ -64,7 +64,8 @@ export async function shardCatalog(opts: { catalogDir: string; shards: number; o
   const n = whole.lwe.n;
   const d = whole.dim;
 
-  const manifest = CatalogManifest.parse({ ...whole, shards: ranges });
+  // The position table is not split: a sharded catalogue's answers keep the offsets of the segment scores.
+  const manifest = CatalogManifest.parse({ ...whole, position: undefined, shards: ranges });
   await mkdir(opts.outDir, { recursive: true });
   for (const f of [CATALOG_MODEL, CATALOG_LWE_HINT]) {
     await copyFile(join(opts.catalogDir, f), join(opts.outDir, `${f}.tmp`));
@@ -86,6 +87,7 @@ export async function shardCatalog(opts: { catalogDir: string; shards: number; o
     const hintBytes = new Uint8Array(hintWords.buffer);
     const shardManifest = CatalogManifest.parse({
       ...whole,
+      position: undefined,
       classes: {
         track: whole.classes.track.slice(r.firstClass, end),
         startSeconds: whole.classes.startSeconds.slice(r.firstClass, end),

@@ -34,7 +34,7 @@ export class LweQuery {
 }
 
 /** Rounded Gaussian samples (σ = LWE_SIGMA) from the OS CSPRNG, by Box–Muller. */
-function gaussianErrors(count: number): Int32Array {
+export function gaussianErrors(count: number): Int32Array {
   const u = new Uint32Array(count + (count % 2));
   randomFillSync(u);
   const e = new Int32Array(count);

@@ -4,3 +4,4 @@ export { SessionKeys } from './session-keys.js';
 export { LweScoringEngine, type LweEngineOptions } from './lwe-engine.js';
 
 export { catalogueEngine, type CatalogueEngine } from './catalogue-engine.js';
+export { PositionEngine } from './position-engine.js';

@@ -1,0 +1,59 @@
+/**
+ * The client half of the position query (pipeline/he/position-pir.ts): asks for class k's record with an
+ * LWE encryption of the one-hot u_k under a fresh secret, and decodes the server's answer with the
+ * table's hint. A query's secret stays in the closure that decodes its answer.
+ */
+import { randomFillSync } from 'node:crypto';
+import { BlindearError } from '../../errors.js';
+import { expandA, rowDotMod32 } from '../lwe.js';
+import type { PositionPirSetup } from '../position-pir.js';
+import { gaussianErrors } from './lwe-session.js';
+
+export interface PositionQuery {
+  /** C words for the server. */
+  bytes: Uint8Array;
+  /** The record from the server's answer (BLINDEAR_ERR_HE_CIPHERTEXT_INVALID if it cannot be one). */
+  open(answer: Uint8Array): Uint8Array;
+}
+
+export class PositionClient {
+  readonly setup: PositionPirSetup;
+  readonly #a: Int32Array;
+  readonly #hint: Int32Array;
+
+  /** `hint` is the table's H' = D·A' (m × n words). */
+  constructor(setup: PositionPirSetup, hint: Int32Array) {
+    if (hint.length !== setup.bytes * setup.n) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `position hint of ${hint.length} words, expected ${setup.bytes * setup.n}`);
+    this.setup = setup;
+    this.#a = expandA(setup.seed, setup.classes, setup.n);
+    this.#hint = hint;
+  }
+
+  query(k: number): PositionQuery {
+    const { classes: C, bytes: m, n, deltaBits } = this.setup;
+    if (!Number.isInteger(k) || k < 0 || k >= C) throw new RangeError(`class ${k} is not one of the ${C}`);
+    const secret = new Int32Array(n);
+    randomFillSync(secret);
+    const e = gaussianErrors(C);
+    const c = new Int32Array(C);
+    for (let r = 0; r < C; r++) c[r] = (rowDotMod32(this.#a, r, n, secret) + e[r]) | 0;
+    c[k] = (c[k] + 2 ** deltaBits) | 0;
+    const hint = this.#hint;
+    return {
+      bytes: new Uint8Array(c.buffer),
+      open(answer: Uint8Array): Uint8Array {
+        if (answer.byteLength !== m * 4) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `position answer of ${answer.byteLength} bytes, expected ${m * 4}`);
+        const z = new Int32Array(answer.buffer.slice(answer.byteOffset, answer.byteOffset + answer.byteLength));
+        const record = new Uint8Array(m);
+        const delta = 2 ** deltaBits;
+        for (let r = 0; r < m; r++) {
+          // The unsigned residue, then the nearest multiple of Δ; 256 multiples span 2^32.
+          const v = ((z[r] - rowDotMod32(hint, r, n, secret)) | 0) >>> 0;
+          record[r] = Math.round(v / delta) & 255;
+        }
+        secret.fill(0);
+        return record;
+      },
+    };
+  }
+}

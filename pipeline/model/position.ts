@@ -1,0 +1,168 @@
+/**
+ * Where in a track an answer lies, to a fraction of a second. The catalogue's classes are 35 s segments,
+ * so the scores alone place a 10 s query within a few seconds at best. Enrolment also writes a position
+ * table: per segment, a record of `slots` time slots of 0.5 s, each a 128-bit set of the (speed-tolerant)
+ * landmark codes that start in it (catalogue side: the union of the STFT framings). After the answer, the
+ * client fetches the records of the answer's best-scoring segments by private retrieval
+ * (pipeline/he/position-pir.ts: the server cannot tell which) and aligns its own landmarks against them in
+ * the clear, as Shazam's and audfprint's offset histograms do: the offset at which most of the query's
+ * codes find their bit set, under each speed hypothesis of the catalogue. An alignment counts only if it
+ * stands out from chance (z-score over the record's bit density); otherwise the scores' offset stays.
+ *
+ * A record is 70 slots × 16 bytes = 1120 bytes for 35 s segments; with 128 bits per slot about 15% of a
+ * record's bits are set (dev catalogue), so a chance hit is 0.15 and 10 s of query (≈150 landmarks) that
+ * lines up scores far above the best chance offset.
+ */
+import type { LandmarkParams } from '../../schemas/feature-landmark.js';
+import type { PositionParams } from '../../schemas/catalog.js';
+import { makeBucketer, speedBucketer, type Bucketer, type Landmarks } from '../dsp/landmarks.js';
+import { STFT_HOP, PEAK_SAMPLE_RATE } from '../dsp/spectral-peaks.js';
+import { LANDMARK_INPUT_SAMPLE_RATE, queryLandmarks, type ClipLandmarks } from '../features/landmark.js';
+import type { Decision } from '../features/types.js';
+import type { Segment } from './segment-templates.js';
+
+export const POSITION_SLOT_SECONDS = 0.5;
+export const POSITION_SLOT_BITS = 128;
+/** An alignment is believed when its hits stand this many standard deviations above chance. */
+export const POSITION_MIN_Z = 6;
+/** Records fetched per answer: the answer's best-scoring segments. */
+export const POSITION_CANDIDATES = 2;
+/** Seconds of the query aligned (from its start): enough for a sure alignment, bounded memory for long inputs. */
+export const POSITION_QUERY_SECONDS = 30;
+
+const FRAME_SECONDS = STFT_HOP / PEAK_SAMPLE_RATE;
+
+/** The bit a landmark's bucket sets in its slot (a multiplicative hash: neighbouring buckets spread). */
+function slotBit(bucket: number, bits: number): number {
+  return (Math.imul(bucket + 1, 0x9e3779b1) >>> 0) % bits;
+}
+
+export function positionSlots(segmentSeconds: number): number {
+  return Math.ceil(segmentSeconds / POSITION_SLOT_SECONDS - 1e-9);
+}
+
+/** The records of every segment (C × slots·slotBits/8 bytes), from the catalogue-side landmarks of its tracks. */
+export function buildPositionTable(tracks: ClipLandmarks[], segments: Segment[], segmentSeconds: number, params: LandmarkParams): { table: Uint8Array; slots: number; bytes: number } {
+  const slots = positionSlots(segmentSeconds);
+  const slotBytes = POSITION_SLOT_BITS / 8;
+  const bytes = slots * slotBytes;
+  const table = new Uint8Array(segments.length * bytes);
+  const bucket = makeBucketer(params);
+  const byTrack = new Map<number, number[]>();
+  segments.forEach((s, c) => { const l = byTrack.get(s.track); if (l) l.push(c); else byTrack.set(s.track, [c]); });
+  tracks.forEach((t, track) => {
+    const own = byTrack.get(track) ?? [];
+    const { time, code } = t.landmarks;
+    for (let i = 0; i < code.length; i++) {
+      const sec = time[i] * FRAME_SECONDS;
+      const bit = slotBit(bucket(code[i]), POSITION_SLOT_BITS);
+      for (const c of own) {
+        const seg = segments[c];
+        if (sec < seg.startSeconds || sec >= seg.endSeconds) continue;
+        const slot = Math.floor((sec - seg.startSeconds) / POSITION_SLOT_SECONDS);
+        if (slot >= slots) continue;
+        table[c * bytes + slot * slotBytes + (bit >> 3)] |= 1 << (bit & 7);
+      }
+    }
+  });
+  return { table, slots, bytes };
+}
+
+export interface Alignment {
+  /** Where the query's start lies from the record's segment start, in seconds (negative: before it). */
+  startSeconds: number;
+  hits: number;
+  /** Hits above chance, in standard deviations. */
+  z: number;
+  speed: number;
+}
+
+/** A query's landmarks prepared once for every record: per speed hypothesis, each landmark's bit and time. */
+export interface PositionQuery {
+  hypotheses: { speed: number; bits: Int32Array; seconds: Float64Array }[];
+  durationSeconds: number;
+}
+
+export function positionQuery(landmarks: Landmarks, durationSeconds: number, params: LandmarkParams, bucket: Bucketer = makeBucketer(params)): PositionQuery {
+  const keep: number[] = [];
+  for (let i = 0; i < landmarks.code.length; i++) if (landmarks.time[i] * FRAME_SECONDS < POSITION_QUERY_SECONDS) keep.push(i);
+  return {
+    durationSeconds: Math.min(durationSeconds, POSITION_QUERY_SECONDS),
+    hypotheses: params.querySpeeds.map((speed) => {
+      const b = speed === 1 ? bucket : speedBucketer(bucket, speed);
+      // Heard at speed s, a landmark t seconds into the query lies t·s into the track's audio.
+      return {
+        speed,
+        bits: Int32Array.from(keep, (i) => slotBit(b(landmarks.code[i]), POSITION_SLOT_BITS)),
+        seconds: Float64Array.from(keep, (i) => landmarks.time[i] * FRAME_SECONDS * speed),
+      };
+    }),
+  };
+}
+
+/** The position query of a clip's first POSITION_QUERY_SECONDS of 22050 Hz PCM. */
+export function positionQueryOfPcm(pcm22050: Float32Array, params: LandmarkParams): PositionQuery {
+  const head = pcm22050.subarray(0, Math.round(POSITION_QUERY_SECONDS * LANDMARK_INPUT_SAMPLE_RATE));
+  return positionQuery(queryLandmarks(head, params).landmarks, head.length / LANDMARK_INPUT_SAMPLE_RATE, params);
+}
+
+/** The best offset of the query in one record (scanned at STFT-frame steps), with its hits and z-score. */
+export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: number): Alignment | null {
+  const slotBytes = POSITION_SLOT_BITS / 8;
+  if (record.length !== slots * slotBytes) throw new RangeError(`a position record of ${record.length} bytes, expected ${slots * slotBytes}`);
+  let set = 0;
+  for (const b of record) { let v = b; while (v) { set += v & 1; v >>= 1; } }
+  const rho = set / (record.length * 8);
+  if (rho <= 0 || rho >= 1) return null;
+  const span = slots * POSITION_SLOT_SECONDS;
+  let best: Alignment | null = null;
+  for (const h of q.hypotheses) {
+    const n = h.bits.length;
+    if (n === 0) continue;
+    const sd = Math.sqrt(n * rho * (1 - rho));
+    for (let start = -q.durationSeconds; start < span; start += FRAME_SECONDS) {
+      let hits = 0;
+      let inside = 0;
+      for (let i = 0; i < n; i++) {
+        const slot = Math.floor((h.seconds[i] + start) / POSITION_SLOT_SECONDS);
+        if (slot < 0 || slot >= slots) continue;
+        inside++;
+        const bit = h.bits[i];
+        if (record[slot * slotBytes + (bit >> 3)] & (1 << (bit & 7))) hits++;
+      }
+      // Chance is counted over the landmarks that fell inside the record; z over all keeps partial overlaps honest.
+      const z = (hits - inside * rho) / sd;
+      if (!best || z > best.z) best = { startSeconds: start, hits, z, speed: h.speed };
+    }
+  }
+  return best;
+}
+
+/** The decided track's segments, best summed score first (the records worth fetching). */
+export function positionCandidates(decision: Decision, scores: ArrayLike<number>[], segments: Segment[], count = POSITION_CANDIDATES): number[] {
+  if (decision.track === null) return [];
+  const own: { c: number; s: number }[] = [];
+  segments.forEach((seg, c) => {
+    if (seg.track !== decision.track) return;
+    let s = 0;
+    for (const w of scores) s += w[c];
+    own.push({ c, s });
+  });
+  return own.sort((a, b) => b.s - a.s).slice(0, count).map((o) => o.c);
+}
+
+/**
+ * The decision with its offset placed by the fetched records (`records[i]` is class `classes[i]`'s), or
+ * unchanged when no alignment stands out.
+ */
+export function placeOffset(decision: Decision, q: PositionQuery, classes: number[], records: Uint8Array[], segments: Segment[], position: Pick<PositionParams, 'slots'>): Decision & { positioned?: Alignment } {
+  let best: { a: Alignment; c: number } | null = null;
+  classes.forEach((c, i) => {
+    const a = alignInRecord(q, records[i], position.slots);
+    if (a && a.z >= POSITION_MIN_Z && (!best || a.z > best.a.z)) best = { a, c };
+  });
+  if (!best) return decision;
+  const { a, c } = best as { a: Alignment; c: number };
+  const seg = segments[c];
+  return { ...decision, offsetSeconds: Math.max(0, seg.startSeconds + a.startSeconds), positioned: a };
+}

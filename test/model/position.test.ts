@@ -1,0 +1,110 @@
+/**
+ * The position query. Its private retrieval (pipeline/he/position-pir.ts) returns exactly the record asked
+ * for, whichever class, against the clear table; a forged answer of the wrong length is a coded error.
+ * On real music, the truth is where each excerpt was cut from its track (not the product's answer): the
+ * placed offsets of 10 s excerpts (clean, white noise at 10 dB, 2 % fast) fall within ±1 s of it, where
+ * the segment scores alone place far fewer within ±2 s; the encrypted path places them as the clear one.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeFile } from '../../connectors/ffmpeg.js';
+import { changeSpeed, mixAtSnr } from '../../pipeline/eval/distortions.js';
+import { QueryScorer } from '../../pipeline/eval/query-scorer.js';
+import { PositionClient } from '../../pipeline/he/client/position-client.js';
+import { maxPositionClasses, positionHint, type PositionPirSetup } from '../../pipeline/he/position-pir.js';
+import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
+import { createExtractor } from '../../pipeline/features/registry.js';
+import { loadManifest, loadPositionTable } from '../../pipeline/model/catalog-store.js';
+import type { CatalogManifest } from '../../schemas/catalog.js';
+import { testCatalog } from '../helpers/catalog.js';
+import { MUSIC_DIR, tracksPerPackage } from '../helpers/music.js';
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+}
+
+describe('position query: private retrieval', () => {
+  it('decrypts exactly the record asked for, for every class tried; a wrong-length answer is refused', () => {
+    const setup: PositionPirSetup = { classes: 300, bytes: 96, n: 1024, seed: randomBytes(16).toString('hex'), deltaBits: 24 };
+    const rand = lcg(11);
+    // Dense worst-case bytes (up to 255 everywhere) bound the noise as a real table does not.
+    const table = Uint8Array.from({ length: setup.classes * setup.bytes }, () => Math.floor(rand() * 256));
+    const engine = new PositionEngine(setup, table);
+    const jsEngine = new PositionEngine(setup, table, 'js');
+    const client = new PositionClient(setup, positionHint(setup, table));
+    for (const k of [0, 1, 137, 298, 299]) {
+      const q = client.query(k);
+      expect(q.bytes.byteLength).toBe(engine.queryBytes);
+      const answer = engine.answer(q.bytes);
+      expect(Array.from(answer)).toEqual(Array.from(jsEngine.answer(q.bytes)));
+      expect(Array.from(q.open(answer))).toEqual(Array.from(table.subarray(k * setup.bytes, (k + 1) * setup.bytes)));
+    }
+    // Two queries for the same class share no word: each has its own secret.
+    const a = client.query(5).bytes;
+    const b = client.query(5).bytes;
+    expect(Buffer.compare(Buffer.from(a), Buffer.from(b))).not.toBe(0);
+    expect(() => engine.answer(new Uint8Array(12))).toThrow(expect.objectContaining({ code: 'BLINDEAR_ERR_HE_CIPHERTEXT_INVALID' }));
+    expect(() => client.query(3).open(new Uint8Array(8))).toThrow(expect.objectContaining({ code: 'BLINDEAR_ERR_HE_CIPHERTEXT_INVALID' }));
+    expect(() => client.query(300)).toThrow(RangeError);
+    expect(maxPositionClasses()).toBeGreaterThan(100_000);
+  });
+});
+
+describe('position query on real music', () => {
+  const tracks = tracksPerPackage(4);
+  let dir: string;
+  let manifest: CatalogManifest;
+  let scorer: QueryScorer;
+  const excerpts: { track: number; at: number; cond: string; pcm: Float32Array<ArrayBufferLike> }[] = [];
+
+  beforeAll(async () => {
+    dir = (await testCatalog('landmark', tracks, {}, 'lwe')).dir;
+    manifest = await loadManifest(dir);
+    scorer = await QueryScorer.open(dir);
+    const sr = createExtractor(manifest).sampleRate;
+    const rand = lcg(7);
+    for (const t of tracks) {
+      const track = manifest.tracks.findIndex((m) => m.path.endsWith(t.split('/').pop()!));
+      if (track < 0) continue;
+      const pcm = await decodeFile(join(MUSIC_DIR, t), { sampleRate: sr });
+      for (const cond of ['clean', 'white-10dB', 'speed+2%']) {
+        const at = Math.floor(rand() * (pcm.length / sr - 12));
+        let x: Float32Array<ArrayBufferLike> = pcm.slice(at * sr, (at + 11) * sr);
+        if (cond === 'white-10dB') x = mixAtSnr(x, Float32Array.from(x, () => rand() * 2 - 1), 10);
+        if (cond === 'speed+2%') x = changeSpeed(x, 2);
+        excerpts.push({ track, at, cond, pcm: x.subarray(0, 10 * sr) });
+      }
+    }
+  }, 900_000);
+
+  it('the catalogue holds one record per segment, and its hint is the client\'s', async () => {
+    expect(manifest.position).toMatchObject({ slotSeconds: 0.5, slotBits: 128, deltaBits: 24 });
+    const served = await loadPositionTable(dir, manifest);
+    expect(served!.table.length).toBe(manifest.classes.track.length * manifest.position!.slots * 16);
+    // About a sixth of the bits are set: sparse enough that chance alignments stay low.
+    let set = 0;
+    for (const b of served!.table) for (let v = b; v; v >>= 1) set += v & 1;
+    const density = set / (served!.table.length * 8);
+    expect(density).toBeGreaterThan(0.03);
+    expect(density).toBeLessThan(0.35);
+  });
+
+  it('places 10 s excerpts within ±1 s of where they were cut, as the clear table does', async () => {
+    let placed = 0;
+    let found = 0;
+    for (const e of excerpts) {
+      const out = await scorer.identify(e.pcm);
+      expect(out.encrypted.track).toBe(out.plain.track);
+      expect(out.encrypted.offsetSeconds).toBeCloseTo(out.plain.offsetSeconds, 6);
+      if (out.encrypted.track !== e.track) continue;
+      found++;
+      if (Math.abs(out.encrypted.offsetSeconds - e.at) <= 1) placed++;
+
+    }
+    // Some excerpts are answered "unknown" (quiet or sparse passages of short game tracks): none is placed.
+    expect(found).toBeGreaterThanOrEqual(0.75 * excerpts.length);
+    expect(placed).toBeGreaterThanOrEqual(found - 2);
+  }, 300_000);
+});
