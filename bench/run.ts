@@ -2,7 +2,7 @@
  * The bench runner (`npm run bench`): every figure in one run, on this machine, written to
  * bench/results/report.json and report.md, and the Markdown printed on stdout (progress on stderr).
  *
- *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,lwe,shards,kafka-shards,threads,client,kafka,monitor] [--stations n] [--minutes m] [--instances 1,2] [--scheme lwe|ckks] [--music <dir>] [--out <dir>]
+ *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,lwe,shards,kafka-shards,threads,position,client,kafka,monitor] [--stations n] [--minutes m] [--instances 1,2] [--scheme lwe|ckks] [--music <dir>] [--out <dir>]
  *
  * --quick (CI: a couple of minutes) runs fewer classes, fewer repetitions, two short sessions; it checks
  * that every scenario still runs and asserts nothing about speed. Without it: the full set.
@@ -21,6 +21,7 @@ import { runKafkaThroughput } from './kafka-throughput.js';
 import { runMonitorLoad } from './monitor-load.js';
 import { featureShapes, runScoringCost } from './scoring-cost.js';
 import { runScoringThreads } from './scoring-threads.js';
+import { runPositionCost } from './position-cost.js';
 import { lweShapes, runLweScoring } from './lwe-scoring.js';
 import { runLweShards } from './lwe-shards.js';
 import { runKafkaShards } from './kafka-shards.js';
@@ -32,7 +33,7 @@ function arg(name: string): string | undefined {
 }
 
 const quick = process.argv.includes('--quick');
-const only = (arg('only') ?? 'scoring,lwe,shards,kafka-shards,threads,client,kafka,monitor').split(',');
+const only = (arg('only') ?? 'scoring,lwe,shards,kafka-shards,threads,position,client,kafka,monitor').split(',');
 const outDir = arg('out') ?? join(REPO, 'bench', 'results');
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
   await scenario('shards', () => runLweShards({ C: MODE.shardClasses, shards: 2, d: 2048, queries: 8, batch: 8, log }));
   await scenario('kafka-shards', () => runKafkaShards({ C: MODE.kafkaShardClasses, d: 2048, queries: quick ? 8 : 32, log }));
   await scenario('threads', () => runScoringThreads({ C: MODE.threadsC, threads: [0, 1, 2], sessions: 4, perSession: MODE.threadsPerSession, log }));
+  await scenario('position', () => runPositionCost({ classes: quick ? [2040] : [2040, 10_000], log }));
   await scenario('client', () => runClientCost({ track: tracks[0], maxSeconds: MODE.clientSeconds, C: 1000, decodeReps: MODE.decodeReps, log }));
   await scenario('kafka', async () => {
     const { result, markdown } = await runKafkaThroughput({ tracks, sessions: MODE.sessions, excerptSeconds: MODE.excerptSeconds, realtimeSessions: MODE.realtimeSessions, realtimeSeconds: MODE.realtimeSeconds, log });

@@ -47,6 +47,8 @@ export const EvalAnswer = z.object({
   offsetSeconds: z.number(),
   /** The decision's ranking (before the unknown threshold), best first, at most 3. */
   top3: z.array(z.number().int().nonnegative()).max(3),
+  /** The position query's alignment of the query with the best track's records, in standard deviations over chance. */
+  positionZ: z.number().optional(),
 });
 export type EvalAnswer = z.infer<typeof EvalAnswer>;
 

@@ -31,6 +31,7 @@ function answerOf(d: Decision): EvalAnswer {
     confidence: Number(d.confidence.toFixed(6)),
     offsetSeconds: Number(d.offsetSeconds.toFixed(3)),
     top3: d.ranking.slice(0, 3).map((r) => r.track),
+    ...(d.position ? { positionZ: Number(d.position.z.toFixed(3)) } : {}),
   };
 }
 
@@ -117,8 +118,7 @@ export class QueryScorer {
     if (p && query) {
       // The clear reference reads the records straight from the table.
       const classes = positionCandidates(plain, clearScores, p.segments);
-      const { positioned: _, ...placed } = placeOffset(plain, query, classes, classes.map((k) => p.table.subarray(k * p.bytes, (k + 1) * p.bytes)), p.segments, { slots: p.slots });
-      plain = placed;
+      plain = placeOffset(plain, query, classes, classes.map((k) => p.table.subarray(k * p.bytes, (k + 1) * p.bytes)), p.segments, { slots: p.slots });
     }
     return { windows: w.vectors.length, encrypted: answerOf(encrypted), plain: answerOf(plain), serverMs };
   }

@@ -34,6 +34,11 @@ export interface Decision {
   offsetSeconds: number;
   /** Runner-up tracks with their raw vote, best first (top-3 reports). */
   ranking: { track: number; vote: number }[];
+  /**
+   * The position query's alignment of the query against the best track's records (pipeline/model/position.ts),
+   * where one was made: its z-score over chance, whether the answer is a track or "unknown".
+   */
+  position?: { z: number; hits: number; speed: number };
 }
 
 /** A window vector's hypotheses (views of its d-slices). */

@@ -25,6 +25,14 @@ export const POSITION_SLOT_SECONDS = 0.5;
 export const POSITION_SLOT_BITS = 128;
 /** An alignment is believed when its hits stand this many standard deviations above chance. */
 export const POSITION_MIN_Z = 6;
+/**
+ * The alignment also checks the answer, as a fingerprint matcher's time-consistency test does: an answer
+ * whose own segments do not align above this z is "unknown" (its codes matched, not in time order)...
+ */
+export const POSITION_CONFIRM_Z = 4.5;
+/** ...and an "unknown" whose best track aligns this well, with at least this confidence, is answered. */
+export const POSITION_RESCUE_Z = 11;
+export const POSITION_RESCUE_MIN_CONFIDENCE = 0.3;
 /** Records fetched per answer: the answer's best-scoring segments. */
 export const POSITION_CANDIDATES = 2;
 /** Seconds of the query aligned (from its start): enough for a sure alignment, bounded memory for long inputs. */
@@ -106,44 +114,59 @@ export function positionQueryOfPcm(pcm22050: Float32Array, params: LandmarkParam
   return positionQuery(queryLandmarks(head, params).landmarks, head.length / LANDMARK_INPUT_SAMPLE_RATE, params);
 }
 
-/** The best offset of the query in one record (scanned at STFT-frame steps), with its hits and z-score. */
+/**
+ * The best offset of the query in one record (scanned at STFT-frame steps), with its hits and z-score.
+ * Chance is counted slot by slot: a landmark landing in a slot whose bits are a fraction ρ set hits by
+ * chance with probability ρ, so a query laid over a record's densest stretch gains no z from the density.
+ */
 export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: number): Alignment | null {
   const slotBytes = POSITION_SLOT_BITS / 8;
   if (record.length !== slots * slotBytes) throw new RangeError(`a position record of ${record.length} bytes, expected ${slots * slotBytes}`);
-  let set = 0;
-  for (const b of record) { let v = b; while (v) { set += v & 1; v >>= 1; } }
-  const rho = set / (record.length * 8);
-  if (rho <= 0 || rho >= 1) return null;
+  const rho = new Float64Array(slots);
+  for (let s = 0; s < slots; s++) {
+    let set = 0;
+    for (let k = s * slotBytes; k < (s + 1) * slotBytes; k++) for (let v = record[k]; v; v >>= 1) set += v & 1;
+    rho[s] = set / POSITION_SLOT_BITS;
+  }
+  let mean0 = 0;
+  for (const p of rho) mean0 += p / slots;
   const span = slots * POSITION_SLOT_SECONDS;
   let best: Alignment | null = null;
   for (const h of q.hypotheses) {
     const n = h.bits.length;
     if (n === 0) continue;
-    const sd = Math.sqrt(n * rho * (1 - rho));
+    const whole = n * mean0 * (1 - mean0);
     for (let start = -q.durationSeconds; start < span; start += FRAME_SECONDS) {
       let hits = 0;
-      let inside = 0;
+      let mean = 0;
+      let variance = 0;
       for (let i = 0; i < n; i++) {
         const slot = Math.floor((h.seconds[i] + start) / POSITION_SLOT_SECONDS);
         if (slot < 0 || slot >= slots) continue;
-        inside++;
+        const p = rho[slot];
+        mean += p;
+        variance += p * (1 - p);
         const bit = h.bits[i];
         if (record[slot * slotBytes + (bit >> 3)] & (1 << (bit & 7))) hits++;
       }
-      // Chance is counted over the landmarks that fell inside the record; z over all keeps partial overlaps honest.
-      const z = (hits - inside * rho) / sd;
+      // At least the spread of the whole query's chance hits at the record's mean density: a query that
+      // barely overlaps the record gains no z from a few lucky hits.
+      const z = (hits - mean) / Math.sqrt(Math.max(variance, whole, 1e-9));
       if (!best || z > best.z) best = { startSeconds: start, hits, z, speed: h.speed };
     }
   }
   return best;
 }
 
-/** The decided track's segments, best summed score first (the records worth fetching). */
+/**
+ * The best track's segments, best summed score first (the records worth fetching): the answer's, or for
+ * "unknown" the best track's, so that whether an answer was found does not show in what is asked.
+ */
 export function positionCandidates(decision: Decision, scores: ArrayLike<number>[], segments: Segment[], count = POSITION_CANDIDATES): number[] {
-  if (decision.track === null) return [];
+  const track = decision.track ?? decision.bestTrack;
   const own: { c: number; s: number }[] = [];
   segments.forEach((seg, c) => {
-    if (seg.track !== decision.track) return;
+    if (seg.track !== track) return;
     let s = 0;
     for (const w of scores) s += w[c];
     own.push({ c, s });
@@ -152,17 +175,23 @@ export function positionCandidates(decision: Decision, scores: ArrayLike<number>
 }
 
 /**
- * The decision with its offset placed by the fetched records (`records[i]` is class `classes[i]`'s), or
- * unchanged when no alignment stands out.
+ * The decision checked and placed by the best alignment among the fetched records (`records[i]` is class
+ * `classes[i]`'s), which it carries as `position`: an answer below POSITION_CONFIRM_Z becomes "unknown";
+ * an "unknown" at POSITION_RESCUE_Z or more (and POSITION_RESCUE_MIN_CONFIDENCE) names its best track;
+ * an answer whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it, otherwise the
+ * scores' offset stays. Thresholds chosen on the tuning packages (README "Recognition quality").
  */
-export function placeOffset(decision: Decision, q: PositionQuery, classes: number[], records: Uint8Array[], segments: Segment[], position: Pick<PositionParams, 'slots'>): Decision & { positioned?: Alignment } {
+export function placeOffset(decision: Decision, q: PositionQuery, classes: number[], records: Uint8Array[], segments: Segment[], position: Pick<PositionParams, 'slots'>): Decision {
   let best: { a: Alignment; c: number } | null = null;
   classes.forEach((c, i) => {
     const a = alignInRecord(q, records[i], position.slots);
-    if (a && a.z >= POSITION_MIN_Z && (!best || a.z > best.a.z)) best = { a, c };
+    if (a && (!best || a.z > best.a.z)) best = { a, c };
   });
   if (!best) return decision;
   const { a, c } = best as { a: Alignment; c: number };
-  const seg = segments[c];
-  return { ...decision, offsetSeconds: Math.max(0, seg.startSeconds + a.startSeconds), positioned: a };
+  const placed: Decision = { ...decision, position: { z: a.z, hits: a.hits, speed: a.speed } };
+  if (placed.track !== null && a.z < POSITION_CONFIRM_Z) placed.track = null;
+  else if (placed.track === null && a.z >= POSITION_RESCUE_Z && decision.confidence >= POSITION_RESCUE_MIN_CONFIDENCE) placed.track = decision.bestTrack;
+  if (placed.track === null || a.z < POSITION_MIN_Z) return placed;
+  return { ...placed, offsetSeconds: Math.max(0, segments[c].startSeconds + a.startSeconds) };
 }

@@ -33,6 +33,7 @@ describe('npm run bench -- --quick', () => {
     // Windows whose clear margin exceeds twice the worst error keep their argmax (closer pairs may swap).
     expect(report.lwe.rows.every((r: { argmaxAgreeBeyondError: string }) => /^(\d+)\/\1$/.test(r.argmaxAgreeBeyondError))).toBe(true);
     expect(report.shards.rows.length).toBeGreaterThan(0);
+    expect(report.position.rows.map((r: { exact: string }) => r.exact)).toEqual(['yes']);
     expect(report.threads.rows.map((r: { threads: number }) => r.threads)).toEqual([0, 1, 2]);
     // The monitoring service decided windows of its paced stations, each partition served by its one instance.
     const mon = report.monitor.rounds[0] as { decisions: number; latencyP50: number; partitions: Record<string, number[][]> };

@@ -6,6 +6,8 @@
  * the segment scores alone place far fewer within ±2 s; the encrypted path places them as the clear one.
  */
 import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
@@ -15,7 +17,7 @@ import { PositionClient } from '../../pipeline/he/client/position-client.js';
 import { maxPositionClasses, positionHint, type PositionPirSetup } from '../../pipeline/he/position-pir.js';
 import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
-import { loadManifest, loadPositionTable } from '../../pipeline/model/catalog-store.js';
+import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { testCatalog } from '../helpers/catalog.js';
 import { MUSIC_DIR, tracksPerPackage } from '../helpers/music.js';
@@ -89,6 +91,19 @@ describe('position query on real music', () => {
     const density = set / (served!.table.length * 8);
     expect(density).toBeGreaterThan(0.03);
     expect(density).toBeLessThan(0.35);
+  });
+
+  it('a position table or hint corrupted in place is refused by its checksum', async () => {
+    for (const f of ['position.bin', 'position-hint.bin']) {
+      const copy = mkdtempSync(join(tmpdir(), 'blindear-position-'));
+      cpSync(dir, copy, { recursive: true });
+      const bytes = readFileSync(join(copy, f));
+      bytes[bytes.length >> 1] ^= 0x10;
+      writeFileSync(join(copy, f), bytes);
+      const load = f === 'position.bin' ? loadPositionTable(copy, manifest) : loadPositionHint(copy, manifest);
+      await expect(load).rejects.toMatchObject({ code: 'BLINDEAR_ERR_CATALOG_INVALID', message: expect.stringContaining(f) });
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('places 10 s excerpts within ±1 s of where they were cut, as the clear table does', async () => {

@@ -62,6 +62,5 @@ export async function placeEncrypted(decision: Decision, scores: ArrayLike<numbe
   const answers = await p.answer(queries.map((q) => q.bytes));
   if (answers.length !== queries.length) throw new RangeError(`${answers.length} position answers for ${queries.length} queries`);
   const records = queries.map((q, i) => q.open(answers[i]));
-  const { positioned: _, ...placed } = placeOffset(decision, p.query, classes, records, p.segments, { slots: p.slots });
-  return placed;
+  return placeOffset(decision, p.query, classes, records, p.segments, { slots: p.slots });
 }
