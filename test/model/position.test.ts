@@ -1,6 +1,8 @@
 /**
  * The position query. Its private retrieval (pipeline/he/position-pir.ts) returns exactly the record asked
  * for, whichever class, against the clear table; a forged answer of the wrong length is a coded error.
+ * The alignment finds a query written into a record where it was written, and checks the answer: no
+ * alignment makes an answer unknown, a strong one answers an unknown.
  * On real music, the truth is where each excerpt was cut from its track (not the product's answer): the
  * placed offsets of 10 s excerpts (clean, white noise at 10 dB, 2 % fast) fall within ±1 s of it, where
  * the segment scores alone place far fewer within ±2 s; the encrypted path places them as the clear one.
@@ -17,6 +19,8 @@ import { PositionClient } from '../../pipeline/he/client/position-client.js';
 import { maxPositionClasses, positionHint, type PositionPirSetup } from '../../pipeline/he/position-pir.js';
 import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
+import type { Decision } from '../../pipeline/features/types.js';
+import { alignInRecord, placeOffset, POSITION_CONFIRM_Z, POSITION_RESCUE_Z, type PositionQuery } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { testCatalog } from '../helpers/catalog.js';
@@ -51,6 +55,42 @@ describe('position query: private retrieval', () => {
     expect(() => client.query(3).open(new Uint8Array(8))).toThrow(expect.objectContaining({ code: 'BLINDEAR_ERR_HE_CIPHERTEXT_INVALID' }));
     expect(() => client.query(300)).toThrow(RangeError);
     expect(maxPositionClasses()).toBeGreaterThan(100_000);
+  });
+});
+
+describe('position query: the answer checked by its alignment', () => {
+  // A record of 70 slots × 128 bits, about 15% set at random, and a query of 150 landmarks over 10 s.
+  const slots = 70;
+  const rand = lcg(3);
+  const record = new Uint8Array(slots * 16);
+  for (let i = 0; i < record.length; i++) for (let b = 0; b < 8; b++) if (rand() < 0.15) record[i] |= 1 << b;
+  const seconds = Float64Array.from({ length: 150 }, () => rand() * 10);
+  const bits = Int32Array.from({ length: 150 }, () => Math.floor(rand() * 128));
+  const query: PositionQuery = { durationSeconds: 10, hypotheses: [{ speed: 1, bits, seconds }] };
+  // The same landmarks written into a copy of the record 12.3 s into the segment: the query was cut there.
+  const aligned = Uint8Array.from(record);
+  seconds.forEach((t, i) => { const slot = Math.floor((t + 12.3) / 0.5); aligned[slot * 16 + (bits[i] >> 3)] |= 1 << (bits[i] & 7); });
+  const segments = [{ track: 0, startSeconds: 40, endSeconds: 75 }, { track: 1, startSeconds: 0, endSeconds: 35 }];
+  const decision = (track: number | null, confidence: number): Decision => ({ track, bestTrack: 0, confidence, offsetSeconds: 45, ranking: [] });
+
+  it('finds where the query lies in a record that holds it, and nothing above chance in one that does not', () => {
+    const hit = alignInRecord(query, aligned, slots)!;
+    expect(Math.abs(hit.startSeconds - 12.3)).toBeLessThan(0.1);
+    expect(hit.z).toBeGreaterThan(POSITION_RESCUE_Z);
+    expect(alignInRecord(query, record, slots)!.z).toBeLessThan(POSITION_CONFIRM_Z);
+  });
+
+  it('an answer that does not align is unknown; an unknown that aligns well is answered, placed', () => {
+    const unaligned = placeOffset(decision(0, 2), query, [0], [record], segments, { slots });
+    expect(unaligned.position!.z).toBeLessThan(POSITION_CONFIRM_Z);
+    expect(unaligned.track).toBeNull();
+    const rescued = placeOffset(decision(null, 0.5), query, [0], [aligned], segments, { slots });
+    expect(rescued.track).toBe(0);
+    expect(rescued.offsetSeconds).toBeCloseTo(52.3, 0);
+    // Below the rescue's confidence floor it stays unknown, still carrying its alignment.
+    const doubtful = placeOffset(decision(null, 0.1), query, [0], [aligned], segments, { slots });
+    expect(doubtful.track).toBeNull();
+    expect(doubtful.position!.z).toBeGreaterThan(POSITION_RESCUE_Z);
   });
 });
 
