@@ -88,6 +88,11 @@ export type SessionKeysTombstone = z.infer<typeof SessionKeysTombstone>;
 /** Server zone: one query ciphertext packing `count` consecutive windows starting at window `seq`. */
 export const QueryEnvelope = z.object({
   session: SessionId,
+  /**
+   * Absent or 'scores': window ciphertexts scored against the catalogue. 'position': one position query
+   * (an encrypted one-hot over the classes, pipeline/he/position-pir.ts) answered with one record.
+   */
+  kind: z.enum(['scores', 'position']).optional(),
   seq: Seq,
   count: z.number().int().positive(),
   paramsId: z.string().regex(/^[0-9a-f]{16,64}$/),

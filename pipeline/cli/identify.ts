@@ -105,9 +105,8 @@ export async function runIdentify(
   const manifest = await loadManifest(opts.catalog);
   const client = await (await openScoringClients(opts.catalog, manifest)).create();
   const scorer = opts.brokers ? await remoteScorer(opts, manifest, client, logger) : await embeddedScorer(opts.catalog, manifest, client);
-  // In process, the position query is answered by the embedded position engine; through Kafka the
-  // scoring workers do not serve it yet, and offsets come from the segment scores.
-  const position = opts.brokers ? null : await embeddedPosition(opts.catalog, manifest);
+  // The position query goes where the scores are computed: the embedded engine, or the scoring workers.
+  const position = opts.brokers ? await remotePosition(opts.catalog, manifest, scorer.position) : await embeddedPosition(opts.catalog, manifest);
   let failures = 0;
   try {
     for (const input of files) {
@@ -139,7 +138,7 @@ function describe(a: IdentifyAnswer): string {
   return `${a.match.title} (${a.match.path}) at ${a.match.offsetSeconds.toFixed(1)} s, confidence ${a.match.confidence.toFixed(2)}`;
 }
 
-async function embeddedScorer(catalog: string, manifest: CatalogManifest, client: ScoringClient): Promise<{ score: RemoteScorer; close(): Promise<void> }> {
+async function embeddedScorer(catalog: string, manifest: CatalogManifest, client: ScoringClient): Promise<{ score: RemoteScorer; position?: PositionAnswerer; close(): Promise<void> }> {
   const engine = await catalogueEngine(manifest, await loadModel(catalog, manifest));
   // The embedded engine still only ever sees the public material and ciphertexts, as a worker would.
   const keys = await engine.loadSessionKeys(client.publicMaterial());
@@ -162,10 +161,19 @@ async function embeddedPosition(catalog: string, manifest: CatalogManifest): Pro
   return { client, answer: async (queries) => queries.map((q) => engine.answer(q)) };
 }
 
+async function remotePosition(catalog: string, manifest: CatalogManifest, answer: PositionAnswerer | undefined): Promise<PositionService | null> {
+  const client = await openPositionClient(catalog, manifest);
+  return client && answer ? { client, answer } : null;
+}
+
 async function remoteScorer(
   opts: { brokers?: string; timeoutMs: number; logLevel: string }, manifest: CatalogManifest, client: ScoringClient, logger: Logger,
-): Promise<{ score: RemoteScorer; close(): Promise<void> }> {
+): Promise<{ score: RemoteScorer; position: PositionAnswerer; close(): Promise<void> }> {
   const config = loadConfig(process.env, { brokers: opts.brokers, logLevel: opts.logLevel });
   const kafka = await KafkaScoring.start({ config, logger, session: `identify-${randomUUID()}`, manifest, client });
-  return { score: (cts, counts) => kafka.score(cts, counts, opts.timeoutMs), close: () => kafka.close() };
+  return {
+    score: (cts, counts) => kafka.score(cts, counts, opts.timeoutMs),
+    position: (queries) => kafka.position(queries, opts.timeoutMs),
+    close: () => kafka.close(),
+  };
 }

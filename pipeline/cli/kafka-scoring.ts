@@ -16,6 +16,7 @@ import { defineStage } from '../runtime/stage.js';
 import { ensureTopics } from '../runtime/topics-admin.js';
 
 interface Pending {
+  kind: 'scores' | 'position';
   resolve(parts: Uint8Array[]): void;
   reject(err: Error): void;
 }
@@ -59,6 +60,10 @@ export class KafkaScoring {
         const p = self.pending.get(msg.envelope.seq);
         if (!p) return []; // a redelivery of something already collected
         self.pending.delete(msg.envelope.seq);
+        if ((msg.envelope.kind ?? 'scores') !== p.kind) {
+          p.reject(new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `a ${msg.envelope.kind ?? 'scores'} answer to the ${p.kind} query ${msg.envelope.seq}`));
+          return [];
+        }
         try {
           p.resolve(decodeFrames(msg.value, msg.envelope.parts));
         } catch (err) {
@@ -75,18 +80,31 @@ export class KafkaScoring {
   }
 
   async score(ciphertexts: Uint8Array[], counts: number[], timeoutMs: number): Promise<Uint8Array[][]> {
+    return this.#send('scores', ciphertexts, counts, timeoutMs);
+  }
+
+  /** Position queries (pipeline/he/position-pir.ts): one record answer each, in order. */
+  async position(queries: Uint8Array[], timeoutMs: number): Promise<Uint8Array[]> {
+    const answers = await this.#send('position', queries, queries.map(() => 1), timeoutMs);
+    return answers.map((parts) => {
+      if (parts.length !== 1) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `a position answer of ${parts.length} parts, expected 1`);
+      return parts[0];
+    });
+  }
+
+  async #send(kind: 'scores' | 'position', ciphertexts: Uint8Array[], counts: number[], timeoutMs: number): Promise<Uint8Array[][]> {
     const seqs: number[] = [];
     const results = ciphertexts.map((_, i) => {
       const seq = this.nextSeq;
       this.nextSeq += counts[i];
       seqs.push(seq);
-      return new Promise<Uint8Array[]>((resolve, reject) => this.pending.set(seq, { resolve, reject }));
+      return new Promise<Uint8Array[]>((resolve, reject) => this.pending.set(seq, { kind, resolve, reject }));
     });
     await sendOutputs(this.producer, ciphertexts.map((value, i) => ({
       topic: 'queries' as const,
       key: this.session,
       value,
-      envelope: { session: this.session, seq: seqs[i], count: counts[i], paramsId: this.client.paramsId, modelId: this.manifest.modelId, final: false, capturedAtMs: Date.now() },
+      envelope: { session: this.session, kind, seq: seqs[i], count: counts[i], paramsId: this.client.paramsId, modelId: this.manifest.modelId, final: false, capturedAtMs: Date.now() },
     })));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/messages.js';
 import { loadConfig } from '../../schemas/config.js';
 import type { TopicKey } from '../../schemas/topics.js';
-import { catalogueEngine } from '../he/server/index.js';
+import { catalogueEngine, PositionEngine } from '../he/server/index.js';
 import { createExtractor, queryVectorsPerWindow } from '../features/registry.js';
-import { loadManifest, loadModel } from '../model/catalog-store.js';
+import { loadManifest, loadModel, loadPositionTable } from '../model/catalog-store.js';
 import { shardDirName } from '../model/shard-catalog.js';
 import { BlindearError } from '../errors.js';
 import { stageGroup, TOPOLOGY } from '../topology.js';
@@ -85,8 +85,10 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     },
     deadLetter: (source, err) => ledger.deadLetter(source, err),
   });
+  const served = await loadPositionTable(opts.catalog, manifest);
+  const position = served ? new PositionEngine(served.setup, served.table) : undefined;
   const scorer = createScorerStage({
-    engine, modelId: manifest.modelId, keys, shard,
+    engine, position, modelId: manifest.modelId, keys, shard,
     hopSeconds: createExtractor(manifest).hopSeconds,
     vectorsPerWindow: queryVectorsPerWindow(manifest),
     // Each session's scoring budget: a burst, then at most `maxSpeed` audio seconds per second.

@@ -13,7 +13,7 @@
 import { encodeFrames } from '../../schemas/frames.js';
 import type { ScoresShard } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
-import type { CatalogueEngine } from '../he/server/index.js';
+import type { CatalogueEngine, PositionEngine } from '../he/server/index.js';
 import { defineStage, type Inbound, type Outbound, type Stage, type StageContext } from '../runtime/stage.js';
 import type { SessionKeyStore } from './session-key-store.js';
 
@@ -72,6 +72,8 @@ class TokenBuckets {
 
 export function createScorerStage(deps: {
   engine: Pick<CatalogueEngine, 'checkParamsId' | 'score' | 'windowsIn'>;
+  /** The catalogue's position table, when it has one: answers `kind: 'position'` queries. */
+  position?: Pick<PositionEngine, 'answer'>;
   modelId: string;
   keys: SessionKeyStore;
   /** A shard's worker: every scores record says which shard and classes it holds. */
@@ -110,14 +112,16 @@ export function createScorerStage(deps: {
     const keys = await deps.keys.get(session, { paramsId, modelId });
     if (buckets && deps.hopSeconds) {
       // Every window the query holds is scored, whatever `count` claims.
-      const cost = Math.max(count, Math.ceil(deps.engine.windowsIn(msg.value) / (deps.vectorsPerWindow ?? 1))) * deps.hopSeconds;
+      // A position query costs one window: it reveals one record, as a window reveals one score vector.
+      const windows = msg.envelope.kind === 'position' ? 1 : Math.max(count, Math.ceil(deps.engine.windowsIn(msg.value) / (deps.vectorsPerWindow ?? 1)));
+      const cost = windows * deps.hopSeconds;
       if (!buckets.take(session, cost, ctx.now())) {
         ctx.metrics.rateLimited?.inc({ stage: 'scorer' });
         throw new BlindearError('BLINDEAR_ERR_RATE_LIMITED', `${session}: over ${deps.rateLimit?.perSecond ?? DEFAULT_RATE_LIMIT.perSecond}× real time after a burst of ${deps.rateLimit?.burstSeconds ?? DEFAULT_RATE_LIMIT.burstSeconds} s`);
       }
     }
     const started = process.hrtime.bigint();
-    const parts = await deps.engine.score(keys, msg.value);
+    const parts = msg.envelope.kind === 'position' ? [answerPosition(msg.value)] : await deps.engine.score(keys, msg.value);
     ctx.metrics.fheSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const value = encodeFrames(parts);
     ctx.metrics.ciphertextBytes.inc({ stage: 'scorer', direction: 'in' }, msg.value.length);
@@ -128,6 +132,11 @@ export function createScorerStage(deps: {
       envelope: { ...msg.envelope, parts: parts.length, scoredAtMs: ctx.now(), ...(deps.shard ? { shard: deps.shard } : {}) },
       value,
     }];
+  }
+
+  function answerPosition(query: Uint8Array): Uint8Array {
+    if (!deps.position) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', 'a position query, and this worker\'s catalogue has no position table', { retriable: false });
+    return deps.position.answer(query);
   }
 
   const idOf = (m: Inbound<'queries'>): string => `${m.partition}:${m.offset}`;

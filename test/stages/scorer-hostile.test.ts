@@ -2,14 +2,18 @@
  * The scorer against hostile server-zone input (issue #17, points 4 and 5), in memory with real keys,
  * real ciphertexts and the real codecs: keys are found by the record key and must be signed by the
  * session; a query without keys is parked (its partition keeps moving) and scored when they come, or
- * dead-lettered after a bounded wait; the key store is bounded; a session's budget is enforced.
+ * dead-lettered after a bounded wait; the key store is bounded; a session's budget is enforced. A position
+ * query is answered with exactly the record asked for, and refused when malformed or unanswerable.
  */
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlindearError, isBlindearError } from '../../pipeline/errors.js';
 import { ClientSession, createSigner, importSigner, selfCertifiedSessionId, signSessionKeys, signTombstone, type SessionSigner } from '../../pipeline/he/client/index.js';
-import { ScoringEngine } from '../../pipeline/he/server/index.js';
-import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
+import { PositionClient } from '../../pipeline/he/client/position-client.js';
+import { positionHint } from '../../pipeline/he/position-pir.js';
+import { PositionEngine, ScoringEngine } from '../../pipeline/he/server/index.js';
+import { loadManifest, loadModel, loadPositionTable } from '../../pipeline/model/catalog-store.js';
+import { decodeFrames } from '../../schemas/frames.js';
 import { decodeRecord, encodeRecord } from '../../pipeline/runtime/codec.js';
 import { createLogger } from '../../pipeline/runtime/logger.js';
 import { createMetrics } from '../../pipeline/runtime/metrics.js';
@@ -54,10 +58,10 @@ describe('scorer under hostile input', () => {
   };
 
   /** A query record through the real codec, under `key` (by default the envelope's session). */
-  const queryRecord = (session: string, opts: { key?: string; seq?: number; partition?: number } = {}): Inbound<'queries'> => {
+  const queryRecord = (session: string, opts: { key?: string; seq?: number; partition?: number; kind?: 'position'; value?: Uint8Array } = {}): Inbound<'queries'> => {
     const out: Outbound = {
-      topic: 'queries', key: opts.key ?? session, value: query,
-      envelope: { session, seq: opts.seq ?? 0, count: 1, paramsId: client.paramsId, modelId: manifest.modelId, final: false, capturedAtMs: 0 },
+      topic: 'queries', key: opts.key ?? session, value: opts.value ?? query,
+      envelope: { session, ...(opts.kind ? { kind: opts.kind } : {}), seq: opts.seq ?? 0, count: 1, paramsId: client.paramsId, modelId: manifest.modelId, final: false, capturedAtMs: 0 },
     };
     const rec = encodeRecord(out);
     const o = String(offset++);
@@ -68,6 +72,24 @@ describe('scorer under hostile input', () => {
   const codeOf = async (fn: () => Promise<unknown>): Promise<string> => {
     try { await fn(); return 'none'; } catch (e) { if (isBlindearError(e)) return e.code; throw e; }
   };
+
+  it('answers a position query with its record, refuses one of the wrong length, and one its catalogue cannot answer', async () => {
+    const keys = new SessionKeyStore(engine);
+    expect(keys.put('pos', keyRecord('pos', createSigner())).ok).toBe(true);
+    const served = await loadPositionTable((await testCatalog('landmark', tracksPerPackage(4))).dir, manifest);
+    const position = new PositionEngine(served!.setup, served!.table);
+    const pir = new PositionClient(served!.setup, positionHint(served!.setup, served!.table));
+    const scorer = createScorerStage({ engine, position, modelId: manifest.modelId, keys, rateLimit: null });
+    const k = 3;
+    const q = pir.query(k);
+    const [out] = await scorer.process(queryRecord('pos', { kind: 'position', value: q.bytes }), ctx);
+    expect(out.envelope).toMatchObject({ session: 'pos', kind: 'position', parts: 1 });
+    const bytes = served!.setup.bytes;
+    expect(Array.from(q.open(decodeFrames(out.value as Uint8Array, 1)[0]))).toEqual(Array.from(served!.table.subarray(k * bytes, (k + 1) * bytes)));
+    expect(await codeOf(() => scorer.process(queryRecord('pos', { kind: 'position', value: new Uint8Array(40) }), ctx))).toBe('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID');
+    const without = createScorerStage({ engine, modelId: manifest.modelId, keys, rateLimit: null });
+    expect(await codeOf(() => without.process(queryRecord('pos', { kind: 'position', value: q.bytes }), ctx))).toBe('BLINDEAR_ERR_CONFIG_INVALID');
+  });
 
   it('looks keys up by the record key, which must be the envelope\'s session', async () => {
     const keys = new SessionKeyStore(engine);
