@@ -31,9 +31,11 @@ describe('npm run demo', () => {
     expect(predicted.some((l) => l.includes('unknown'))).toBe(true);
     // Nothing left behind: the demo's broker is stopped and its workers are gone.
     expect(existsSync(join(REPO, 'var', 'kafka-demo', 'kafka.pid'))).toBe(false);
+    // This checkout's processes only: another checkout's demo may be running on the same machine.
     const ps = await run('ps', ['-eo', 'args']);
-    expect(ps.out).not.toMatch(/blindear\.js worker scorer .*\.cache\/demo\/catalog/);
-    expect(ps.out).not.toMatch(/kafka\.logs\.dir=\S*var\/kafka-demo/);
+    const here = REPO.replace(/\/$/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(ps.out).not.toMatch(new RegExp(`${here}/bin/blindear\\.js worker scorer `));
+    expect(ps.out).not.toMatch(new RegExp(`kafka\\.logs\\.dir=${here}/var/kafka-demo`));
   }, 600_000); // a broker start, an enrolment and a streamed programme: minutes on a busy machine
 
   it('rejects a --music folder that does not exist, or an unknown option, in one line before starting anything', async () => {

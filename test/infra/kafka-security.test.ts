@@ -65,11 +65,16 @@ describe('Kafka with SASL/SCRAM and zone ACLs', () => {
   const creds = new Map<string, string>();
 
   beforeAll(async () => {
-    port = await freeLoopbackPort();
-    dir = await mkdtemp(join(tmpdir(), 'blindear-kafka-sasl-'));
-    const started = await runKafkaSh(['start', '--port', String(port), '--dir', dir, '--sasl']);
-    expect(started.code, started.stderr).toBe(0);
-    brokers = started.stdout.trim();
+    // A free port can be taken by another process before the broker binds it: a new port, as startBroker does.
+    let started: Awaited<ReturnType<typeof runKafkaSh>> | undefined;
+    for (let attempt = 1; attempt <= 3 && started?.code !== 0; attempt++) {
+      if (dir) await rm(dir, { recursive: true, force: true });
+      port = await freeLoopbackPort();
+      dir = await mkdtemp(join(tmpdir(), 'blindear-kafka-sasl-'));
+      started = await runKafkaSh(['start', '--port', String(port), '--dir', dir, '--sasl']);
+    }
+    expect(started!.code, started!.stderr).toBe(0);
+    brokers = started!.stdout.trim();
     for (const line of (await readFile(join(dir, 'credentials'), 'utf8')).trim().split('\n')) {
       const [user, password] = line.split(':');
       creds.set(user, password);
