@@ -38,8 +38,8 @@ export async function streamWindows(file: string, manifest: CatalogManifest): Pr
   const windower = new StreamWindower(extractor);
   const stats = new AudioStats();
   const windows: FeatureWindows = { dim: extractor.dim, vectors: [], startSeconds: [] };
-  // The first seconds of audio, for the position query (pipeline/model/position.ts).
-  const head = new Float32Array(Math.round(POSITION_QUERY_SECONDS * extractor.sampleRate));
+  // The first seconds of audio, for the position query (pipeline/model/position.ts), where the catalogue has one.
+  const head = new Float32Array(manifest.position ? Math.round(POSITION_QUERY_SECONDS * extractor.sampleRate) : 0);
   let headFill = 0;
   const take = (pcm: Float32Array, final: boolean): void => {
     for (const w of windower.push(pcm, windower.samplesSeen, final)) { windows.vectors.push(w.vector); windows.startSeconds.push(w.startSeconds); }

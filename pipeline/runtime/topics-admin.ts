@@ -14,6 +14,11 @@ const CREATE_ATTEMPTS = 5;
 
 type AdminError = { type?: string; message?: string; retriable?: boolean; errors?: unknown[] };
 
+/** An admin call's error followed by the per-topic errors it aggregates (kafkajs's KafkaJSAggregateError). */
+function adminErrors(err: unknown): AdminError[] {
+  return [err, ...((err as AdminError).errors ?? [])] as AdminError[];
+}
+
 /**
  * Another process creating the same topics at the same moment (a second service starting, `blindear
  * topics` beside a running monitor) makes the broker answer "already exists" or, while it propagates the
@@ -21,8 +26,7 @@ type AdminError = { type?: string; message?: string; retriable?: boolean; errors
  * call lists the topics again and creates what is still missing.
  */
 function racedCreation(err: unknown): boolean {
-  const all = [err, ...((err as AdminError).errors ?? [])] as AdminError[];
-  return all.some((e) => e.retriable === true || /TOPIC_ALREADY_EXISTS|UNKNOWN_TOPIC_OR_PARTITION|LEADER_NOT_AVAILABLE/.test(e.type ?? ''));
+  return adminErrors(err).some((e) => e.retriable === true || /TOPIC_ALREADY_EXISTS|UNKNOWN_TOPIC_OR_PARTITION|LEADER_NOT_AVAILABLE/.test(e.type ?? ''));
 }
 
 export async function ensureTopics(kafka: KafkaClient, partitions: number, zone?: Zone): Promise<string[]> {
@@ -69,7 +73,7 @@ async function createMissing(admin: ReturnType<KafkaClient['admin']>, partitions
   } catch (err) {
     // Under broker ACLs a principal sees (and may create) only its zone's topics: an operator creates
     // them all (`blindear topics` as an admin principal); what this one cannot see is not its business.
-    const all = [err, ...((err as AdminError).errors ?? [])] as AdminError[];
+    const all = adminErrors(err);
     const denied = (e: AdminError): boolean => /AUTHORIZATION_FAILED|not authorized/i.test(`${e.type ?? ''} ${e.message ?? ''}`);
     if ((err as AdminError).errors?.length ? all.slice(1).every(denied) : denied(all[0])) return [];
     throw err;
