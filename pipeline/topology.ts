@@ -5,6 +5,8 @@
  *
  *   ingest ─► audio ─► windowing ─► features ─► encrypt ─► queries ─► scorer ─► scores ─► decide ─► airplay ─► delivery
  *   (client)          (client)                 (client)  session-keys (server)          (client)  predictions ─► report
+ *                                                              ▲                             │
+ *                                                              └── position queries (play checks)
  *
  * A sharded catalogue runs the scorer once per shard, each shard in a group of its own on the same queries
  * topic; decide merges the parts of every shard before deciding.
@@ -50,8 +52,8 @@ export const TOPOLOGY = Object.freeze({
     description: 'query ciphertexts → encrypted catalogue scores W·x + b (ciphertexts and evaluation keys only)',
   }),
   decide: spec({
-    name: 'decide', zone: 'client', input: 'scores', outputs: ['predictions', 'airplay', 'decideState'], tables: ['clientSessions', 'decideState'], group: 'blindear-client-decide', sharded: false,
-    description: 'encrypted scores → checked, decrypted, decided: predictions per window and the airplay log',
+    name: 'decide', zone: 'client', input: 'scores', outputs: ['predictions', 'airplay', 'decideState', 'queries'], tables: ['clientSessions', 'decideState'], group: 'blindear-client-decide', sharded: false,
+    description: 'encrypted scores → checked, decrypted, decided: predictions per window and the airplay log (a play is logged once its position query, sent on queries, aligns)',
   }),
   delivery: spec({
     name: 'delivery', zone: 'client', input: 'airplay', outputs: [], tables: ['clientSessions'], group: 'blindear-client-delivery', sharded: false,

@@ -52,6 +52,11 @@ export const FeatureWindowEnvelope = z.object({
   capturedAtMs: z.number().nonnegative(),
   /** Where a play may begin or end in these windows' audio (silence edges, fade bottoms, spectral changes), sharpest first. */
   boundaries: z.array(BoundaryHint).max(64).default([]),
+  /**
+   * Each window's landmarks for the position check (catalogues with a position table): u32 little-endian
+   * words, code << 11 | STFT frame from the window's start, base64; sealed before they leave the zone.
+   */
+  landmarks: z.array(z.base64().max(16384)).max(64).optional(),
 });
 export type FeatureWindowEnvelope = z.infer<typeof FeatureWindowEnvelope>;
 
@@ -112,6 +117,11 @@ export const QueryEnvelope = z.object({
    * most, each as time and strength).
    */
   note: z.base64().max(256).optional(),
+  /**
+   * The windows' landmarks, sealed like the note (AES-256-GCM, a fixed size per window): the client reads
+   * them back with the scores to check a play by the position query.
+   */
+  landmarks: z.base64().max(262144).optional(),
 });
 export type QueryEnvelope = z.infer<typeof QueryEnvelope>;
 
@@ -264,8 +274,38 @@ const OpenPlay = z.object({
   fit: z.tuple([z.number(), z.number(), z.number(), z.number(), z.number()]).default([0, 0, 0, 0, 0]),
   /** Logged: its "started" event went out (a play first named weakly waits for a second decision). */
   confirmed: z.boolean().default(true),
+  /**
+   * The position check (catalogues with a position table): 'wanted' once the decisions would log the play,
+   * 'pending' while the records are asked for, then 'passed' (logged) or 'failed' (never logged).
+   */
+  check: z.enum(['none', 'wanted', 'pending', 'passed', 'failed']).default('none'),
+  /** The decisions would log it: only the position check is awaited. */
+  ready: z.boolean().default(false),
+  /** Position checks asked for this play so far. */
+  checks: z.number().int().nonnegative().default(0),
 });
 export type OpenPlay = z.infer<typeof OpenPlay>;
+
+/**
+ * A play's position check in flight: the records of its track's best segments were asked for (one
+ * position query each, under the secrets derived from `seeds`); its landmarks wait to be aligned with them.
+ */
+export const PositionCheck = z.object({
+  playId: z.string(),
+  track: z.number().int().nonnegative(),
+  /** The MAC'd query: last window of the decision that asked, and the wall clock it was sent at. */
+  seq: Seq,
+  sentAtMs: z.number().nonnegative(),
+  classes: z.array(z.number().int().nonnegative()).min(1).max(4),
+  seeds: z.array(z.base64().max(64)).min(1).max(4),
+  /** The decision's landmarks (packed as in FeatureWindowEnvelope, frames from `audioStartSeconds`). */
+  words: z.base64().max(65536),
+  audioStartSeconds: z.number().nonnegative(),
+  durationSeconds: z.number().positive(),
+  /** The play closed while the check was in flight: it is logged, start and end, if the check passes. */
+  closed: z.object({ play: OpenPlay, endSeconds: z.number().nonnegative() }).nullable().default(null),
+});
+export type PositionCheck = z.infer<typeof PositionCheck>;
 
 /**
  * What one probe window heard: the tracks whose segments stand out in its scores, as [track, z] (the
@@ -300,5 +340,9 @@ export const DecideState = z.object({
   /** Wall clock of the session's stream second 0 (for ISO times in the airplay log). */
   originMs: z.number().nonnegative(),
   ended: z.boolean().default(false),
+  /** The recent windows' landmarks (packed, base64), for a play's position check. */
+  landmarks: z.array(z.object({ seq: Seq, words: z.base64().max(16384) })).max(8).default([]),
+  /** Position checks in flight. */
+  checks: z.array(PositionCheck).max(8).default([]),
 });
 export type DecideState = z.infer<typeof DecideState>;

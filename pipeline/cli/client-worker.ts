@@ -1,6 +1,6 @@
 /** `blindear worker windowing|encrypt|decide|delivery`: one client-zone service in its stage's consumer group. */
 import { loadConfig } from '../../schemas/config.js';
-import { openScoringClients } from '../he/client/index.js';
+import { openPositionClient, openScoringClients } from '../he/client/index.js';
 import { loadServiceKey } from '../he/client/service-key.js';
 import { loadManifest } from '../model/catalog-store.js';
 import { createLogger } from '../runtime/logger.js';
@@ -34,7 +34,7 @@ export async function runClientWorker(stage: Exclude<ClientStageName, 'report'>,
   const { clusters, groups, ops, producers } = await openClientProcess({ config, logger, metrics, manifest, role: stage });
   const sink = stage === 'delivery' ? airplaySinkFor(opts.output) : undefined;
   const signal = shutdownSignal();
-  const svc = await startClientServices({ stages: [stage], clusters, producers, manifest, clients: await openScoringClients(opts.catalog, manifest), serviceKey, logger, metrics, retry: config.retry, shardWaitMs: config.shardWaitMs, airplaySink: sink });
+  const svc = await startClientServices({ stages: [stage], clusters, producers, manifest, clients: await openScoringClients(opts.catalog, manifest), positionClient: await openPositionClient(opts.catalog, manifest), serviceKey, logger, metrics, retry: config.retry, shardWaitMs: config.shardWaitMs, airplaySink: sink });
   groups.push(...svc.groups);
   ops.watchConsumer(stage, Promise.all(svc.running.map((r) => r.joined)));
   logger.info({ stage, modelId: manifest.modelId, metricsPort: ops.port }, `${stage} ready`);

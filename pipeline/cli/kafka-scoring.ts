@@ -4,7 +4,7 @@
  */
 import type { RuntimeConfig } from '../../schemas/config.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
-import { decodeFrames } from '../../schemas/frames.js';
+import { decodeFrames, encodeFrames } from '../../schemas/frames.js';
 import { BlindearError } from '../errors.js';
 import { createSigner, signSessionKeys, signTombstone, type ScoringClient, type SessionSigner } from '../he/client/index.js';
 import { SESSION_TOMBSTONE_HEADER } from '../../schemas/messages.js';
@@ -85,7 +85,8 @@ export class KafkaScoring {
 
   /** Position queries (pipeline/he/position-pir.ts): one record answer each, in order. */
   async position(queries: Uint8Array[], timeoutMs: number): Promise<Uint8Array[]> {
-    const answers = await this.#send('position', queries, queries.map(() => 1), timeoutMs);
+    // One record per query, framed as the scorer reads position records.
+    const answers = await this.#send('position', queries.map((q) => encodeFrames([q])), queries.map(() => 1), timeoutMs);
     return answers.map((parts) => {
       if (parts.length !== 1) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `a position answer of ${parts.length} parts, expected 1`);
       return parts[0];

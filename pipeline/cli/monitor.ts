@@ -14,7 +14,9 @@ import type { AirplayEvent, Prediction } from '../../schemas/messages.js';
 import { StationsFile, type Station } from '../../schemas/stations.js';
 import { BlindearError } from '../errors.js';
 import { createExtractor } from '../features/registry.js';
-import { openScoringClients } from '../he/client/index.js';
+import { openPositionClient, openScoringClients } from '../he/client/index.js';
+import type { DecideState } from '../../schemas/messages.js';
+import { CHECK_TIMEOUT_MS } from '../stages/decide.js';
 import { loadServiceKey } from '../he/client/service-key.js';
 import { loadManifest } from '../model/catalog-store.js';
 import { connectProducers, createClusters } from '../runtime/clusters.js';
@@ -101,7 +103,7 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   const pool: Awaited<ReturnType<typeof connectProducers>>[] = [];
   const svc = await startClientServices({
     stages: services, clusters, producers, manifest, clients, serviceKey, logger, metrics, retry: config.retry, shardWaitMs: config.shardWaitMs,
-    airplaySink: sink,
+    airplaySink: sink, positionClient: await openPositionClient(opts.catalog, manifest),
   });
   groups.push(...svc.groups);
   ops.watchConsumer('client-services', Promise.all(svc.running.map((r) => r.joined)));
@@ -147,7 +149,10 @@ export async function runMonitor(opts: MonitorOptions): Promise<void> {
   }
 }
 
-/** Polls the decide-state table of the sessions until each is marked ended and delivery has caught up. */
+/**
+ * Polls the decide-state table of the sessions until each is marked ended with no play check in flight
+ * (or only overdue ones, settled by the next record: none comes after the end), and delivery has caught up.
+ */
 async function waitForSessionsEnded(
   sessions: string[],
   svc: Awaited<ReturnType<typeof startClientServices>>,
@@ -159,7 +164,8 @@ async function waitForSessionsEnded(
   for (;;) {
     const t = new StateTables(clusters, ['decideState'], logger.child({}, { level: 'warn' }));
     await t.restoreAll();
-    if (sessions.every((s) => t.get('decideState', s)?.ended)) break;
+    const done = (st: DecideState | undefined): boolean => !!st?.ended && st.checks.every((c) => Date.now() - c.sentAtMs > CHECK_TIMEOUT_MS);
+    if (sessions.every((s) => done(t.get('decideState', s)))) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
   await waitForGroupCaughtUp(clusters.client, svc.groups.find((g) => g.startsWith('blindear-client-delivery'))!, 'airplay');

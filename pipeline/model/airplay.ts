@@ -51,7 +51,21 @@ export interface AirplayOptions {
   missesToEnd: number;
   /** Maps a decision's raw confidence to 0–1 (0.5 on the unknown threshold). */
   confidence(raw: number): number;
+  /**
+   * Plays are logged only once their position check passes (the client aligns the decision's landmarks
+   * with the track's records, fetched by position query): see `checked`.
+   */
+  checkPlays?: boolean;
 }
+
+/** A play the decisions closed while its position check was in flight: logged, start and end, if it passes. */
+export interface ClosedUnchecked {
+  play: OpenPlay;
+  endSeconds: number;
+}
+
+/** Position checks one play may have: a second one when the track is named again after the first failed. */
+const MAX_CHECKS = 2;
 
 /** Start estimates kept (the median places the start); later decisions only refine the speed. */
 const START_ESTIMATES = 4;
@@ -102,10 +116,15 @@ export class AirplayTracker {
    * client's clear view of the audio saw a play could begin or end, with how sharp a change each is;
    * `probes` what the probe windows of the recent audio heard (by time; empty without probes).
    */
-  step(play: OpenPlay | null, d: StreamDecision, nowMs: number, hints: readonly BoundaryHint[] = [], probes: readonly ProbePresence[] = []): { events: PlayEvent[]; play: OpenPlay | null } {
+  step(play: OpenPlay | null, d: StreamDecision, nowMs: number, hints: readonly BoundaryHint[] = [], probes: readonly ProbePresence[] = []): { events: PlayEvent[]; play: OpenPlay | null; closed: ClosedUnchecked[] } {
     this.hints = hints;
     this.probes = probes;
     const events: PlayEvent[] = [];
+    const closed: ClosedUnchecked[] = [];
+    /** A play dropped before it was logged, whose check may still log it. */
+    const awaiting = (p: OpenPlay, end: number): void => {
+      if (!p.confirmed && p.ready && (p.check === 'wanted' || p.check === 'pending')) closed.push({ play: p, endSeconds: Math.max(end, p.streamStartSeconds) });
+    };
     const track = d.decision.track;
     let open = play;
     /** Where the play that another track takes over ended: the new one cannot have begun before it. */
@@ -129,6 +148,7 @@ export class AirplayTracker {
         ? this.strongest(natural - OFFSET_SLACK, natural + OFFSET_SLACK) ?? natural
         : Math.max(open.streamStartSeconds, Math.min(this.firstStart(d, floor), open.lastEndSeconds));
       if (open.confirmed) events.push(this.ended(open, handover));
+      else awaiting(open, handover);
       open = null;
     }
     if (track !== null) {
@@ -149,39 +169,70 @@ export class AirplayTracker {
           notBeforeSeconds: d.decision.offsetSeconds <= 1 ? d.audioStartSeconds : 0,
           starts: [],
           fit: [0, 0, 0, 0, 0],
-          confirmed: conf >= CONFIRM_CONFIDENCE && !this.tracks[track]?.lookalike,
+          confirmed: false,
+          check: 'none',
+          ready: false,
+          checks: 0,
         };
         open = this.place(this.addOffset(open, d));
-        if (open.confirmed) events.push(this.started(open, d));
+        if (conf >= CONFIRM_CONFIDENCE && !this.tracks[track]?.lookalike) open = this.release(open, d, events);
       } else {
         open = this.addOffset({ ...open, lastEndSeconds: d.audioEndSeconds, confidence: Math.max(open.confidence, conf), misses: 0 }, d);
         // The start is placed again while its estimates come in and the changes heard around it are still held.
         if (d.audioStartSeconds <= open.firstAudioStartSeconds + START_OFFSET_MAX) open = this.place(open);
-        if (!open.confirmed) {
-          // Named again: the weak first decision was right; the play is logged from where it began.
-          open = { ...open, confirmed: true };
-          events.push(this.started(open, d));
-        }
+        // Named again: the weak first decision was right; the play is logged from where it began (a play
+        // whose check failed is checked once more on this decision).
+        if (!open.confirmed) open = this.release(open, d, events);
       }
     } else if (open) {
       open = { ...open, misses: open.misses + 1 };
       if (open.misses >= this.opts.missesToEnd) {
         // Never named a second time: not logged.
-        if (open.confirmed) events.push(this.ended(open, this.endOf(open)));
+        const end = this.endOf(open);
+        if (open.confirmed) events.push(this.ended(open, end));
+        else awaiting(open, end);
         open = null;
       }
     }
     if (d.final && open) {
       // The stream ended: with the track still named, the play ran to its end. A weak play the stream
       // left no time to confirm (named by its last decision) is logged: it had no chance of a second.
-      if (!open.confirmed && track === open.track) {
-        open = { ...open, confirmed: true };
-        events.push(this.started(open, d));
-      }
-      if (open.confirmed) events.push(this.ended(open, track === open.track ? d.audioEndSeconds : Math.min(d.audioEndSeconds, this.endOf(open, d.audioEndSeconds))));
+      if (!open.confirmed && track === open.track) open = this.release(open, d, events);
+      const end = track === open.track ? d.audioEndSeconds : Math.min(d.audioEndSeconds, this.endOf(open, d.audioEndSeconds));
+      if (open.confirmed) events.push(this.ended(open, end));
+      else awaiting(open, end);
       open = null;
     }
-    return { events, play: open };
+    return { events, play: open, closed };
+  }
+
+  /**
+   * The decisions would log play `p`: "started" goes out now, or with position checks once its check has
+   * passed (a check is wanted here when none is in flight; a failed one is tried once more).
+   */
+  private release(p: OpenPlay, d: StreamDecision, events: PlayEvent[]): OpenPlay {
+    if (this.opts.checkPlays && p.check !== 'passed') {
+      const again = p.check === 'failed' && p.checks < MAX_CHECKS;
+      return { ...p, ready: true, check: p.check === 'none' || again ? 'wanted' : p.check };
+    }
+    const logged = { ...p, ready: true, confirmed: true };
+    events.push(this.started(logged, d));
+    return logged;
+  }
+
+  /**
+   * The outcome of play `p`'s position check. Passed: a play the decisions would log is logged now (with
+   * its end too when it closed meanwhile: `closedEnd`); failed: it is not, unless a later decision names
+   * the track again and a second check passes.
+   */
+  checked(p: OpenPlay, passed: boolean, closedEnd?: number): { play: OpenPlay; events: PlayEvent[] } {
+    if (!passed) return { play: { ...p, check: 'failed' }, events: [] };
+    const q: OpenPlay = { ...p, check: 'passed' };
+    if (!q.ready || q.confirmed) return { play: q, events: [] };
+    const logged: OpenPlay = { ...q, confirmed: true };
+    const events: PlayEvent[] = [{ ...this.started(logged, null), durationSeconds: (closedEnd ?? logged.lastEndSeconds) - logged.streamStartSeconds }];
+    if (closedEnd !== undefined) events.push(this.ended(logged, closedEnd));
+    return { play: logged, events };
   }
 
   /** Records the decision's offset: a start estimate while they are near the start, a point for the speed always. */
@@ -327,8 +378,8 @@ export class AirplayTracker {
     return best ? best.t : null;
   }
 
-  private started(p: OpenPlay, d: StreamDecision): PlayEvent {
-    return { event: 'started', track: p.track, playId: p.playId, streamStartSeconds: p.streamStartSeconds, offsetSeconds: p.offsetSeconds, confidence: p.confidence, durationSeconds: d.audioEndSeconds - p.streamStartSeconds };
+  private started(p: OpenPlay, d: StreamDecision | null): PlayEvent {
+    return { event: 'started', track: p.track, playId: p.playId, streamStartSeconds: p.streamStartSeconds, offsetSeconds: p.offsetSeconds, confidence: p.confidence, durationSeconds: (d?.audioEndSeconds ?? p.lastEndSeconds) - p.streamStartSeconds };
   }
 
   private ended(p: OpenPlay, end: number): PlayEvent {

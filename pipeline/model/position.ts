@@ -91,7 +91,7 @@ export interface PositionQuery {
   durationSeconds: number;
 }
 
-export function positionQuery(landmarks: Landmarks, durationSeconds: number, params: LandmarkParams, bucket: Bucketer = makeBucketer(params)): PositionQuery {
+export function positionQuery(landmarks: Pick<Landmarks, 'code' | 'time'>, durationSeconds: number, params: LandmarkParams, bucket: Bucketer = makeBucketer(params)): PositionQuery {
   const keep: number[] = [];
   for (let i = 0; i < landmarks.code.length; i++) if (landmarks.time[i] * FRAME_SECONDS < POSITION_QUERY_SECONDS) keep.push(i);
   return {
@@ -106,6 +106,48 @@ export function positionQuery(landmarks: Landmarks, durationSeconds: number, par
       };
     }),
   };
+}
+
+/** Frames a packed landmark's time can hold (11 bits: 47 s at 11025/256 Hz). */
+const PACKED_FRAMES = 2048;
+
+/**
+ * Landmarks as u32 words, code << 11 | frame (codes are < 2^21), for the landmarks of a window carried to
+ * the decision: frames from the window's start; landmarks past PACKED_FRAMES are left out.
+ */
+export function packLandmarks(l: Pick<Landmarks, 'code' | 'time'>): Uint32Array {
+  const out: number[] = [];
+  for (let i = 0; i < l.code.length; i++) {
+    const f = Math.round(l.time[i]);
+    if (f >= 0 && f < PACKED_FRAMES && l.code[i] < 2 ** 21) out.push(((l.code[i] << 11) | f) >>> 0);
+  }
+  return Uint32Array.from(out);
+}
+
+/** Windows' packed landmarks laid end to end: `starts[i]` is window i's start, seconds from the first's. */
+export function unpackLandmarks(windows: readonly Uint32Array[], starts: readonly number[]): Pick<Landmarks, 'code' | 'time'> {
+  const n = windows.reduce((a, w) => a + w.length, 0);
+  const code = new Uint32Array(n);
+  const time = new Float32Array(n);
+  let k = 0;
+  windows.forEach((w, i) => {
+    const shift = Math.round(starts[i] / FRAME_SECONDS);
+    for (const word of w) {
+      code[k] = word >>> 11;
+      time[k++] = (word & (PACKED_FRAMES - 1)) + shift;
+    }
+  });
+  return { code, time };
+}
+
+/** The best alignment of a query among records (`records[i]` of class `classes[i]`), or null. */
+export function bestAlignment(q: PositionQuery, classes: readonly number[], records: readonly Uint8Array[], slots: number): { a: Alignment; c: number } | null {
+  let best: { a: Alignment; c: number } | null = null;
+  classes.forEach((c, i) => {
+    const a = alignInRecord(q, records[i], slots);
+    if (a && (!best || a.z > best.a.z)) best = { a, c };
+  });
+  return best;
 }
 
 /** The position query of a clip's first POSITION_QUERY_SECONDS of 22050 Hz PCM. */
@@ -182,13 +224,9 @@ export function positionCandidates(decision: Decision, scores: ArrayLike<number>
  * scores' offset stays. Thresholds chosen on the tuning packages (README "Recognition quality").
  */
 export function placeOffset(decision: Decision, q: PositionQuery, classes: number[], records: Uint8Array[], segments: Segment[], position: Pick<PositionParams, 'slots'>): Decision {
-  let best: { a: Alignment; c: number } | null = null;
-  classes.forEach((c, i) => {
-    const a = alignInRecord(q, records[i], position.slots);
-    if (a && (!best || a.z > best.a.z)) best = { a, c };
-  });
+  const best = bestAlignment(q, classes, records, position.slots);
   if (!best) return decision;
-  const { a, c } = best as { a: Alignment; c: number };
+  const { a, c } = best;
   const placed: Decision = { ...decision, position: { z: a.z, hits: a.hits, speed: a.speed } };
   if (placed.track !== null && a.z < POSITION_CONFIRM_Z) placed.track = null;
   else if (placed.track === null && a.z >= POSITION_RESCUE_Z && decision.confidence >= POSITION_RESCUE_MIN_CONFIDENCE) placed.track = decision.bestTrack;

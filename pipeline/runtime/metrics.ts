@@ -35,6 +35,8 @@ export interface Metrics {
   integrityErrors: Counter<'reason'>;
   // Per station, set by the monitoring service (or through stationMetrics below).
   plays: Counter<'station' | 'event'>;
+  /** Position checks of plays answered, by outcome (passed: logged; failed: not logged). */
+  playChecks: Counter<'outcome'>;
   unknownWindows: Counter<'station'>;
   sourceConnected: Gauge<'station'>;
   sourceReconnects: Counter<'station'>;
@@ -89,6 +91,7 @@ export function createMetrics(): Metrics {
     windowDecisionLatencySeconds: decisionLatency,
     integrityErrors: new Counter({ name: 'blindear_integrity_errors_total', help: 'Server-zone records the client refused or flagged (mac, replay, gap, range, incomplete)', labelNames: ['reason'] as const, registers: [registry] }),
     plays: new Counter({ name: 'blindear_plays_total', help: 'Airplay events per station', labelNames: ['station', 'event'] as const, registers: [registry] }),
+    playChecks: new Counter({ name: 'blindear_play_checks_total', help: 'Position checks of plays answered, by outcome (failed: the play is not logged)', labelNames: ['outcome'] as const, registers: [registry] }),
     unknownWindows: new Counter({ name: 'blindear_unknown_windows_total', help: 'Decisions that named no catalogue track, per station', labelNames: ['station'] as const, registers: [registry] }),
     sourceConnected: new Gauge({ name: 'blindear_source_connected', help: 'Whether a station source is delivering audio (1) or down (0)', labelNames: ['station'] as const, registers: [registry] }),
     sourceReconnects: new Counter({ name: 'blindear_source_reconnects_total', help: 'Times a station source dropped and was reconnected', labelNames: ['station'] as const, registers: [registry] }),

@@ -6,9 +6,14 @@
  */
 import type { Sink } from '../../connectors/jsonl-sink.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
+import type { LandmarkParams } from '../../schemas/feature-landmark.js';
 import type { AirplayEvent, Prediction } from '../../schemas/messages.js';
 import type { TopicKey } from '../../schemas/topics.js';
-import { createDecider, createExtractor, queryVectorsPerWindow } from '../features/registry.js';
+import { createDecider, createExtractor, queryVectorsPerWindow, segmentsOf } from '../features/registry.js';
+import { queryLandmarks } from '../features/landmark.js';
+import type { PositionClient } from '../he/client/position-client.js';
+import { packLandmarks } from '../model/position.js';
+import type { Segment } from '../model/segment-templates.js';
 import type { ServiceKey } from '../he/client/service-key.js';
 import type { ScoringClients } from '../he/client/index.js';
 import type { Clusters, Producers } from '../runtime/clusters.js';
@@ -56,8 +61,20 @@ export interface ClientServiceOptions {
   serves?(session: string): boolean;
   /** A sharded catalogue: how long decide waits for a query's last shard (default 30 s). */
   shardWaitMs?: number;
+  /**
+   * The catalogue's position query client (`openPositionClient`): plays are checked by it before they are
+   * logged. Absent or null (no position table, a sharded catalogue): plays are logged on the decisions alone.
+   */
+  positionClient?: PositionClient | null;
   onAirplay?(e: AirplayEvent): void;
   onPrediction?(p: Prediction): void;
+}
+
+/** What the play check needs, when the catalogue has a position table and the service its client. */
+function positionCheck(opts: ClientServiceOptions): { client: PositionClient; segments: Segment[]; slots: number; params: LandmarkParams } | undefined {
+  const { manifest, positionClient } = opts;
+  if (!positionClient || !manifest.position || manifest.shards || manifest.feature.kind !== 'landmark') return undefined;
+  return { client: positionClient, segments: segmentsOf(manifest), slots: manifest.position.slots, params: manifest.feature.params };
 }
 
 export function buildClientStage(name: ClientStageName, opts: ClientServiceOptions, sessions: ClientSessions, producers?: Producers): Stage<TopicKey> {
@@ -67,8 +84,10 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
     case 'windowing': {
       // A query ciphertext carries whole windows, each with all its hypotheses and probes.
       const windowsPerQuery = Math.max(1, Math.floor(opts.clients.windowsPerQuery / queryVectorsPerWindow(manifest)));
+      const check = positionCheck(opts);
       return createWindowingStage({ extractor, modelId: manifest.modelId, windowsPerQuery, maxBatchSeconds: 5,
         session: (tables, session, partition) => sessions.owned(tables, session, partition),
+        ...(check ? { landmarks: (pcm: Float32Array) => packLandmarks(queryLandmarks(pcm, check.params).landmarks) } : {}),
       }) as unknown as Stage<TopicKey>;
     }
     case 'encrypt':
@@ -85,6 +104,7 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
           ? (raw) => 1 / (1 + Math.exp(-(raw - threshold) / scale))
           : (raw) => Math.min(1, Math.max(0, raw)),
         shardWait: opts.shardWaitMs ? { waitMs: opts.shardWaitMs } : undefined,
+        position: positionCheck(opts),
         deadLetter: producers ? (msg, err) => sendDeadLetter(producerOf(producers, 'scores'), inboundSource('scores', msg as Inbound<TopicKey>), 'decide', err) : undefined,
       }) as unknown as Stage<TopicKey>;
     }

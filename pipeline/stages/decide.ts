@@ -9,19 +9,33 @@
  * fields (session, windows, predecessor, final flag), must be the next one of its session (a replay or a
  * duplicate is dropped, a gap is reported), and must decrypt to scores the model can produce.
  *
+ * Play checks (catalogues with a position table): a play the decisions would log is first checked in
+ * time, as a fingerprint matcher's offset histogram does. Its track's two best-scoring segments are asked
+ * for by position query (sent on the queries topic; the server cannot tell which records), and the
+ * decision's own landmarks, which windowing sent sealed with the query, must align with one of them
+ * (z ≥ POSITION_CONFIRM_Z). The answer comes back on this partition like scores; until then the play
+ * waits in the state (`checks`), so a restart or a rebalance continues the check where it stood. A play
+ * whose check fails is not logged (a second check is made if a later decision names it again); a check
+ * unanswered for CHECK_TIMEOUT_MS leaves the play to the decisions alone.
+ *
  * A sharded catalogue's query is answered by every shard's worker group, each with its classes' scores:
  * the parts wait (shard-parts.ts) until every shard has answered, each checked against this client's own
  * catalogue, and the merged scores are decided as one answer.
  */
 import { EnrolmentNearDuplicates, type CatalogManifest } from '../../schemas/catalog.js';
-import type { AirplayEvent, DecideState, Prediction } from '../../schemas/messages.js';
-import { decodeFrames } from '../../schemas/frames.js';
+import type { LandmarkParams } from '../../schemas/feature-landmark.js';
+import type { AirplayEvent, DecideState, OpenPlay, PositionCheck, Prediction } from '../../schemas/messages.js';
+import { decodeFrames, encodeFrames } from '../../schemas/frames.js';
 import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
 import { BlindearError } from '../errors.js';
-import { hintsFromNote, openNote, verifyQueryMac } from '../he/client/service-key.js';
+import { hintsFromNote, openLandmarks, openNote, queryMac, verifyQueryMac } from '../he/client/service-key.js';
+import type { PositionClient } from '../he/client/position-client.js';
+import { bestAlignment, POSITION_CONFIRM_Z, positionCandidates, positionQuery, unpackLandmarks } from '../model/position.js';
+import type { Segment } from '../model/segment-templates.js';
 import { queryHypotheses, queryProbes, queryVectorsPerWindow, type Decider } from '../features/registry.js';
 import { bestOverHypotheses } from '../features/types.js';
-import { AirplayTracker, type PlayEvent, type TrackInfo } from '../model/airplay.js';
+import { AirplayTracker, type ClosedUnchecked, type PlayEvent, type TrackInfo } from '../model/airplay.js';
+import type { StreamDecision } from '../model/stream-decisions.js';
 import { probePresence } from '../model/presence.js';
 import { StreamDecisions, type ScoredWindow } from '../model/stream-decisions.js';
 import { defineStage, type Inbound, type Outbound, type StageContext } from '../runtime/stage.js';
@@ -42,6 +56,31 @@ export interface DecideDeps {
   shardWait?: Partial<ShardWaitLimits>;
   /** Dead-letters the parts of a query not every shard answered (found off the partition's path). */
   deadLetter?(msg: Inbound<'scores'>, err: BlindearError): Promise<void>;
+  /**
+   * Plays are checked by position query before they are logged (catalogues with a position table, not
+   * sharded): the records of the named track's best segments are fetched, and the decision's landmarks
+   * must align with one of them in time.
+   */
+  position?: { client: PositionClient; segments: Segment[]; slots: number; params: LandmarkParams };
+}
+
+/**
+ * A check still unanswered after this long is settled without its answer: the play is logged on the
+ * decisions alone, as without a position table (a server that withholds answers gains nothing over one
+ * without the table).
+ */
+export const CHECK_TIMEOUT_MS = 120_000;
+/** A decision with fewer landmarks than this is not checked (a 15 s window of music has 130–330). */
+const MIN_CHECK_LANDMARKS = 40;
+/** Windows of landmarks the decide state keeps (a decision spans two). */
+const KEPT_LANDMARK_WINDOWS = 4;
+
+const wordsToB64 = (w: Uint32Array): string => Buffer.from(w.buffer, w.byteOffset, w.byteLength).toString('base64');
+function b64ToWords(s: string): Uint32Array {
+  const b = Buffer.from(s, 'base64');
+  const out = new Uint32Array(b.length >> 2);
+  for (let i = 0; i < out.length; i++) out[i] = b.readUInt32LE(4 * i);
+  return out;
 }
 
 const f64ToB64 = (a: Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
@@ -101,6 +140,149 @@ export function createDecideStage(deps: DecideDeps) {
   }, Math.max(50, Math.min(1000, (deps.shardWait?.waitMs ?? DEFAULT_SHARD_WAIT.waitMs) / 4)));
   sweeper?.unref();
 
+  function trackerOf(session: string): AirplayTracker {
+    return new AirplayTracker(session, trackInfo, { hopSeconds: deps.hopSeconds, spanSeconds, missesToEnd: MISSES_TO_END, confidence: deps.confidence, checkPlays: !!deps.position });
+  }
+
+  function emit(out: Outbound[], e: PlayEvent, station: string, session: string, originMs: number, now: number, ctx: StageContext): void {
+    out.push({ topic: 'airplay', key: session, envelope: airplayEvent(e, station, session, originMs, now) });
+    ctx.metrics.plays.inc({ station, event: e.event });
+  }
+
+  /**
+   * Asks for the position checks the last decision made wanted: the open play's, and those of plays it
+   * closed before they were logged. A check needs the decision's landmarks; without them (windows sent
+   * before the service checked plays) the play is logged on the decisions alone.
+   */
+  function askChecks(
+    list: PositionCheck[], play: OpenPlay | null, closed: ClosedUnchecked[], d: StreamDecision, landmarks: DecideState['landmarks'],
+    scored: Map<number, Float64Array>, session: string, paramsId: string, macKey: Uint8Array, ctx: StageContext, out: Outbound[],
+  ): { list: PositionCheck[]; play: OpenPlay | null; events: PlayEvent[] } {
+    const events: PlayEvent[] = [];
+    let next = [...list];
+    for (const c of closed) {
+      const inFlight = next.find((k) => k.playId === c.play.playId);
+      if (inFlight) next = next.map((k) => (k === inFlight ? { ...k, closed: c } : k));
+      else {
+        const made = c.play.check === 'wanted' ? ask(c.play, d, landmarks, scored, session, paramsId, macKey, ctx, out) : null;
+        if (made) next.push({ ...made, closed: c });
+        else events.push(...trackerOf(session).checked(c.play, true, c.endSeconds).events);
+      }
+    }
+    if (play?.check === 'wanted') {
+      const made = ask(play, d, landmarks, scored, session, paramsId, macKey, ctx, out);
+      if (made) {
+        const id = play.playId;
+        next = [...next.filter((k) => k.playId !== id), made];
+        play = { ...play, check: 'pending', checks: play.checks + 1 };
+      } else {
+        const r = trackerOf(session).checked(play, true);
+        play = r.play;
+        events.push(...r.events);
+      }
+    }
+    // The oldest give way when more are in flight than the state holds (their plays are then logged unchecked).
+    while (next.length > 8) {
+      const dropped = next.shift()!;
+      if (dropped.closed) events.push(...trackerOf(session).checked(dropped.closed.play, true, dropped.closed.endSeconds).events);
+    }
+    return { list: next, play, events };
+  }
+
+  /** One play's check: the position queries for its track's best segments under decision `d`, sent on the queries topic. */
+  function ask(
+    play: OpenPlay, d: StreamDecision, landmarks: DecideState['landmarks'], scored: Map<number, Float64Array>,
+    session: string, paramsId: string, macKey: Uint8Array, ctx: StageContext, out: Outbound[],
+  ): PositionCheck | null {
+    const p = deps.position!;
+    const windows: Uint32Array[] = [];
+    const starts: number[] = [];
+    const scores: Float64Array[] = [];
+    for (let s = d.fromSeq; s <= d.toSeq; s++) {
+      const l = landmarks.find((x) => x.seq === s);
+      const sc = scored.get(s);
+      if (!l || !sc) return null;
+      windows.push(b64ToWords(l.words));
+      starts.push((s - d.fromSeq) * deps.hopSeconds);
+      scores.push(sc);
+    }
+    const laid = unpackLandmarks(windows, starts);
+    const classes = positionCandidates({ ...d.decision, track: play.track }, scores, p.segments);
+    // Too few landmarks to tell (near silence, windows sent without them): the decisions alone decide.
+    if (classes.length === 0 || laid.code.length < MIN_CHECK_LANDMARKS) return null;
+    const queries = classes.map((k) => p.client.query(k));
+    const sentAtMs = ctx.now();
+    const fields = { session, seq: d.toSeq, count: classes.length, prev: -1, final: false, capturedAtMs: sentAtMs, paramsId, modelId: manifest.modelId, kind: 'position' as const };
+    out.push({ topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields) }, value: encodeFrames(queries.map((q) => q.bytes)) });
+    ctx.metrics.ciphertextBytes.inc({ stage: 'decide', direction: 'out' }, queries.reduce((a, q) => a + q.bytes.length, 0));
+    const words = new Uint32Array(laid.code.length);
+    for (let i = 0; i < words.length; i++) words[i] = ((laid.code[i] << 11) | laid.time[i]) >>> 0;
+    return {
+      playId: play.playId, track: play.track, seq: d.toSeq, sentAtMs, classes,
+      seeds: queries.map((q) => Buffer.from(q.seed).toString('base64')),
+      words: wordsToB64(words), audioStartSeconds: d.audioStartSeconds, durationSeconds: d.audioEndSeconds - d.audioStartSeconds, closed: null,
+    };
+  }
+
+  /** Checks unanswered for CHECK_TIMEOUT_MS: settled without the answer (see CHECK_TIMEOUT_MS). */
+  function settleOverdue(
+    list: PositionCheck[], play: OpenPlay | null, tracker: AirplayTracker, station: string, session: string, originMs: number, ctx: StageContext, out: Outbound[],
+  ): { list: PositionCheck[]; play: OpenPlay | null } {
+    const now = ctx.now();
+    const keep: PositionCheck[] = [];
+    for (const c of list) {
+      if (now - c.sentAtMs < CHECK_TIMEOUT_MS) { keep.push(c); continue; }
+      ctx.metrics.integrityErrors.inc({ reason: 'unanswered' });
+      ctx.logger.warn({ session, track: c.track, sentAtMs: c.sentAtMs }, 'position check unanswered: the play is logged on the decisions alone');
+      const r = c.closed ? tracker.checked(c.closed.play, true, c.closed.endSeconds) : play?.playId === c.playId ? tracker.checked(play, true) : null;
+      if (!r) continue;
+      if (!c.closed) play = r.play;
+      for (const e of r.events) emit(out, e, station, session, originMs, now, ctx);
+    }
+    return { list: keep, play };
+  }
+
+  /** A position answer: the records open under the check's seeds, the landmarks align with one (passed) or not. */
+  function answered(msg: Inbound<'scores'>, state: DecideState, station: string, ctx: StageContext): Outbound[] {
+    const p = deps.position;
+    const env = msg.envelope;
+    const check = state.checks.find((c) => c.seq === env.seq && c.sentAtMs === env.capturedAtMs);
+    if (!p || !check) {
+      ctx.metrics.integrityErrors.inc({ reason: 'replay' });
+      ctx.logger.debug({ session: env.session, seq: env.seq }, 'a position answer no check awaits: dropped');
+      return [];
+    }
+    let frames: Uint8Array[];
+    try {
+      frames = decodeFrames(msg.value, check.classes.length);
+    } catch (err) {
+      throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `position answer: ${(err as Error).message}`);
+    }
+    if (frames.length !== check.classes.length) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `${frames.length} position records for ${check.classes.length} queries`);
+    const records = frames.map((f, i) => p.client.open(Buffer.from(check.seeds[i], 'base64'), f));
+    const words = b64ToWords(check.words);
+    const query = positionQuery({ code: Uint32Array.from(words, (w) => w >>> 11), time: Float32Array.from(words, (w) => w & 2047) }, check.durationSeconds, p.params);
+    const best = bestAlignment(query, check.classes, records, p.slots);
+    const z = best?.a.z ?? 0;
+    const passed = z >= POSITION_CONFIRM_Z;
+    ctx.metrics.playChecks.inc({ outcome: passed ? 'passed' : 'failed' });
+    ctx.logger.info({ session: env.session, track: check.track, title: manifest.tracks[check.track]?.title, z: Math.round(z * 100) / 100, passed, streamSeconds: check.audioStartSeconds }, 'position check');
+    const tracker = trackerOf(env.session);
+    const out: Outbound[] = [];
+    const now = ctx.now();
+    let play = state.play;
+    if (check.closed) {
+      for (const e of tracker.checked(check.closed.play, passed, check.closed.endSeconds).events) emit(out, e, station, env.session, state.originMs, now, ctx);
+    } else if (play && play.playId === check.playId) {
+      const r = tracker.checked(play, passed);
+      play = r.play;
+      for (const e of r.events) emit(out, e, station, env.session, state.originMs, now, ctx);
+    }
+    const next: DecideState = { ...state, play, checks: state.checks.filter((c) => c !== check) };
+    out.push({ topic: 'decideState', key: env.session, envelope: next });
+    return out;
+  }
+
   return defineStage({
     name: 'decide',
     input: 'scores',
@@ -126,12 +308,13 @@ export function createDecideStage(deps: DecideDeps) {
       }
       const { client, macKey } = await deps.sessions.get(record);
       const prev = env.prev ?? -2;
-      if (!verifyQueryMac(macKey, { session, seq, count, prev, final, capturedAtMs, paramsId, modelId }, env.mac)) {
+      if (!verifyQueryMac(macKey, { session, seq, count, prev, final, capturedAtMs, paramsId, modelId, kind: env.kind }, env.mac)) {
         ctx.metrics.integrityErrors.inc({ reason: 'mac' });
         throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `session ${session} windows ${seq}+${count}: MAC does not match`);
       }
       const state: DecideState = ctx.tables.get('decideState', session)
-        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], probes: [], originMs: record.createdAtMs, ended: false };
+        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], probes: [], originMs: record.createdAtMs, ended: false, landmarks: [], checks: [] };
+      if (env.kind === 'position') return answered(msg, state, record.station, ctx);
       const endRepeat = final && !state.ended && seq + count - 1 === state.lastSeq && seq <= state.lastSeq;
       if (shardParts && final && state.ended && seq + count - 1 === state.lastSeq) {
         // The other shards' parts of the end marker: the first part to come closed the session.
@@ -185,6 +368,10 @@ export function createDecideStage(deps: DecideDeps) {
       }
       scores = bestOverHypotheses(own, K);
       const probeScores = bestOverHypotheses(probeVectors, K);
+      // The windows' landmarks this service sealed into the query (for play checks); kept for the last windows.
+      const sealedLandmarks = deps.position && env.landmarks ? openLandmarks(macKey, { session, seq }, env.landmarks, count) : null;
+      const landmarks = [...state.landmarks, ...(sealedLandmarks ?? []).map((w, i) => ({ seq: seq + i, words: wordsToB64(w) }))]
+        .filter((l, i, all) => all.findIndex((o) => o.seq === l.seq) === i).slice(-KEPT_LANDMARK_WINDOWS);
       // The boundary hints this service sealed into the query; a note that does not open is ignored.
       const hints = hintsFromNote(env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : []);
       const horizon = record.windowPhaseSeconds + (seq + count) * deps.hopSeconds - 4 * spanSeconds;
@@ -202,9 +389,12 @@ export function createDecideStage(deps: DecideDeps) {
       const windows = endRepeat ? [] : scores.map((sc, i) => ({ seq: seq + i, startSeconds: record.windowPhaseSeconds + (seq + i) * deps.hopSeconds, scores: sc, capturedAtMs }));
       const decided = decisions.add(windows, final);
       const now = ctx.now();
-      const tracker = new AirplayTracker(session, trackInfo, { hopSeconds: deps.hopSeconds, spanSeconds, missesToEnd: MISSES_TO_END, confidence: deps.confidence });
+      const tracker = trackerOf(session);
       const out: Outbound[] = [];
       let play = state.play;
+      let checks = settleOverdue(state.checks, play, tracker, record.station, session, state.originMs, ctx, out);
+      play = checks.play;
+      const scored = new Map([...restored, ...windows].map((w) => [w.seq, w.scores]));
       for (const d of decided) {
         const p: Prediction = predictionOf(session, d, manifest, now);
         ctx.metrics.predictions.inc({ outcome: p.outcome });
@@ -213,15 +403,21 @@ export function createDecideStage(deps: DecideDeps) {
         out.push({ topic: 'predictions', key: session, envelope: p });
         const step = tracker.step(play, d, now, boundaries, probes);
         play = step.play;
-        for (const e of step.events) {
-          out.push({ topic: 'airplay', key: session, envelope: airplayEvent(e, record.station, session, d.capturedAtMs - d.audioEndSeconds * 1000, now) });
-          ctx.metrics.plays.inc({ station: record.station, event: e.event });
+        const origin = d.capturedAtMs - d.audioEndSeconds * 1000;
+        for (const e of step.events) emit(out, e, record.station, session, origin, now, ctx);
+        if (deps.position) {
+          // Plays the decisions would log wait for their position check: asked for here, answered later.
+          const asked = askChecks(checks.list, play, step.closed, d, landmarks, scored, session, client.paramsId, macKey, ctx, out);
+          play = asked.play;
+          checks = { list: asked.list, play };
+          for (const e of asked.events) emit(out, e, record.station, session, origin, now, ctx);
         }
       }
       const snap = decisions.snapshot();
       const next: DecideState = {
         session, lastSeq: snap.lastSeq, sinceEmit: snap.sinceEmit, play, boundaries, probes, originMs: state.originMs, ended: final,
         recent: snap.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: f64ToB64(w.scores) })),
+        landmarks, checks: checks.list,
       };
       out.push({ topic: 'decideState', key: session, envelope: next });
       return out;

@@ -4,10 +4,18 @@
  * beyond the sessions' keys (from the `client-sessions` table), so any instance can take any partition.
  */
 import { BlindearError } from '../errors.js';
-import { hintsToNote, queryMac, sealNote } from '../he/client/service-key.js';
+import { hintsToNote, queryMac, sealLandmarks, sealNote } from '../he/client/service-key.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
 import type { ClientSessions } from './client-sessions.js';
 import { float32FromBytes } from './ingest.js';
+
+/** Packed landmark words from base64 (a trailing partial word is dropped). */
+function wordsOf(b64: string): Uint32Array {
+  const b = Buffer.from(b64, 'base64');
+  const out = new Uint32Array(b.length >> 2);
+  for (let i = 0; i < out.length; i++) out[i] = b.readUInt32LE(4 * i);
+  return out;
+}
 
 /**
  * `vectorsPerWindow`: query vectors per window (the catalogue's speed hypotheses, for the window and each of
@@ -19,7 +27,8 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
     name: 'encrypt',
     input: 'features',
     async process(msg, ctx) {
-      const { session, seq, count, prev, dim, modelId, final, capturedAtMs, boundaries } = msg.envelope;
+      const { session, seq, count, prev, dim, modelId, final, capturedAtMs, boundaries, landmarks } = msg.envelope;
+      if (landmarks && landmarks.length !== count) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `${landmarks.length} windows of landmarks for ${count} windows`);
       const record = await deps.sessions.owned(ctx.tables, session, msg.partition);
       if (!record) {
         ctx.logger.debug({ session }, 'windows of a session this service does not hold: skipped');
@@ -51,7 +60,9 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
         at += fields.count;
         // The boundary hints ride along sealed: only this client service can read them when the scores return.
         const note = sealNote(macKey, { session, seq: fields.seq }, i === 0 ? hintsToNote(boundaries) : []);
-        return { topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields), note }, value };
+        // So do the windows' landmarks, at a fixed size per window whatever the audio held.
+        const sealed = landmarks && sealLandmarks(macKey, { session, seq: fields.seq }, landmarks.slice(fields.seq - seq, fields.seq - seq + fields.count).map(wordsOf));
+        return { topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields), note, ...(sealed ? { landmarks: sealed } : {}) }, value };
       });
     },
   });

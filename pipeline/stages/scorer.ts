@@ -10,7 +10,7 @@
  * Each session also has a scoring budget in audio seconds (a token bucket): a linear model is recovered
  * from about d + 1 score vectors, so a session may not ask much faster than real time for long.
  */
-import { encodeFrames } from '../../schemas/frames.js';
+import { decodeFrames, encodeFrames } from '../../schemas/frames.js';
 import type { ScoresShard } from '../../schemas/messages.js';
 import { BlindearError } from '../errors.js';
 import type { CatalogueEngine, PositionEngine } from '../he/server/index.js';
@@ -70,6 +70,9 @@ class TokenBuckets {
   }
 }
 
+/** Records one position query record asks for at most. */
+export const MAX_POSITION_QUERIES = 4;
+
 export function createScorerStage(deps: {
   engine: Pick<CatalogueEngine, 'checkParamsId' | 'score' | 'windowsIn'>;
   /** The catalogue's position table, when it has one: answers `kind: 'position'` queries. */
@@ -112,8 +115,8 @@ export function createScorerStage(deps: {
     const keys = await deps.keys.get(session, { paramsId, modelId });
     if (buckets && deps.hopSeconds) {
       // Every window the query holds is scored, whatever `count` claims.
-      // A position query costs one window: it reveals one record, as a window reveals one score vector.
-      const windows = msg.envelope.kind === 'position' ? 1 : Math.max(count, Math.ceil(deps.engine.windowsIn(msg.value) / (deps.vectorsPerWindow ?? 1)));
+      // A position query costs a window per record asked: it reveals one record, as a window reveals one score vector.
+      const windows = msg.envelope.kind === 'position' ? count : Math.max(count, Math.ceil(deps.engine.windowsIn(msg.value) / (deps.vectorsPerWindow ?? 1)));
       const cost = windows * deps.hopSeconds;
       if (!buckets.take(session, cost, ctx.now())) {
         ctx.metrics.rateLimited?.inc({ stage: 'scorer' });
@@ -121,7 +124,7 @@ export function createScorerStage(deps: {
       }
     }
     const started = process.hrtime.bigint();
-    const parts = msg.envelope.kind === 'position' ? [answerPosition(msg.value)] : await deps.engine.score(keys, msg.value);
+    const parts = msg.envelope.kind === 'position' ? answerPositions(msg.value, count) : await deps.engine.score(keys, msg.value);
     ctx.metrics.fheSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const value = encodeFrames(parts);
     ctx.metrics.ciphertextBytes.inc({ stage: 'scorer', direction: 'in' }, msg.value.length);
@@ -134,11 +137,21 @@ export function createScorerStage(deps: {
     }];
   }
 
-  function answerPosition(query: Uint8Array): Uint8Array {
-    if (!deps.position) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', 'a position query, and this worker\'s catalogue has no position table', { retriable: false });
-    return deps.position.answer(query);
+  /** A position record frames `count` queries (at most MAX_POSITION_QUERIES), one class's record each. */
+  function answerPositions(value: Uint8Array, count: number): Uint8Array[] {
+    const position = deps.position;
+    if (!position) throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', 'a position query, and this worker\'s catalogue has no position table', { retriable: false });
+    let queries: Uint8Array[];
+    try {
+      queries = decodeFrames(value, MAX_POSITION_QUERIES);
+    } catch (err) {
+      throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `position queries: ${(err as Error).message}`, { retriable: false });
+    }
+    if (queries.length !== count) throw new BlindearError('BLINDEAR_ERR_MSG_SCHEMA', `envelope says ${count} position queries, value has ${queries.length}`, { retriable: false });
+    return queries.map((q) => position.answer(q));
   }
 
+  
   const idOf = (m: Inbound<'queries'>): string => `${m.partition}:${m.offset}`;
 
   /** Refused queries waiting for their batched dead letter (their offsets are held meanwhile). */

@@ -48,6 +48,11 @@ export interface WindowingDeps {
    * session an instance meets); undefined for another service's session. Absent: every session, phase 0.
    */
   session?(tables: TableView, session: string, partition: number): Promise<{ windowPhaseSeconds: number } | undefined>;
+  /**
+   * A window's landmarks for the position check, packed (pipeline/model/position.ts), from its PCM: given
+   * for catalogues with a position table.
+   */
+  landmarks?(pcm: Float32Array): Uint32Array;
 }
 
 /** A session without audio for this long is dropped from memory. */
@@ -86,12 +91,19 @@ export function createWindowingStage(deps: WindowingDeps) {
     const values = new Float32Array(b.windows.length * per);
     b.windows.forEach((w, i) => values.set(w.vector, i * per));
     s.lastEmitted = last.seq;
+    // Each window's landmarks (from its own audio) for the play check, when the catalogue has one.
+    const landmarks = deps.landmarks && b.windows.map((w) => {
+      const a = s.windower.audio(s.windower.startOf(w.seq), s.windower.windowEndSample(w.seq));
+      const words = a.start === s.windower.startOf(w.seq) ? deps.landmarks!(a.pcm) : new Uint32Array(0);
+      return Buffer.from(words.buffer, words.byteOffset, words.byteLength).toString('base64');
+    });
     return [{
       topic: 'features',
       key: session,
       envelope: {
         session, seq: first.seq, count: b.windows.length, prev: b.prev, dim: extractor.dim, modelId: deps.modelId,
         startSeconds: first.startSeconds, final, capturedAtMs: capturedAt(s, s.windower.windowEndSample(last.seq)), boundaries,
+        ...(landmarks ? { landmarks } : {}),
       },
       value: new Uint8Array(values.buffer),
     }];

@@ -13,7 +13,7 @@ import { PositionClient } from '../../pipeline/he/client/position-client.js';
 import { positionHint } from '../../pipeline/he/position-pir.js';
 import { PositionEngine, ScoringEngine } from '../../pipeline/he/server/index.js';
 import { loadManifest, loadModel, loadPositionTable } from '../../pipeline/model/catalog-store.js';
-import { decodeFrames } from '../../schemas/frames.js';
+import { decodeFrames, encodeFrames } from '../../schemas/frames.js';
 import { decodeRecord, encodeRecord } from '../../pipeline/runtime/codec.js';
 import { createLogger } from '../../pipeline/runtime/logger.js';
 import { createMetrics } from '../../pipeline/runtime/metrics.js';
@@ -58,10 +58,10 @@ describe('scorer under hostile input', () => {
   };
 
   /** A query record through the real codec, under `key` (by default the envelope's session). */
-  const queryRecord = (session: string, opts: { key?: string; seq?: number; partition?: number; kind?: 'position'; value?: Uint8Array } = {}): Inbound<'queries'> => {
+  const queryRecord = (session: string, opts: { key?: string; seq?: number; count?: number; partition?: number; kind?: 'position'; value?: Uint8Array } = {}): Inbound<'queries'> => {
     const out: Outbound = {
       topic: 'queries', key: opts.key ?? session, value: opts.value ?? query,
-      envelope: { session, ...(opts.kind ? { kind: opts.kind } : {}), seq: opts.seq ?? 0, count: 1, paramsId: client.paramsId, modelId: manifest.modelId, final: false, capturedAtMs: 0 },
+      envelope: { session, ...(opts.kind ? { kind: opts.kind } : {}), seq: opts.seq ?? 0, count: opts.count ?? 1, paramsId: client.paramsId, modelId: manifest.modelId, final: false, capturedAtMs: 0 },
     };
     const rec = encodeRecord(out);
     const o = String(offset++);
@@ -82,13 +82,22 @@ describe('scorer under hostile input', () => {
     const scorer = createScorerStage({ engine, position, modelId: manifest.modelId, keys, rateLimit: null });
     const k = 3;
     const q = pir.query(k);
-    const [out] = await scorer.process(queryRecord('pos', { kind: 'position', value: q.bytes }), ctx);
+    const [out] = await scorer.process(queryRecord('pos', { kind: 'position', value: encodeFrames([q.bytes]) }), ctx);
     expect(out.envelope).toMatchObject({ session: 'pos', kind: 'position', parts: 1 });
     const bytes = served!.setup.bytes;
-    expect(Array.from(q.open(decodeFrames(out.value as Uint8Array, 1)[0]))).toEqual(Array.from(served!.table.subarray(k * bytes, (k + 1) * bytes)));
-    expect(await codeOf(() => scorer.process(queryRecord('pos', { kind: 'position', value: new Uint8Array(40) }), ctx))).toBe('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID');
+    const recordOf = (c: number) => Array.from(served!.table.subarray(c * bytes, (c + 1) * bytes));
+    expect(Array.from(q.open(decodeFrames(out.value as Uint8Array, 1)[0]))).toEqual(recordOf(k));
+    // Two queries in one record (count 2): two records back, in order, each opened from its seed alone.
+    const two = [pir.query(5), pir.query(1)];
+    const [both] = await scorer.process(queryRecord('pos', { kind: 'position', count: 2, value: encodeFrames(two.map((t) => t.bytes)) }), ctx);
+    const parts = decodeFrames(both.value as Uint8Array, 2);
+    expect(parts.map((p, i) => Array.from(pir.open(two[i].seed, p)))).toEqual([recordOf(5), recordOf(1)]);
+    // A count the value does not hold, a frame of the wrong length, an unframed value.
+    expect(await codeOf(() => scorer.process(queryRecord('pos', { kind: 'position', count: 2, value: encodeFrames([q.bytes]) }), ctx))).toBe('BLINDEAR_ERR_MSG_SCHEMA');
+    expect(await codeOf(() => scorer.process(queryRecord('pos', { kind: 'position', value: encodeFrames([new Uint8Array(40)]) }), ctx))).toBe('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID');
+    expect(await codeOf(() => scorer.process(queryRecord('pos', { kind: 'position', value: new Uint8Array(2) }), ctx))).toBe('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID');
     const without = createScorerStage({ engine, modelId: manifest.modelId, keys, rateLimit: null });
-    expect(await codeOf(() => without.process(queryRecord('pos', { kind: 'position', value: q.bytes }), ctx))).toBe('BLINDEAR_ERR_CONFIG_INVALID');
+    expect(await codeOf(() => without.process(queryRecord('pos', { kind: 'position', value: encodeFrames([q.bytes]) }), ctx))).toBe('BLINDEAR_ERR_CONFIG_INVALID');
   });
 
   it('looks keys up by the record key, which must be the envelope\'s session', async () => {

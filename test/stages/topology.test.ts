@@ -8,10 +8,10 @@ import type { KafkaMessage } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { isBlindearError } from '../../pipeline/errors.js';
-import { ClientSession, createSigner, scoringClients, signSessionKeys } from '../../pipeline/he/client/index.js';
-import { ScoringEngine } from '../../pipeline/he/server/index.js';
+import { ClientSession, createSigner, openPositionClient, scoringClients, signSessionKeys } from '../../pipeline/he/client/index.js';
+import { PositionEngine, ScoringEngine } from '../../pipeline/he/server/index.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
-import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
+import { loadManifest, loadModel, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import { drawExcerpt, seededRandom } from '../../pipeline/model/calibrate.js';
 import { scoreInClear } from '../../pipeline/model/segment-templates.js';
 import { decodeRecord, encodeRecord } from '../../pipeline/runtime/codec.js';
@@ -170,6 +170,70 @@ describe('stage topology in memory', () => {
     for (const p of named) expect(p.match!.path).toBe(track);
     // The first decision starts 7.5 s into the excerpt: 47.5 s into the track.
     expect(Math.abs(named[0].match!.offsetSeconds - 47.5)).toBeLessThan(2 * extractor.hopSeconds);
+  });
+
+  it('logs a play only once its position check aligns: the honest server\'s records pass, another segment\'s do not', async () => {
+    const extractor = createExtractor(manifest);
+    const track = enrolled[5];
+    const pcm = (await decodeFile(join(MUSIC_DIR, track), { sampleRate: extractor.sampleRate })).slice(40 * 22050, 80 * 22050);
+    const audio: Outbound[] = [];
+    for (let at = 0, seq = 0; at < pcm.length; at += 22050, seq++) {
+      audio.push(audioChunkRecord({ session, seq, startSample: at, sampleRate: 22050, pcm: pcm.slice(at, at + 22050), final: at + 22050 >= pcm.length, capturedAtMs: 1 }));
+    }
+    const positionClient = await openPositionClient(cat.dir, manifest);
+    expect(positionClient).not.toBeNull();
+    const checking = (name: 'windowing' | 'encrypt' | 'decide'): Stage<TopicKey> => buildClientStage(name, {
+      stages: [], clusters: undefined as never, producers: undefined as never, manifest, clients: scoringClients(manifest), serviceKey, logger: ctx.logger, metrics: ctx.metrics, retry: undefined as never,
+      positionClient,
+    }, sessions);
+    const features = await runThrough(checking('windowing'), audio);
+    // Every window carries its landmarks (a 15 s window of music: well over a hundred).
+    for (const f of features) {
+      const e = f.envelope as { count: number; landmarks?: string[] };
+      expect(e.landmarks).toHaveLength(e.count);
+      for (const l of e.landmarks!) expect(Buffer.from(l, 'base64').length / 4).toBeGreaterThan(100);
+    }
+    const queries = await runThrough(checking('encrypt'), features);
+    // Sealed at one size per window, whatever the window held.
+    const sealedSizes = new Set(queries.map((q) => {
+      const e = q.envelope as { count: number; landmarks?: string };
+      return Buffer.from(e.landmarks!, 'base64').length / e.count;
+    }));
+    expect(sealedSizes.size).toBe(1);
+    putKeys();
+    const served = (await loadPositionTable(cat.dir, manifest))!;
+    const honest = createScorerStage({ engine, modelId: manifest.modelId, keys, position: new PositionEngine(served.setup, served.table) });
+    // A server that answers every position query from a table whose records are another segment's.
+    const { classes, bytes } = served.setup;
+    const shifted = new Uint8Array(served.table.length);
+    for (let c = 0; c < classes; c++) shifted.set(served.table.subarray(((c + (classes >> 1)) % classes) * bytes, ((c + (classes >> 1)) % classes + 1) * bytes), c * bytes);
+    const lying = createScorerStage({ engine, modelId: manifest.modelId, keys, position: new PositionEngine(served.setup, shifted) });
+    const scores = await runThrough(honest, queries);
+
+    for (const [server, logged] of [[honest, true], [lying, false]] as const) {
+      tables.delete(`decideState/${session}`);
+      const decided = await runThrough(checking('decide'), scores);
+      // The decisions would log the play; nothing goes out before the check, which asks for the named track's best segments.
+      expect(decided.filter((o) => o.topic === 'airplay')).toEqual([]);
+      const asked = decided.filter((o) => o.topic === 'queries');
+      expect(asked).toHaveLength(1);
+      expect(asked[0].envelope).toMatchObject({ session, kind: 'position', count: 2 });
+      const state = tables.get(`decideState/${session}`) as { ended: boolean; checks: unknown[] };
+      expect(state.ended).toBe(true);
+      expect(state.checks).toHaveLength(1);
+      const answers = await runThrough(server, asked);
+      const after = await runThrough(checking('decide'), answers);
+      const plays = after.filter((o) => o.topic === 'airplay').map((o) => o.envelope as { event: string; path: string });
+      if (logged) {
+        expect(plays.map((p) => p.event)).toEqual(['started', 'ended']);
+        expect(plays[0].path).toBe(track);
+      } else {
+        expect(plays).toEqual([]);
+      }
+      expect((tables.get(`decideState/${session}`) as { checks: unknown[] }).checks).toEqual([]);
+      // The answer delivered again finds no check waiting: nothing twice.
+      expect(await runThrough(checking('decide'), answers)).toEqual([]);
+    }
   });
 
   it('encrypted scores equal the plaintext ones on real windows, with the same argmax, at the catalogue\'s parameters', async () => {

@@ -1,9 +1,10 @@
 /**
  * The client half of the position query (pipeline/he/position-pir.ts): asks for class k's record with an
  * LWE encryption of the one-hot u_k under a fresh secret, and decodes the server's answer with the
- * table's hint. A query's secret stays in the closure that decodes its answer.
+ * table's hint. A query's secret is drawn from a 32-byte seed, so a client that must wait for the answer
+ * across records (the decide stage) keeps the seed, not the secret.
  */
-import { randomFillSync } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { BlindearError } from '../../errors.js';
 import { expandA, rowDotMod32 } from '../lwe.js';
 import type { PositionPirSetup } from '../position-pir.js';
@@ -12,6 +13,8 @@ import { gaussianErrors } from './lwe-session.js';
 export interface PositionQuery {
   /** C words for the server. */
   bytes: Uint8Array;
+  /** 32 bytes the query's secret comes from: with it, `PositionClient.open` decodes the answer later. */
+  seed: Uint8Array;
   /** The record from the server's answer (BLINDEAR_ERR_HE_CIPHERTEXT_INVALID if it cannot be one). */
   open(answer: Uint8Array): Uint8Array;
 }
@@ -29,31 +32,41 @@ export class PositionClient {
     this.#hint = hint;
   }
 
-  query(k: number): PositionQuery {
-    const { classes: C, bytes: m, n, deltaBits } = this.setup;
+  /** The query for class k's record, its secret drawn from `seed` (fresh random bytes unless given). */
+  query(k: number, seed: Uint8Array = randomBytes(32)): PositionQuery {
+    const { classes: C, n, deltaBits } = this.setup;
     if (!Number.isInteger(k) || k < 0 || k >= C) throw new RangeError(`class ${k} is not one of the ${C}`);
-    const secret = new Int32Array(n);
-    randomFillSync(secret);
+    const secret = this.#secret(seed);
     const e = gaussianErrors(C);
     const c = new Int32Array(C);
     for (let r = 0; r < C; r++) c[r] = (rowDotMod32(this.#a, r, n, secret) + e[r]) | 0;
     c[k] = (c[k] + 2 ** deltaBits) | 0;
-    const hint = this.#hint;
-    return {
-      bytes: new Uint8Array(c.buffer),
-      open(answer: Uint8Array): Uint8Array {
-        if (answer.byteLength !== m * 4) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `position answer of ${answer.byteLength} bytes, expected ${m * 4}`);
-        const z = new Int32Array(answer.buffer.slice(answer.byteOffset, answer.byteOffset + answer.byteLength));
-        const record = new Uint8Array(m);
-        const delta = 2 ** deltaBits;
-        for (let r = 0; r < m; r++) {
-          // The unsigned residue, then the nearest multiple of Δ; 256 multiples span 2^32.
-          const v = ((z[r] - rowDotMod32(hint, r, n, secret)) | 0) >>> 0;
-          record[r] = Math.round(v / delta) & 255;
-        }
-        secret.fill(0);
-        return record;
-      },
-    };
+    secret.fill(0);
+    return { bytes: new Uint8Array(c.buffer), seed, open: (answer) => this.open(seed, answer) };
+  }
+
+  /** The record in the server's answer to the query made from `seed` (BLINDEAR_ERR_HE_CIPHERTEXT_INVALID if it cannot be one). */
+  open(seed: Uint8Array, answer: Uint8Array): Uint8Array {
+    const { bytes: m, n, deltaBits } = this.setup;
+    if (answer.byteLength !== m * 4) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `position answer of ${answer.byteLength} bytes, expected ${m * 4}`);
+    const z = new Int32Array(answer.buffer.slice(answer.byteOffset, answer.byteOffset + answer.byteLength));
+    const secret = this.#secret(seed);
+    const record = new Uint8Array(m);
+    const delta = 2 ** deltaBits;
+    for (let r = 0; r < m; r++) {
+      // The unsigned residue, then the nearest multiple of Δ; 256 multiples span 2^32.
+      const v = ((z[r] - rowDotMod32(this.#hint, r, n, secret)) | 0) >>> 0;
+      record[r] = Math.round(v / delta) & 255;
+    }
+    secret.fill(0);
+    return record;
+  }
+
+  /** The uniform secret in Z_q^n a seed stands for: AES-256-CTR's key stream under it. */
+  #secret(seed: Uint8Array): Int32Array {
+    if (seed.length !== 32) throw new RangeError(`a position query seed is 32 bytes, got ${seed.length}`);
+    const c = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16));
+    const stream = Buffer.concat([c.update(Buffer.alloc(this.setup.n * 4)), c.final()]);
+    return new Int32Array(stream.buffer.slice(stream.byteOffset, stream.byteOffset + stream.byteLength));
   }
 }

@@ -82,10 +82,14 @@ export interface QueryFields {
   capturedAtMs: number;
   paramsId: string;
   modelId: string;
+  /** 'position' for a position query (bound, so scores cannot pass for a record or back). */
+  kind?: 'scores' | 'position';
 }
 
 function macInput(q: QueryFields): string {
-  return JSON.stringify([q.session, q.seq, q.count, q.prev, q.final, q.capturedAtMs, q.paramsId, q.modelId]);
+  const fields: unknown[] = [q.session, q.seq, q.count, q.prev, q.final, q.capturedAtMs, q.paramsId, q.modelId];
+  if (q.kind === 'position') fields.push('position');
+  return JSON.stringify(fields);
 }
 
 export function queryMac(macKey: Uint8Array, q: QueryFields): string {
@@ -135,6 +139,59 @@ export function hintsFromNote(values: readonly number[]): { t: number; strength:
   for (let i = 0; i + 1 < values.length; i += 2) {
     const [t, strength] = [values[i], values[i + 1]];
     if (t >= 0 && strength >= 0 && strength <= 1) out.push({ t, strength });
+  }
+  return out;
+}
+
+/**
+ * Landmarks a sealed window holds at most: a 15 s window of music has 130–330 (dev catalogue), thinned
+ * evenly beyond this.
+ */
+export const SEALED_LANDMARKS = 640;
+const SEALED_WINDOW_BYTES = 4 + SEALED_LANDMARKS * 4;
+
+function landmarkKey(macKey: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', macKey, Buffer.alloc(0), 'blindear/query-landmarks', 32));
+}
+
+/**
+ * Seals each window's packed landmarks (u32 words) into one fixed-size value per query, bound to the
+ * query (session and first window): the server sees the same length whatever the audio held.
+ */
+export function sealLandmarks(macKey: Uint8Array, bind: { session: string; seq: number }, windows: readonly Uint32Array[]): string {
+  const plain = Buffer.alloc(windows.length * SEALED_WINDOW_BYTES);
+  windows.forEach((w, i) => {
+    const at = i * SEALED_WINDOW_BYTES;
+    const n = Math.min(w.length, SEALED_LANDMARKS);
+    plain.writeUInt32LE(n, at);
+    for (let k = 0; k < n; k++) plain.writeUInt32LE(w[Math.floor((k * w.length) / n)], at + 4 + 4 * k);
+  });
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', landmarkKey(macKey), iv);
+  c.setAAD(Buffer.from(`${bind.session}/${bind.seq}/landmarks`));
+  const body = Buffer.concat([c.update(plain), c.final()]);
+  return Buffer.concat([iv, c.getAuthTag(), body]).toString('base64');
+}
+
+/** The windows' packed landmarks of a sealed value, or null when it does not open for `count` windows of this query. */
+export function openLandmarks(macKey: Uint8Array, bind: { session: string; seq: number }, sealed: string, count: number): Uint32Array[] | null {
+  const raw = Buffer.from(sealed, 'base64');
+  if (raw.length !== 28 + count * SEALED_WINDOW_BYTES) return null;
+  let plain: Buffer;
+  try {
+    const d = createDecipheriv('aes-256-gcm', landmarkKey(macKey), raw.subarray(0, 12));
+    d.setAAD(Buffer.from(`${bind.session}/${bind.seq}/landmarks`));
+    d.setAuthTag(raw.subarray(12, 28));
+    plain = Buffer.concat([d.update(raw.subarray(28)), d.final()]);
+  } catch {
+    return null;
+  }
+  const out: Uint32Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = i * SEALED_WINDOW_BYTES;
+    const n = plain.readUInt32LE(at);
+    if (n > SEALED_LANDMARKS) return null;
+    out.push(Uint32Array.from({ length: n }, (_, k) => plain.readUInt32LE(at + 4 + 4 * k)));
   }
   return out;
 }
