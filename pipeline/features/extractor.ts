@@ -47,4 +47,14 @@ export interface BlockwiseFeatures {
   blockFeatures(pcm: Float32Array, leadSamples: number, blocks: number): Int32Array[];
   /** A window's vector from its blocks' features, as `windows` computes it from the audio. */
   window(blocks: readonly Int32Array[]): Float32Array;
+  /**
+   * The landmark kind: each block's landmarks kept beside its features, so a window's landmarks (for the
+   * position check) come from the same extraction instead of a second one.
+   */
+  landmarks?: {
+    /** As `blockFeatures`, with each block's landmarks (opaque words). */
+    blockFeatures(pcm: Float32Array, leadSamples: number, blocks: number): { features: Int32Array[]; landmarks: Uint32Array[] };
+    /** A window's landmarks from its blocks', packed as pipeline/model/position.ts `packLandmarks`. */
+    window(blocks: readonly Uint32Array[]): Uint32Array;
+  };
 }

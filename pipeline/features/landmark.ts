@@ -193,20 +193,7 @@ export function landmarkExtractor(params: LandmarkParams, idf: Float32Array): Fe
     blockwise: {
       blockSamples,
       leadContextSeconds: landmarkLeadContextSeconds(params),
-      blockFeatures(pcm, leadSamples, blocks) {
-        const { time, code } = queryLandmarks(pcm, params).landmarks;
-        // The same block of each anchor as blockCounts gives a clip whose grid starts `leadSamples` in.
-        const origin = leadSamples / LANDMARK_INPUT_SAMPLE_RATE;
-        const lists: number[][] = Array.from({ length: blocks }, () => []);
-        for (let i = 0; i < code.length; i++) {
-          const t = time[i] * FRAME_SECONDS - origin;
-          if (t < 0) continue;
-          const b = Math.floor(t / LANDMARK_BLOCK_SECONDS);
-          // Hypothesis h's bucket k is feature h·d + k of the stacked window.
-          if (b < blocks) for (let h = 0; h < K; h++) lists[b].push(h * d + buckets[h](code[i]));
-        }
-        return lists.map((l) => Int32Array.from(l));
-      },
+      blockFeatures: (pcm, leadSamples, blocks) => blockwiseLandmarks(pcm, leadSamples, blocks, false).features,
       window(blocks) {
         if (params.featureNorm !== 'idf') throw new RangeError(`featureNorm '${params.featureNorm}' needs the catalogue mean`);
         const v = new Float32Array(K * d);
@@ -214,8 +201,42 @@ export function landmarkExtractor(params: LandmarkParams, idf: Float32Array): Fe
         for (let h = 0; h < K; h++) weightAndNormalise(v.subarray(h * d, (h + 1) * d), idf);
         return v;
       },
+      landmarks: {
+        blockFeatures: (pcm, leadSamples, blocks) => {
+          const r = blockwiseLandmarks(pcm, leadSamples, blocks, true);
+          return { features: r.features, landmarks: r.landmarks! };
+        },
+        window(blocks) {
+          // A block's words hold code << 11 | its start offset in 1/64 frames; a window's, code << 11 | frame.
+          const out: number[] = [];
+          blocks.forEach((b, i) => {
+            const base = (i * LANDMARK_BLOCK_SECONDS) / FRAME_SECONDS;
+            for (const w of b) out.push(((w >>> 11) << 11 | Math.round(base + (w & 2047) / 64)) >>> 0);
+          });
+          return Uint32Array.from(out);
+        },
+      },
     },
   };
+
+  /** Block features of `blocks` blocks from `leadSamples` into `pcm`, and with `keep` each block's landmarks. */
+  function blockwiseLandmarks(pcm: Float32Array, leadSamples: number, blocks: number, keep: boolean): { features: Int32Array[]; landmarks?: Uint32Array[] } {
+    const { time, code } = queryLandmarks(pcm, params).landmarks;
+    // The same block of each anchor as blockCounts gives a clip whose grid starts `leadSamples` in.
+    const origin = leadSamples / LANDMARK_INPUT_SAMPLE_RATE;
+    const lists: number[][] = Array.from({ length: blocks }, () => []);
+    const marks: number[][] = Array.from({ length: keep ? blocks : 0 }, () => []);
+    for (let i = 0; i < code.length; i++) {
+      const t = time[i] * FRAME_SECONDS - origin;
+      if (t < 0) continue;
+      const b = Math.floor(t / LANDMARK_BLOCK_SECONDS);
+      if (b >= blocks) continue;
+      // Hypothesis h's bucket k is feature h·d + k of the stacked window.
+      for (let h = 0; h < K; h++) lists[b].push(h * d + buckets[h](code[i]));
+      if (keep && code[i] < 2 ** 21) marks[b].push(((code[i] << 11) | Math.round(((t - b * LANDMARK_BLOCK_SECONDS) / FRAME_SECONDS) * 64)) >>> 0);
+    }
+    return { features: lists.map((l) => Int32Array.from(l)), ...(keep ? { landmarks: marks.map((m) => Uint32Array.from(m)) } : {}) };
+  }
 }
 
 /** Seconds of audio each window actually covers (the last ones may be cut by the clip's end). */

@@ -14,6 +14,8 @@ export interface StreamWindow {
   seq: number;
   startSeconds: number;
   vector: Float32Array;
+  /** The window's landmarks, packed (with the `landmarks` option and an extractor that keeps them). */
+  landmarks?: Uint32Array;
 }
 
 export interface StreamWindowerOptions {
@@ -25,6 +27,8 @@ export interface StreamWindowerOptions {
    * audio before it is only its first window's context.
    */
   phaseSeconds?: number;
+  /** Keep each window's landmarks from the same extraction (`StreamWindow.landmarks`). */
+  landmarks?: boolean;
 }
 
 export class StreamWindower {
@@ -54,6 +58,9 @@ export class StreamWindower {
   private readonly leadContext: number = 0;
   /** Features of blocks from `blockBase` on, up to `nextBlock` (the first not yet extracted). */
   private blockFeatures: Int32Array[] = [];
+  /** Their landmarks, in step with `blockFeatures` (with the `landmarks` option). */
+  private blockMarks: Uint32Array[] = [];
+  private readonly keepMarks: boolean;
   private blockBase = 0;
   private nextBlock = 0;
 
@@ -66,6 +73,7 @@ export class StreamWindower {
     this.win = Math.round(extractor.windowSeconds * extractor.sampleRate);
     this.context = Math.ceil(extractor.contextSeconds * extractor.sampleRate);
     this.phase = Math.round((opts.phaseSeconds ?? 0) * extractor.sampleRate);
+    this.keepMarks = !!opts.landmarks && !!extractor.blockwise?.landmarks;
     if (this.phase < 0 || this.phase >= this.hop) throw new RangeError(`window phase ${opts.phaseSeconds} s is outside [0, hop)`);
     if (startSample > 0) {
       // Joining: the first window is the first one on the grid inside the audio; like a stream's first
@@ -190,7 +198,8 @@ export class StreamWindower {
       const seq = this.nextSeq++;
       const from = this.startOf(seq) / this.bs;
       const vector = this.withProbes(bw, this.blockFeatures.slice(from - this.blockBase, toBlock - this.blockBase));
-      out.push({ seq, startSeconds: this.startOf(seq) / this.extractor.sampleRate, vector });
+      const landmarks = this.keepMarks ? bw.landmarks!.window(this.blockMarks.slice(from - this.blockBase, toBlock - this.blockBase)) : undefined;
+      out.push({ seq, startSeconds: this.startOf(seq) / this.extractor.sampleRate, vector, ...(landmarks ? { landmarks } : {}) });
     };
     if (final) {
       if (end <= first) return [];
@@ -211,6 +220,7 @@ export class StreamWindower {
     const keep = this.startOf(this.nextSeq) / this.bs;
     if (keep > this.blockBase) {
       this.blockFeatures = this.blockFeatures.slice(Math.min(this.blockFeatures.length, keep - this.blockBase));
+      if (this.keepMarks) this.blockMarks = this.blockMarks.slice(Math.min(this.blockMarks.length, keep - this.blockBase));
       this.blockBase = Math.min(keep, this.nextBlock);
     }
     this.trim();
@@ -236,7 +246,13 @@ export class StreamWindower {
   private extractBlocks(bw: BlockwiseFeatures, from: number, to: number, sliceEnd: number): void {
     const sliceStart = this.sliceStartAt(from * this.bs, this.leadContext);
     const slice = this.buffer.subarray(sliceStart - this.bufferStart, sliceEnd - this.bufferStart);
-    this.blockFeatures.push(...bw.blockFeatures(slice, from * this.bs - sliceStart, to - from));
+    if (this.keepMarks) {
+      const r = bw.landmarks!.blockFeatures(slice, from * this.bs - sliceStart, to - from);
+      this.blockFeatures.push(...r.features);
+      this.blockMarks.push(...r.landmarks);
+    } else {
+      this.blockFeatures.push(...bw.blockFeatures(slice, from * this.bs - sliceStart, to - from));
+    }
     this.nextBlock = to;
   }
 

@@ -92,9 +92,13 @@ export function createWindowingStage(deps: WindowingDeps) {
     b.windows.forEach((w, i) => values.set(w.vector, i * per));
     s.lastEmitted = last.seq;
     // Each window's landmarks (from its own audio) for the play check, when the catalogue has one.
+    // (From the windower's own extraction; an extractor that does not keep them extracts them again here.)
     const landmarks = deps.landmarks && b.windows.map((w) => {
-      const a = s.windower.audio(s.windower.startOf(w.seq), s.windower.windowEndSample(w.seq));
-      const words = a.start === s.windower.startOf(w.seq) ? deps.landmarks!(a.pcm) : new Uint32Array(0);
+      let words = w.landmarks;
+      if (!words) {
+        const a = s.windower.audio(s.windower.startOf(w.seq), s.windower.windowEndSample(w.seq));
+        words = a.start === s.windower.startOf(w.seq) ? deps.landmarks!(a.pcm) : new Uint32Array(0);
+      }
       return Buffer.from(words.buffer, words.byteOffset, words.byteLength).toString('base64');
     });
     return [{
@@ -131,11 +135,11 @@ export function createWindowingStage(deps: WindowingDeps) {
       if (s && discontinuity) {
         // The source reconnected: what was batched goes out, the windower starts again at the new position.
         out.push(...flush(session, s, false));
-        s.windower = new StreamWindower(extractor, startSample, { phaseSeconds });
+        s.windower = new StreamWindower(extractor, startSample, { phaseSeconds, landmarks: !!deps.landmarks });
         s.chunks = [];
       }
       if (!s) {
-        s = { partition: msg.partition, phaseSeconds, windower: new StreamWindower(extractor, startSample, { phaseSeconds }), chunks: [], batch: null, lastBatch: null, lastEmitted: -1, lastAudioMs: 0 };
+        s = { partition: msg.partition, phaseSeconds, windower: new StreamWindower(extractor, startSample, { phaseSeconds, landmarks: !!deps.landmarks }), chunks: [], batch: null, lastBatch: null, lastEmitted: -1, lastAudioMs: 0 };
         // Joining a stream under way: the window before the first one this windower makes was someone else's.
         if (startSample > 0) s.lastEmitted = s.windower.next - 1;
         sessions.set(session, s);

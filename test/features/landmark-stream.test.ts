@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import type { FeatureExtractor } from '../../pipeline/features/extractor.js';
-import { LANDMARK_INPUT_SAMPLE_RATE, landmarkExtractor } from '../../pipeline/features/landmark.js';
+import { LANDMARK_INPUT_SAMPLE_RATE, landmarkExtractor, queryLandmarks } from '../../pipeline/features/landmark.js';
 import { StreamWindower } from '../../pipeline/features/stream-windower.js';
 import { LandmarkParams } from '../../schemas/feature-landmark.js';
 import { MUSIC_DIR, tracksPerPackage } from '../helpers/music.js';
@@ -85,5 +85,33 @@ describe('landmark windows streamed from real music', () => {
     const first = Math.ceil(join / (params.hopSeconds * SR));
     expect(got.map((g) => g.seq)).toEqual(whole.vectors.map((_, k) => k).filter((k) => k >= first));
     for (const g of got.slice(1)) expect(worstDiff(whole.vectors[g.seq], g.vector), `window ${g.seq}`).toBeLessThan(1e-6);
+  });
+  it('keeps each window\'s landmarks from the same extraction: the whole clip\'s landmarks in the window, to a frame', () => {
+    const pcm = music.subarray(0, 62 * SR);
+    const sw = new StreamWindower(extractor, 0, { landmarks: true });
+    const chunk = Math.round(0.5 * SR);
+    const got: { seq: number; startSeconds: number; landmarks?: Uint32Array }[] = [];
+    for (let at = 0; at < pcm.length; at += chunk) got.push(...sw.push(pcm.subarray(at, Math.min(pcm.length, at + chunk)), at, at + chunk >= pcm.length));
+    expect(got.length).toBe(extractor.windows(pcm).vectors.length);
+    const all = queryLandmarks(pcm, params).landmarks;
+    const frame = 256 / 11025;
+    for (const w of got) {
+      // The whole clip's landmarks whose anchors fall in the window, as (code, frame from the window's start).
+      const want: [number, number][] = [];
+      for (let i = 0; i < all.code.length; i++) {
+        const t = all.time[i] * frame - w.startSeconds;
+        if (t >= 0 && t < params.windowSeconds) want.push([all.code[i], t / frame]);
+      }
+      const have = Array.from(w.landmarks!, (x) => [x >>> 11, x & 2047] as [number, number]);
+      expect(have.length, `window ${w.seq}`).toBe(want.length);
+      expect(have.length).toBeGreaterThan(100);
+      const byCode = (a: [number, number], b: [number, number]) => a[0] - b[0] || a[1] - b[1];
+      have.sort(byCode);
+      want.sort(byCode);
+      have.forEach((h, i) => {
+        expect(h[0]).toBe(want[i][0]);
+        expect(Math.abs(h[1] - want[i][1])).toBeLessThanOrEqual(1);
+      });
+    }
   });
 });
