@@ -296,8 +296,8 @@ export const PositionCheck = z.object({
   /** The MAC'd query: last window of the decision that asked, and the wall clock it was sent at. */
   seq: Seq,
   sentAtMs: z.number().nonnegative(),
-  classes: z.array(z.number().int().nonnegative()).min(1).max(4),
-  seeds: z.array(z.base64().max(64)).min(1).max(4),
+  classes: z.array(z.number().int().nonnegative()).min(1).max(2),
+  seeds: z.array(z.base64().max(64)).min(1).max(2),
   /** The decision's landmarks (packed as in FeatureWindowEnvelope, frames from `audioStartSeconds`). */
   words: z.base64().max(65536),
   audioStartSeconds: z.number().nonnegative(),
@@ -344,5 +344,7 @@ export const DecideState = z.object({
   landmarks: z.array(z.object({ seq: Seq, words: z.base64().max(16384) })).max(8).default([]),
   /** Position checks in flight. */
   checks: z.array(PositionCheck).max(8).default([]),
+  /** Cover position records sent lately (a decision without a check sends one too): their answers are dropped. */
+  covers: z.array(z.object({ seq: Seq, sentAtMs: z.number().nonnegative() })).max(16).default([]),
 });
 export type DecideState = z.infer<typeof DecideState>;

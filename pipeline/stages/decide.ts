@@ -30,7 +30,7 @@ import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
 import { BlindearError } from '../errors.js';
 import { hintsFromNote, openLandmarks, openNote, queryMac, verifyQueryMac } from '../he/client/service-key.js';
 import type { PositionClient } from '../he/client/position-client.js';
-import { bestAlignment, POSITION_CONFIRM_Z, positionCandidates, positionQuery, unpackLandmarks } from '../model/position.js';
+import { bestAlignment, POSITION_CANDIDATES, POSITION_CONFIRM_Z, positionCandidates, positionQuery, unpackLandmarks } from '../model/position.js';
 import type { Segment } from '../model/segment-templates.js';
 import { queryHypotheses, queryProbes, queryVectorsPerWindow, type Decider } from '../features/registry.js';
 import { bestOverHypotheses } from '../features/types.js';
@@ -72,6 +72,8 @@ export interface DecideDeps {
 export const CHECK_TIMEOUT_MS = 120_000;
 /** A decision with fewer landmarks than this is not checked (a 15 s window of music has 130–330). */
 const MIN_CHECK_LANDMARKS = 40;
+/** Cover records whose answers the state recognises (answers come back within a few decisions). */
+const MAX_COVERS = 16;
 /** Windows of landmarks the decide state keeps (a decision spans two). */
 const KEPT_LANDMARK_WINDOWS = 4;
 
@@ -149,6 +151,37 @@ export function createDecideStage(deps: DecideDeps) {
     ctx.metrics.plays.inc({ station, event: e.event });
   }
 
+  /** Always POSITION_CANDIDATES classes (a track of one segment repeats it): every position record looks alike. */
+  const padded = (classes: number[]): number[] => Array.from({ length: POSITION_CANDIDATES }, (_, i) => classes[i] ?? classes[0]);
+
+  /** One position record for `classes` (padded), MAC'd, on the queries topic; the queries' seeds are returned. */
+  function sendPositionQueries(
+    classes: number[], d: StreamDecision, session: string, paramsId: string, macKey: Uint8Array, ctx: StageContext, out: Outbound[],
+  ): { queries: { seed: Uint8Array; bytes: Uint8Array }[]; sentAtMs: number } {
+    const queries = padded(classes).map((k) => deps.position!.client.query(k));
+    const sentAtMs = ctx.now();
+    const fields = { session, seq: d.toSeq, count: queries.length, prev: -1, final: false, capturedAtMs: sentAtMs, paramsId, modelId: manifest.modelId, kind: 'position' as const };
+    out.push({ topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields) }, value: encodeFrames(queries.map((q) => q.bytes)) });
+    ctx.metrics.ciphertextBytes.inc({ stage: 'decide', direction: 'out' }, queries.reduce((a, q) => a + q.bytes.length, 0));
+    return { queries, sentAtMs };
+  }
+
+  /**
+   * Cover: a decision that asked for no check still sends one position record, for its best track's
+   * segments, so the server sees the same record after every decision and cannot tell when a play began.
+   * Its answer is dropped.
+   */
+  function sendCover(d: StreamDecision, scored: Map<number, Float64Array>, session: string, paramsId: string, macKey: Uint8Array, ctx: StageContext, out: Outbound[]): { seq: number; sentAtMs: number } | null {
+    const scores: Float64Array[] = [];
+    for (let s = d.fromSeq; s <= d.toSeq; s++) {
+      const sc = scored.get(s);
+      if (sc) scores.push(sc);
+    }
+    const classes = positionCandidates(d.decision, scores, deps.position!.segments);
+    if (classes.length === 0) return null;
+    return { seq: d.toSeq, sentAtMs: sendPositionQueries(classes, d, session, paramsId, macKey, ctx, out).sentAtMs };
+  }
+
   /**
    * Asks for the position checks the last decision made wanted: the open play's, and those of plays it
    * closed before they were logged. A check needs the decision's landmarks; without them (windows sent
@@ -210,15 +243,11 @@ export function createDecideStage(deps: DecideDeps) {
     const classes = positionCandidates({ ...d.decision, track: play.track }, scores, p.segments);
     // Too few landmarks to tell (near silence, windows sent without them): the decisions alone decide.
     if (classes.length === 0 || laid.code.length < MIN_CHECK_LANDMARKS) return null;
-    const queries = classes.map((k) => p.client.query(k));
-    const sentAtMs = ctx.now();
-    const fields = { session, seq: d.toSeq, count: classes.length, prev: -1, final: false, capturedAtMs: sentAtMs, paramsId, modelId: manifest.modelId, kind: 'position' as const };
-    out.push({ topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields) }, value: encodeFrames(queries.map((q) => q.bytes)) });
-    ctx.metrics.ciphertextBytes.inc({ stage: 'decide', direction: 'out' }, queries.reduce((a, q) => a + q.bytes.length, 0));
+    const { queries, sentAtMs } = sendPositionQueries(classes, d, session, paramsId, macKey, ctx, out);
     const words = new Uint32Array(laid.code.length);
     for (let i = 0; i < words.length; i++) words[i] = ((laid.code[i] << 11) | laid.time[i]) >>> 0;
     return {
-      playId: play.playId, track: play.track, seq: d.toSeq, sentAtMs, classes,
+      playId: play.playId, track: play.track, seq: d.toSeq, sentAtMs, classes: padded(classes),
       seeds: queries.map((q) => Buffer.from(q.seed).toString('base64')),
       words: wordsToB64(words), audioStartSeconds: d.audioStartSeconds, durationSeconds: d.audioEndSeconds - d.audioStartSeconds, closed: null,
     };
@@ -246,6 +275,10 @@ export function createDecideStage(deps: DecideDeps) {
   function answered(msg: Inbound<'scores'>, state: DecideState, station: string, ctx: StageContext): Outbound[] {
     const p = deps.position;
     const env = msg.envelope;
+    if (state.covers.some((c) => c.seq === env.seq && c.sentAtMs === env.capturedAtMs)) {
+      ctx.logger.trace({ session: env.session, seq: env.seq }, 'the answer to a cover record: dropped');
+      return [];
+    }
     const check = state.checks.find((c) => c.seq === env.seq && c.sentAtMs === env.capturedAtMs);
     if (!p || !check) {
       ctx.metrics.integrityErrors.inc({ reason: 'replay' });
@@ -313,7 +346,7 @@ export function createDecideStage(deps: DecideDeps) {
         throw new BlindearError('BLINDEAR_ERR_SCORES_FORGED', `session ${session} windows ${seq}+${count}: MAC does not match`);
       }
       const state: DecideState = ctx.tables.get('decideState', session)
-        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], probes: [], originMs: record.createdAtMs, ended: false, landmarks: [], checks: [] };
+        ?? { session, lastSeq: -1, sinceEmit: 0, recent: [], play: null, boundaries: [], probes: [], originMs: record.createdAtMs, ended: false, landmarks: [], checks: [], covers: [] };
       if (env.kind === 'position') return answered(msg, state, record.station, ctx);
       const endRepeat = final && !state.ended && seq + count - 1 === state.lastSeq && seq <= state.lastSeq;
       if (shardParts && final && state.ended && seq + count - 1 === state.lastSeq) {
@@ -395,6 +428,7 @@ export function createDecideStage(deps: DecideDeps) {
       let checks = settleOverdue(state.checks, play, tracker, record.station, session, state.originMs, ctx, out);
       play = checks.play;
       const scored = new Map([...restored, ...windows].map((w) => [w.seq, w.scores]));
+      let covers = state.covers;
       for (const d of decided) {
         const p: Prediction = predictionOf(session, d, manifest, now);
         ctx.metrics.predictions.inc({ outcome: p.outcome });
@@ -407,17 +441,22 @@ export function createDecideStage(deps: DecideDeps) {
         for (const e of step.events) emit(out, e, record.station, session, origin, now, ctx);
         if (deps.position) {
           // Plays the decisions would log wait for their position check: asked for here, answered later.
+          const sent = out.length;
           const asked = askChecks(checks.list, play, step.closed, d, landmarks, scored, session, client.paramsId, macKey, ctx, out);
           play = asked.play;
           checks = { list: asked.list, play };
           for (const e of asked.events) emit(out, e, record.station, session, origin, now, ctx);
+          if (!out.slice(sent).some((o) => o.topic === 'queries')) {
+            const cover = sendCover(d, scored, session, client.paramsId, macKey, ctx, out);
+            if (cover) covers = [...covers, cover].slice(-MAX_COVERS);
+          }
         }
       }
       const snap = decisions.snapshot();
       const next: DecideState = {
         session, lastSeq: snap.lastSeq, sinceEmit: snap.sinceEmit, play, boundaries, probes, originMs: state.originMs, ended: final,
         recent: snap.recent.map((w) => ({ seq: w.seq, startSeconds: w.startSeconds, capturedAtMs: w.capturedAtMs, scores: f64ToB64(w.scores) })),
-        landmarks, checks: checks.list,
+        landmarks, checks: checks.list, covers,
       };
       out.push({ topic: 'decideState', key: session, envelope: next });
       return out;

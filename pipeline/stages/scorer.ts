@@ -36,7 +36,7 @@ export interface RateLimit {
   maxSessions: number;
 }
 
-export const DEFAULT_RATE_LIMIT: RateLimit = { burstSeconds: 3600, perSecond: 2, maxSessions: 100_000 };
+export const DEFAULT_RATE_LIMIT: RateLimit = { burstSeconds: 3600, perSecond: 3, maxSessions: 100_000 };
 
 interface Parked {
   msg: Inbound<'queries'>;
@@ -70,8 +70,8 @@ class TokenBuckets {
   }
 }
 
-/** Records one position query record asks for at most. */
-export const MAX_POSITION_QUERIES = 4;
+/** Records one position query record asks for at most (the client's POSITION_CANDIDATES). */
+export const MAX_POSITION_QUERIES = 2;
 
 export function createScorerStage(deps: {
   engine: Pick<CatalogueEngine, 'checkParamsId' | 'score' | 'windowsIn'>;
@@ -115,8 +115,9 @@ export function createScorerStage(deps: {
     const keys = await deps.keys.get(session, { paramsId, modelId });
     if (buckets && deps.hopSeconds) {
       // Every window the query holds is scored, whatever `count` claims.
-      // A position query costs a window per record asked: it reveals one record, as a window reveals one score vector.
-      const windows = msg.envelope.kind === 'position' ? count : Math.max(count, Math.ceil(deps.engine.windowsIn(msg.value) / (deps.vectorsPerWindow ?? 1)));
+      // A position record (at most MAX_POSITION_QUERIES records asked) costs one window: a monitoring client
+      // sends one with every decision, beside the window it scores.
+      const windows = msg.envelope.kind === 'position' ? 1 : Math.max(count, Math.ceil(deps.engine.windowsIn(msg.value) / (deps.vectorsPerWindow ?? 1)));
       const cost = windows * deps.hopSeconds;
       if (!buckets.take(session, cost, ctx.now())) {
         ctx.metrics.rateLimited?.inc({ stage: 'scorer' });

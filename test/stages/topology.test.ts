@@ -215,12 +215,16 @@ describe('stage topology in memory', () => {
       const decided = await runThrough(checking('decide'), scores);
       // The decisions would log the play; nothing goes out before the check, which asks for the named track's best segments.
       expect(decided.filter((o) => o.topic === 'airplay')).toEqual([]);
+      const preds = decided.filter((o) => o.topic === 'predictions');
       const asked = decided.filter((o) => o.topic === 'queries');
-      expect(asked).toHaveLength(1);
-      expect(asked[0].envelope).toMatchObject({ session, kind: 'position', count: 2 });
-      const state = tables.get(`decideState/${session}`) as { ended: boolean; checks: unknown[] };
+      // One position record per decision, check or cover alike: same count, same size.
+      expect(asked).toHaveLength(preds.length);
+      for (const a of asked) expect(a.envelope).toMatchObject({ session, kind: 'position', count: 2 });
+      expect(new Set(asked.map((a) => (a.value as Uint8Array).length)).size).toBe(1);
+      const state = tables.get(`decideState/${session}`) as { ended: boolean; checks: { seq: number; sentAtMs: number }[]; covers: unknown[] };
       expect(state.ended).toBe(true);
       expect(state.checks).toHaveLength(1);
+      expect(state.covers).toHaveLength(asked.length - 1);
       const answers = await runThrough(server, asked);
       const after = await runThrough(checking('decide'), answers);
       const plays = after.filter((o) => o.topic === 'airplay').map((o) => o.envelope as { event: string; path: string });
@@ -295,6 +299,8 @@ describe('stage topology in memory', () => {
     expect(await codeOf({ ...scores[0], envelope: { ...env, final: !env.final } as never })).toBe('BLINDEAR_ERR_SCORES_FORGED');
     expect(await codeOf({ ...scores[0], envelope: { ...env, seq: 1000 } as never })).toBe('BLINDEAR_ERR_SCORES_FORGED');
     expect(await codeOf({ ...scores[0], envelope: { ...env, mac: undefined } as never })).toBe('BLINDEAR_ERR_SCORES_FORGED');
+    // Scores passed off as a position answer (or back): the MAC binds the kind.
+    expect(await codeOf({ ...scores[0], envelope: { ...env, kind: 'position' } as never })).toBe('BLINDEAR_ERR_SCORES_FORGED');
     // Scores for a session this service does not hold: not its business.
     expect(await codeOf({ ...scores[0], key: 'stranger', envelope: { ...env, session: 'stranger' } as never })).toBe('dropped');
     // Another session's results under this session's envelope: they decrypt to noise far outside |s| ≤ 1.
