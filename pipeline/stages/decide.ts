@@ -151,6 +151,8 @@ export function createDecideStage(deps: DecideDeps) {
     ctx.metrics.plays.inc({ station, event: e.event });
   }
 
+  let lastSentAtMs = 0;
+
   /** Always POSITION_CANDIDATES classes (a track of one segment repeats it): every position record looks alike. */
   const padded = (classes: number[]): number[] => Array.from({ length: POSITION_CANDIDATES }, (_, i) => classes[i] ?? classes[0]);
 
@@ -159,7 +161,8 @@ export function createDecideStage(deps: DecideDeps) {
     classes: number[], d: StreamDecision, session: string, paramsId: string, macKey: Uint8Array, ctx: StageContext, out: Outbound[],
   ): { queries: { seed: Uint8Array; bytes: Uint8Array }[]; sentAtMs: number } {
     const queries = padded(classes).map((k) => deps.position!.client.query(k));
-    const sentAtMs = ctx.now();
+    // Unique per record (two checks can go out for one decision): the answer is matched by (seq, sentAtMs).
+    const sentAtMs = lastSentAtMs = Math.max(ctx.now(), lastSentAtMs + 1);
     const fields = { session, seq: d.toSeq, count: queries.length, prev: -1, final: false, capturedAtMs: sentAtMs, paramsId, modelId: manifest.modelId, kind: 'position' as const };
     out.push({ topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields) }, value: encodeFrames(queries.map((q) => q.bytes)) });
     ctx.metrics.ciphertextBytes.inc({ stage: 'decide', direction: 'out' }, queries.reduce((a, q) => a + q.bytes.length, 0));
