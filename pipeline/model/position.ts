@@ -30,6 +30,13 @@ export const POSITION_MIN_Z = 6;
  * whose own segments do not align above this z is "unknown" (its codes matched, not in time order)...
  */
 export const POSITION_CONFIRM_Z = 4.5;
+/**
+ * A monitored play is logged only if its decision's 30 s align at least this well (the decide stage's play
+ * check). Three times the landmarks of a 10 s query lift a real alignment's z about √3-fold, and partial
+ * resemblances with it: broadcast day seed 31 (12 h, `dev`), the 160 real plays checked aligned at
+ * z 8.99–44, the one never-enrolled song that decisions named ("Nebula"'s lookalike) at 6.45.
+ */
+export const PLAY_CHECK_Z = 8;
 /** ...and an "unknown" whose best track aligns this well, with at least this confidence, is answered. */
 export const POSITION_RESCUE_Z = 11;
 export const POSITION_RESCUE_MIN_CONFIDENCE = 0.3;

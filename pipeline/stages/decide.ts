@@ -13,7 +13,7 @@
  * time, as a fingerprint matcher's offset histogram does. Its track's two best-scoring segments are asked
  * for by position query (sent on the queries topic; the server cannot tell which records), and the
  * decision's own landmarks, which windowing sent sealed with the query, must align with one of them
- * (z ≥ POSITION_CONFIRM_Z). The answer comes back on this partition like scores; until then the play
+ * (z ≥ PLAY_CHECK_Z). The answer comes back on this partition like scores; until then the play
  * waits in the state (`checks`), so a restart or a rebalance continues the check where it stood. A play
  * whose check fails is not logged (a second check is made if a later decision names it again); a check
  * unanswered for CHECK_TIMEOUT_MS leaves the play to the decisions alone.
@@ -30,7 +30,7 @@ import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
 import { BlindearError } from '../errors.js';
 import { hintsFromNote, openLandmarks, openNote, queryMac, verifyQueryMac } from '../he/client/service-key.js';
 import type { PositionClient } from '../he/client/position-client.js';
-import { bestAlignment, POSITION_CANDIDATES, POSITION_CONFIRM_Z, positionCandidates, positionQuery, unpackLandmarks } from '../model/position.js';
+import { bestAlignment, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks } from '../model/position.js';
 import type { Segment } from '../model/segment-templates.js';
 import { queryHypotheses, queryProbes, queryVectorsPerWindow, type Decider } from '../features/registry.js';
 import { bestOverHypotheses } from '../features/types.js';
@@ -300,7 +300,7 @@ export function createDecideStage(deps: DecideDeps) {
     const query = positionQuery({ code: Uint32Array.from(words, (w) => w >>> 11), time: Float32Array.from(words, (w) => w & 2047) }, check.durationSeconds, p.params);
     const best = bestAlignment(query, check.classes, records, p.slots);
     const z = best?.a.z ?? 0;
-    const passed = z >= POSITION_CONFIRM_Z;
+    const passed = z >= PLAY_CHECK_Z;
     ctx.metrics.playChecks.inc({ outcome: passed ? 'passed' : 'failed' });
     ctx.logger.info({ session: env.session, track: check.track, title: manifest.tracks[check.track]?.title, z: Math.round(z * 100) / 100, passed, streamSeconds: check.audioStartSeconds }, 'position check');
     const tracker = trackerOf(env.session);

@@ -254,3 +254,73 @@ describe('with probe windows, a play begins and ends where the probes heard its 
     expect(s.probes).toEqual([]);
   });
 });
+
+describe('with position checks, a play is logged once its check passes', () => {
+  const tracker = () => new AirplayTracker('s', [200, 100, 90].map((d) => ({ durationSeconds: d })), { hopSeconds: HOP, spanSeconds: 30, missesToEnd: 3, confidence: (c) => (c >= 8 ? 0.95 : c > 1 ? 0.8 : 0.1), checkPlays: true });
+
+  it('holds "started" until the check passes, then logs the play from where it began', () => {
+    const t = tracker();
+    const first = t.step(null, weighed(1, 1, 9, 0), 0);
+    // Sure enough to log, but only the check is awaited: nothing goes out, a check is wanted.
+    expect(first.events).toEqual([]);
+    expect(first.play).toMatchObject({ track: 1, ready: true, confirmed: false, check: 'wanted' });
+    const pending = { ...first.play!, check: 'pending' as const, checks: 1 };
+    // Named again while the check is in flight: still nothing, no second check.
+    const second = t.step(pending, weighed(2, 1, 9, 15), 0);
+    expect(second.events).toEqual([]);
+    expect(second.play).toMatchObject({ check: 'pending' });
+    const passed = t.checked(second.play!, true);
+    expect(passed.events.map((e) => e.event)).toEqual(['started']);
+    // From where the decisions so far place the play's start.
+    expect(passed.events[0].streamStartSeconds).toBe(second.play!.streamStartSeconds);
+    expect(passed.events[0].streamStartSeconds).toBeLessThan(HOP);
+    expect(passed.play).toMatchObject({ confirmed: true, check: 'passed' });
+    // Once passed, the play goes on and ends as without checks.
+    let play: OpenPlay | null = passed.play;
+    const events = [];
+    for (const d of [weighed(3, null, 0), weighed(4, null, 0), weighed(5, null, 0)]) {
+      const r = t.step(play, d, 0);
+      play = r.play;
+      events.push(...r.events);
+    }
+    expect(events.map((e) => e.event)).toEqual(['ended']);
+  });
+
+  it('a failed check logs nothing; the track named again is checked once more, and never after a second failure', () => {
+    const t = tracker();
+    const first = t.step(null, weighed(1, 1, 9, 0), 0);
+    const failed = t.checked({ ...first.play!, check: 'pending', checks: 1 }, false);
+    expect(failed.events).toEqual([]);
+    const again = t.step(failed.play, weighed(2, 1, 9, 15), 0);
+    expect(again.events).toEqual([]);
+    expect(again.play).toMatchObject({ check: 'wanted' });
+    const failedTwice = t.checked({ ...again.play!, check: 'pending', checks: 2 }, false);
+    const third = t.step(failedTwice.play, weighed(3, 1, 9, 30), 0);
+    expect(third.play).toMatchObject({ check: 'failed' });
+    // It ends unlogged: no "started", no "ended".
+    let play: OpenPlay | null = third.play;
+    const events = [...third.events];
+    for (const d of [weighed(4, null, 0), weighed(5, null, 0), weighed(6, null, 0, 0, true)]) {
+      const r = t.step(play, d, 0);
+      play = r.play;
+      events.push(...r.events);
+    }
+    expect(events).toEqual([]);
+    expect(play).toBeNull();
+  });
+
+  it('a play that closes while its check is in flight is handed back, and logged start and end if the check passes', () => {
+    const t = tracker();
+    const first = t.step(null, weighed(1, 1, 9, 0), 0);
+    const pending = { ...first.play!, check: 'pending' as const, checks: 1 };
+    // Another track takes over before the answer comes.
+    const over = t.step(pending, weighed(2, 2, 9, 0), 0);
+    expect(over.events).toEqual([]);
+    expect(over.closed).toHaveLength(1);
+    expect(over.closed[0].play.track).toBe(1);
+    const logged = t.checked(over.closed[0].play, true, over.closed[0].endSeconds);
+    expect(logged.events.map((e) => e.event)).toEqual(['started', 'ended']);
+    expect(logged.events[1].streamEndSeconds).toBe(over.closed[0].endSeconds);
+    expect(t.checked(over.closed[0].play, false, over.closed[0].endSeconds).events).toEqual([]);
+  });
+});
