@@ -33,8 +33,9 @@ export const POSITION_CONFIRM_Z = 4.5;
 /**
  * A monitored play is logged only if its decision's 30 s align at least this well (the decide stage's play
  * check). Three times the landmarks of a 10 s query lift a real alignment's z about √3-fold, and partial
- * resemblances with it: broadcast day seed 31 (12 h, `dev`), the 160 real plays checked aligned at
- * z 8.99–44, the one never-enrolled song that decisions named ("Nebula"'s lookalike) at 6.45.
+ * resemblances with it: on four broadcast days (20.8 h, `dev`) the real plays' checks aligned at z 8.99–50
+ * (one first check at 5.95, of a decision holding only a play's first seconds: its re-check passed), the
+ * one never-enrolled song that decisions named (as "Nebula") at 6.45 and 6.38.
  */
 export const PLAY_CHECK_Z = 8;
 /** ...and an "unknown" whose best track aligns this well, with at least this confidence, is answered. */
