@@ -132,6 +132,21 @@ export function packLandmarks(l: Pick<Landmarks, 'code' | 'time'>): Uint32Array 
   return Uint32Array.from(out);
 }
 
+/** Packed landmark words as base64 of u32 little-endian words (how they travel in envelopes and state). */
+export function landmarkWordsToBase64(words: Uint32Array): string {
+  const b = Buffer.alloc(words.length * 4);
+  for (let i = 0; i < words.length; i++) b.writeUInt32LE(words[i], 4 * i);
+  return b.toString('base64');
+}
+
+/** Packed landmark words from their base64 (a trailing partial word is dropped). */
+export function landmarkWordsFromBase64(b64: string): Uint32Array {
+  const b = Buffer.from(b64, 'base64');
+  const out = new Uint32Array(b.length >> 2);
+  for (let i = 0; i < out.length; i++) out[i] = b.readUInt32LE(4 * i);
+  return out;
+}
+
 /** Windows' packed landmarks laid end to end: `starts[i]` is window i's start, seconds from the first's. */
 export function unpackLandmarks(windows: readonly Uint32Array[], starts: readonly number[]): Pick<Landmarks, 'code' | 'time'> {
   const n = windows.reduce((a, w) => a + w.length, 0);

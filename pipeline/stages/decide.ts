@@ -30,7 +30,9 @@ import { SILENCE_EDGE_STRENGTH } from '../dsp/boundaries.js';
 import { BlindearError } from '../errors.js';
 import { hintsFromNote, openLandmarks, openNote, queryMac, verifyQueryMac } from '../he/client/service-key.js';
 import type { PositionClient } from '../he/client/position-client.js';
-import { bestAlignment, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks } from '../model/position.js';
+import {
+  bestAlignment, landmarkWordsFromBase64, landmarkWordsToBase64, packLandmarks, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks,
+} from '../model/position.js';
 import type { Segment } from '../model/segment-templates.js';
 import { queryHypotheses, queryProbes, queryVectorsPerWindow, type Decider } from '../features/registry.js';
 import { bestOverHypotheses } from '../features/types.js';
@@ -72,18 +74,13 @@ export interface DecideDeps {
 export const CHECK_TIMEOUT_MS = 120_000;
 /** A decision with fewer landmarks than this is not checked (a 15 s window of music has 130–330). */
 const MIN_CHECK_LANDMARKS = 40;
+/** Checks the decide state holds in flight (schemas/messages.ts DecideState.checks). */
+const MAX_CHECKS_IN_FLIGHT = 8;
 /** Cover records whose answers the state recognises (answers come back within a few decisions). */
 const MAX_COVERS = 16;
 /** Windows of landmarks the decide state keeps (a decision spans two). */
 const KEPT_LANDMARK_WINDOWS = 4;
 
-const wordsToB64 = (w: Uint32Array): string => Buffer.from(w.buffer, w.byteOffset, w.byteLength).toString('base64');
-function b64ToWords(s: string): Uint32Array {
-  const b = Buffer.from(s, 'base64');
-  const out = new Uint32Array(b.length >> 2);
-  for (let i = 0; i < out.length; i++) out[i] = b.readUInt32LE(4 * i);
-  return out;
-}
 
 const f64ToB64 = (a: Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 function b64ToF64(s: string): Float64Array {
@@ -191,7 +188,7 @@ export function createDecideStage(deps: DecideDeps) {
    * before the service checked plays) the play is logged on the decisions alone.
    */
   function askChecks(
-    list: PositionCheck[], play: OpenPlay | null, closed: ClosedUnchecked[], d: StreamDecision, landmarks: DecideState['landmarks'],
+    tracker: AirplayTracker, list: PositionCheck[], play: OpenPlay | null, closed: ClosedUnchecked[], d: StreamDecision, landmarks: DecideState['landmarks'],
     scored: Map<number, Float64Array>, session: string, paramsId: string, macKey: Uint8Array, ctx: StageContext, out: Outbound[],
   ): { list: PositionCheck[]; play: OpenPlay | null; events: PlayEvent[] } {
     const events: PlayEvent[] = [];
@@ -202,7 +199,7 @@ export function createDecideStage(deps: DecideDeps) {
       else {
         const made = c.play.check === 'wanted' ? ask(c.play, d, landmarks, scored, session, paramsId, macKey, ctx, out) : null;
         if (made) next.push({ ...made, closed: c });
-        else events.push(...trackerOf(session).checked(c.play, true, c.endSeconds).events);
+        else events.push(...tracker.checked(c.play, true, c.endSeconds).events);
       }
     }
     if (play?.check === 'wanted') {
@@ -212,15 +209,15 @@ export function createDecideStage(deps: DecideDeps) {
         next = [...next.filter((k) => k.playId !== id), made];
         play = { ...play, check: 'pending', checks: play.checks + 1 };
       } else {
-        const r = trackerOf(session).checked(play, true);
+        const r = tracker.checked(play, true);
         play = r.play;
         events.push(...r.events);
       }
     }
     // The oldest give way when more are in flight than the state holds (their plays are then logged unchecked).
-    while (next.length > 8) {
+    while (next.length > MAX_CHECKS_IN_FLIGHT) {
       const dropped = next.shift()!;
-      if (dropped.closed) events.push(...trackerOf(session).checked(dropped.closed.play, true, dropped.closed.endSeconds).events);
+      if (dropped.closed) events.push(...tracker.checked(dropped.closed.play, true, dropped.closed.endSeconds).events);
     }
     return { list: next, play, events };
   }
@@ -238,7 +235,7 @@ export function createDecideStage(deps: DecideDeps) {
       const l = landmarks.find((x) => x.seq === s);
       const sc = scored.get(s);
       if (!l || !sc) return null;
-      windows.push(b64ToWords(l.words));
+      windows.push(landmarkWordsFromBase64(l.words));
       starts.push((s - d.fromSeq) * deps.hopSeconds);
       scores.push(sc);
     }
@@ -247,12 +244,10 @@ export function createDecideStage(deps: DecideDeps) {
     // Too few landmarks to tell (near silence, windows sent without them): the decisions alone decide.
     if (classes.length === 0 || laid.code.length < MIN_CHECK_LANDMARKS) return null;
     const { queries, sentAtMs } = sendPositionQueries(classes, d, session, paramsId, macKey, ctx, out);
-    const words = new Uint32Array(laid.code.length);
-    for (let i = 0; i < words.length; i++) words[i] = ((laid.code[i] << 11) | laid.time[i]) >>> 0;
     return {
       playId: play.playId, track: play.track, seq: d.toSeq, sentAtMs, classes: padded(classes),
       seeds: queries.map((q) => Buffer.from(q.seed).toString('base64')),
-      words: wordsToB64(words), audioStartSeconds: d.audioStartSeconds, durationSeconds: d.audioEndSeconds - d.audioStartSeconds, closed: null,
+      words: landmarkWordsToBase64(packLandmarks(laid)), audioStartSeconds: d.audioStartSeconds, durationSeconds: d.audioEndSeconds - d.audioStartSeconds, closed: null,
     };
   }
 
@@ -296,8 +291,7 @@ export function createDecideStage(deps: DecideDeps) {
     }
     if (frames.length !== check.classes.length) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `${frames.length} position records for ${check.classes.length} queries`);
     const records = frames.map((f, i) => p.client.open(Buffer.from(check.seeds[i], 'base64'), f));
-    const words = b64ToWords(check.words);
-    const query = positionQuery({ code: Uint32Array.from(words, (w) => w >>> 11), time: Float32Array.from(words, (w) => w & 2047) }, check.durationSeconds, p.params);
+    const query = positionQuery(unpackLandmarks([landmarkWordsFromBase64(check.words)], [0]), check.durationSeconds, p.params);
     const best = bestAlignment(query, check.classes, records, p.slots);
     const z = best?.a.z ?? 0;
     const passed = z >= PLAY_CHECK_Z;
@@ -406,7 +400,7 @@ export function createDecideStage(deps: DecideDeps) {
       const probeScores = bestOverHypotheses(probeVectors, K);
       // The windows' landmarks this service sealed into the query (for play checks); kept for the last windows.
       const sealedLandmarks = deps.position && env.landmarks ? openLandmarks(macKey, { session, seq }, env.landmarks, count) : null;
-      const landmarks = [...state.landmarks, ...(sealedLandmarks ?? []).map((w, i) => ({ seq: seq + i, words: wordsToB64(w) }))]
+      const landmarks = [...state.landmarks, ...(sealedLandmarks ?? []).map((w, i) => ({ seq: seq + i, words: landmarkWordsToBase64(w) }))]
         .filter((l, i, all) => all.findIndex((o) => o.seq === l.seq) === i).slice(-KEPT_LANDMARK_WINDOWS);
       // The boundary hints this service sealed into the query; a note that does not open is ignored.
       const hints = hintsFromNote(env.note ? openNote(macKey, { session, seq }, env.note) ?? [] : []);
@@ -445,7 +439,7 @@ export function createDecideStage(deps: DecideDeps) {
         if (deps.position) {
           // Plays the decisions would log wait for their position check: asked for here, answered later.
           const sent = out.length;
-          const asked = askChecks(checks.list, play, step.closed, d, landmarks, scored, session, client.paramsId, macKey, ctx, out);
+          const asked = askChecks(tracker, checks.list, play, step.closed, d, landmarks, scored, session, client.paramsId, macKey, ctx, out);
           play = asked.play;
           checks = { list: asked.list, play };
           for (const e of asked.events) emit(out, e, record.station, session, origin, now, ctx);

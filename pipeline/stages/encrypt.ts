@@ -5,17 +5,10 @@
  */
 import { BlindearError } from '../errors.js';
 import { hintsToNote, queryMac, sealLandmarks, sealNote } from '../he/client/service-key.js';
+import { landmarkWordsFromBase64 } from '../model/position.js';
 import { defineStage, type Outbound } from '../runtime/stage.js';
 import type { ClientSessions } from './client-sessions.js';
 import { float32FromBytes } from './ingest.js';
-
-/** Packed landmark words from base64 (a trailing partial word is dropped). */
-function wordsOf(b64: string): Uint32Array {
-  const b = Buffer.from(b64, 'base64');
-  const out = new Uint32Array(b.length >> 2);
-  for (let i = 0; i < out.length; i++) out[i] = b.readUInt32LE(4 * i);
-  return out;
-}
 
 /**
  * `vectorsPerWindow`: query vectors per window (the catalogue's speed hypotheses, for the window and each of
@@ -61,7 +54,7 @@ export function createEncryptStage(deps: { sessions: ClientSessions; modelId: st
         // The boundary hints ride along sealed: only this client service can read them when the scores return.
         const note = sealNote(macKey, { session, seq: fields.seq }, i === 0 ? hintsToNote(boundaries) : []);
         // So do the windows' landmarks, at a fixed size per window whatever the audio held.
-        const sealed = landmarks && sealLandmarks(macKey, { session, seq: fields.seq }, landmarks.slice(fields.seq - seq, fields.seq - seq + fields.count).map(wordsOf));
+        const sealed = landmarks && sealLandmarks(macKey, { session, seq: fields.seq }, landmarks.slice(fields.seq - seq, fields.seq - seq + fields.count).map(landmarkWordsFromBase64));
         return { topic: 'queries', key: session, envelope: { ...fields, mac: queryMac(macKey, fields), note, ...(sealed ? { landmarks: sealed } : {}) }, value };
       });
     },

@@ -12,6 +12,7 @@ import type { FeatureExtractor } from '../features/extractor.js';
 import { StreamWindower, type StreamWindow } from '../features/stream-windower.js';
 import { boundaryHints } from '../dsp/boundaries.js';
 import { NOTE_HINTS } from '../he/client/service-key.js';
+import { landmarkWordsToBase64 } from '../model/position.js';
 import { defineStage, type Outbound, type TableView } from '../runtime/stage.js';
 import { float32FromBytes } from './ingest.js';
 
@@ -99,7 +100,7 @@ export function createWindowingStage(deps: WindowingDeps) {
         const a = s.windower.audio(s.windower.startOf(w.seq), s.windower.windowEndSample(w.seq));
         words = a.start === s.windower.startOf(w.seq) ? deps.landmarks!(a.pcm) : new Uint32Array(0);
       }
-      return Buffer.from(words.buffer, words.byteOffset, words.byteLength).toString('base64');
+      return landmarkWordsToBase64(words);
     });
     return [{
       topic: 'features',
