@@ -49,7 +49,10 @@ const I32X4_ADD = simd(0xae);
 const I32X4_MUL = simd(0xb5);
 const I32_STORE = [0x36, 0x02, 0x00];
 
-function assemble(): Uint8Array<ArrayBuffer> {
+/** The module for weights of `weightBytes` bytes (2: signed 16-bit, sign-extended; 4: 32-bit words). */
+function assemble(weightBytes: 2 | 4): Uint8Array<ArrayBuffer> {
+  const wShift = weightBytes === 2 ? 1 : 2;
+  const loadW = weightBytes === 2 ? LOAD16X4_S : V128_LOAD;
   // params: 0 w, 1 x, 2 out, 3 C, 4 d (padded), 5 Q; locals: 6 r, 7 q, 8 pw, 9 px, 10 pwEnd, 11 wRow, 12 acc0, 13 acc1, 14 pOut
   const [W, X, OUT, C, D, Q, R, QI, PW, PX, PWEND, WROW, ACC0, ACC1, POUT] = Array.from({ length: 15 }, (_, i) => i);
   // Locals 6..11 are i32 (6 of them), 12..13 v128, 14 i32.
@@ -59,7 +62,7 @@ function assemble(): Uint8Array<ArrayBuffer> {
     ...get(W), ...set(WROW),
     ...BLOCK, ...LOOP, // rows
     ...get(R), ...get(C), GE_U, ...brIf(1),
-    ...get(WROW), ...get(D), ...i32c(1), 0x74 /* i32.shl */, ADD, ...set(PWEND),
+    ...get(WROW), ...get(D), ...i32c(wShift), 0x74 /* i32.shl */, ADD, ...set(PWEND),
     ...i32c(0), ...set(QI),
     ...get(X), ...set(PX),
     ...get(OUT), ...get(R), ...i32c(2), 0x74, ADD, ...set(POUT),
@@ -69,10 +72,10 @@ function assemble(): Uint8Array<ArrayBuffer> {
     ...i32c(0), ...I32X4_SPLAT, ...set(ACC0),
     ...i32c(0), ...I32X4_SPLAT, ...set(ACC1),
     ...LOOP, // k, 8 per iteration (d is a multiple of 8, ≥ 8)
-    ...get(ACC0), ...get(PW), ...LOAD16X4_S(0), ...get(PX), ...V128_LOAD(0), ...I32X4_MUL, ...I32X4_ADD, ...set(ACC0),
-    ...get(ACC1), ...get(PW), ...LOAD16X4_S(8), ...get(PX), ...V128_LOAD(16), ...I32X4_MUL, ...I32X4_ADD, ...set(ACC1),
+    ...get(ACC0), ...get(PW), ...loadW(0), ...get(PX), ...V128_LOAD(0), ...I32X4_MUL, ...I32X4_ADD, ...set(ACC0),
+    ...get(ACC1), ...get(PW), ...loadW(4 * weightBytes), ...get(PX), ...V128_LOAD(16), ...I32X4_MUL, ...I32X4_ADD, ...set(ACC1),
     ...get(PX), ...i32c(32), ADD, ...set(PX),
-    ...get(PW), ...i32c(16), ADD, 0x22 /* local.tee */, ...u32(PW),
+    ...get(PW), ...i32c(8 * weightBytes), ADD, 0x22 /* local.tee */, ...u32(PW),
     ...get(PWEND), 0x49 /* i32.lt_u */, ...brIf(0),
     END,
     // out[q·C + r] = Σ lanes(acc0 + acc1)
@@ -103,12 +106,12 @@ function assemble(): Uint8Array<ArrayBuffer> {
   return new Uint8Array(bytes);
 }
 
-const MODULE_BYTES = assemble();
+const MODULE_BYTES = { 2: assemble(2), 4: assemble(4) } as const;
 
 /** Whether this runtime runs the SIMD kernel (WebAssembly with fixed-width SIMD). */
 export const simdAvailable: boolean = (() => {
   try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(MODULE_BYTES);
+    return typeof WebAssembly === 'object' && WebAssembly.validate(MODULE_BYTES[2]) && WebAssembly.validate(MODULE_BYTES[4]);
   } catch {
     return false;
   }
@@ -119,8 +122,10 @@ const PAGE = 65536;
 const LANES = 8;
 
 /**
- * Quantised weights resident in a WASM instance of their own, scanned by the SIMD kernel. One instance
- * per engine (or per shard): a WASM32 memory addresses 4 GiB, so ≤ ≈ 1.5 G weights per instance.
+ * A matrix resident in a WASM instance of its own, multiplied by the SIMD kernel: the server's quantised
+ * weights (Int16Array) or a client's 32-bit matrix (Int32Array: the public A of its queries, the
+ * catalogue's hint). One instance per matrix: a WASM32 memory addresses 4 GiB, so ≤ ≈ 1.5 G 16-bit
+ * weights (or half as many words) per instance.
  */
 export class SimdScan {
   readonly #memory: WebAssembly.Memory;
@@ -128,21 +133,25 @@ export class SimdScan {
   readonly #C: number;
   readonly #d: number;
   readonly #dp: number;
+  readonly #rowBytes: number;
   readonly #xBase: number;
   #capacity = 0;
 
-  constructor(weights: Int16Array, C: number, d: number) {
+  constructor(weights: Int16Array | Int32Array, C: number, d: number) {
     if (!simdAvailable) throw new Error('WebAssembly SIMD is not available');
+    if (weights.length !== C * d) throw new RangeError(`${weights.length} weights for a ${C} × ${d} matrix`);
+    const bytes = weights instanceof Int16Array ? 2 : 4;
     const dp = Math.ceil(d / LANES) * LANES;
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE_BYTES), {});
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE_BYTES[bytes]), {});
     this.#memory = instance.exports.mem as WebAssembly.Memory;
     this.#matmul = instance.exports.matmul as unknown as (w: number, x: number, out: number, C: number, d: number, Q: number) => void;
     this.#C = C;
     this.#d = d;
     this.#dp = dp;
-    this.#xBase = Math.ceil((C * dp * 2) / 64) * 64;
+    this.#rowBytes = dp * bytes;
+    this.#xBase = Math.ceil((C * this.#rowBytes) / 64) * 64;
     this.#ensure(this.#xBase);
-    const w = new Int16Array(this.#memory.buffer, 0, C * dp);
+    const w = bytes === 2 ? new Int16Array(this.#memory.buffer, 0, C * dp) : new Int32Array(this.#memory.buffer, 0, C * dp);
     if (dp === d) w.set(weights);
     else for (let r = 0; r < C; r++) w.set(weights.subarray(r * d, (r + 1) * d), r * dp);
   }
@@ -153,21 +162,54 @@ export class SimdScan {
     this.#capacity = this.#memory.buffer.byteLength;
   }
 
-  /** out[q·C + r] = W_q[r]·x_q mod 2^32 for Q queries given as Q × d words (row-major). */
-  matmul(x: Int32Array, Q: number, out: Int32Array): void {
-    const C = this.#C;
+  /**
+   * out[q·rows + r] = W[firstRow + r]·x_q mod 2^32 for Q queries given as Q × d words (row-major); all
+   * rows unless `firstRow`/`rows` name a range of them.
+   */
+  matmul(x: Int32Array, Q: number, out: Int32Array, firstRow = 0, rows = this.#C - firstRow): void {
+    if (!Number.isInteger(firstRow) || !Number.isInteger(rows) || firstRow < 0 || rows < 0 || firstRow + rows > this.#C) throw new RangeError(`rows ${firstRow}+${rows} of ${this.#C}`);
+    if (x.length < Q * this.#d || out.length < Q * rows) throw new RangeError(`matmul of ${Q} queries: x has ${x.length} words, out ${out.length}`);
     const d = this.#d;
     const dp = this.#dp;
     const xBytes = Q * dp * 4;
     const outBase = this.#xBase + xBytes;
-    if (outBase + Q * C * 4 > this.#capacity) this.#ensure(outBase + Q * C * 4);
+    if (outBase + Q * rows * 4 > this.#capacity) this.#ensure(outBase + Q * rows * 4);
     const xs = new Int32Array(this.#memory.buffer, this.#xBase, Q * dp);
     if (dp === d) xs.set(x.subarray(0, Q * d));
     else {
       xs.fill(0);
       for (let q = 0; q < Q; q++) xs.set(x.subarray(q * d, (q + 1) * d), q * dp);
     }
-    this.#matmul(0, this.#xBase, outBase, C, dp, Q);
-    out.set(new Int32Array(this.#memory.buffer, outBase, Q * C));
+    this.#matmul(firstRow * this.#rowBytes, this.#xBase, outBase, rows, dp, Q);
+    const result = new Int32Array(this.#memory.buffer, outBase, Q * rows);
+    out.set(result);
+    // The queries and results may be a client's secrets and what they unmask: not left in the instance.
+    xs.fill(0);
+    result.fill(0);
+  }
+}
+
+const scans = new WeakMap<Int32Array, SimdScan>();
+
+/**
+ * out[q·rows + r] = M[firstRow + r]·s_q mod 2^32 for the Q vectors of `s` (Q × n words), M a rows-major
+ * matrix of n-word rows: the SIMD kernel where it runs (one resident copy per matrix per process), the
+ * plain-JS loop elsewhere. A client's A·s (encryption) and H·s (decryption).
+ */
+export function mulMod32(m: Int32Array, n: number, s: Int32Array, Q: number, out: Int32Array, firstRow = 0, rows = m.length / n - firstRow): void {
+  if (simdAvailable) {
+    let scan = scans.get(m);
+    if (!scan) scans.set(m, scan = new SimdScan(m, m.length / n, n));
+    scan.matmul(s, Q, out, firstRow, rows);
+    return;
+  }
+  for (let q = 0; q < Q; q++) {
+    const sq = q * n;
+    for (let r = 0; r < rows; r++) {
+      const row = (firstRow + r) * n;
+      let acc = 0;
+      for (let j = 0; j < n; j++) acc = (acc + Math.imul(m[row + j], s[sq + j])) | 0;
+      out[q * rows + r] = acc;
+    }
   }
 }

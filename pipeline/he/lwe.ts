@@ -118,14 +118,6 @@ export function matmulMod32(w: Int16Array, C: number, d: number, x: Int32Array, 
   }
 }
 
-/** Row r of m (rows × n, row-major) times s, mod 2^32: A·s when encrypting, H·s when decrypting. */
-export function rowDotMod32(m: Int32Array, r: number, n: number, s: Int32Array): number {
-  let acc = 0;
-  const row = r * n;
-  for (let j = 0; j < n; j++) acc = (acc + Math.imul(m[row + j], s[j])) | 0;
-  return acc;
-}
-
 /** H = W_q·A mod 2^32 (C × n, row-major): the catalogue's hint. C·d·n multiply-adds, once per catalogue. */
 export function computeHint(w: Int16Array, C: number, d: number, a: Int32Array, n: number): Int32Array {
   const h = new Int32Array(C * n);

@@ -17,6 +17,7 @@ import { LweClient } from '../../pipeline/he/client/lwe-session.js';
 import { catalogueEngine } from '../../pipeline/he/server/index.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { LweScoringEngine } from '../../pipeline/he/server/lwe-engine.js';
+import { mulMod32, simdAvailable } from '../../pipeline/he/lwe-simd.js';
 import { hypothesisSlices, type LinearModel } from '../../pipeline/features/types.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
@@ -73,6 +74,30 @@ describe('LWE scoring', () => {
     const a = simd.scoreBatch(qs);
     const b = js.scoreBatch(qs);
     a.forEach((r, i) => expect(Array.from(r)).toEqual(Array.from(b[i])));
+  });
+
+  it('a client\'s 32-bit products M·s mod 2^32 (A·s, H·s) equal exact integer arithmetic, whole and by row range', () => {
+    // n = 37: rows padded to 8 words inside the kernel; full 32-bit words, so every product overflows.
+    const rows = 23;
+    const n = 37;
+    const Q = 3;
+    let state = 0x9e3779b9;
+    const word = (): number => (state = (Math.imul(state, 1664525) + 1013904223) | 0);
+    const m = Int32Array.from({ length: rows * n }, word);
+    const s = Int32Array.from({ length: Q * n }, word);
+    const exact = (r: number, q: number): number => {
+      let acc = 0n;
+      for (let j = 0; j < n; j++) acc += BigInt(m[r * n + j]) * BigInt(s[q * n + j]);
+      return Number(BigInt.asIntN(32, acc));
+    };
+    expect(simdAvailable).toBe(true);
+    const whole = new Int32Array(Q * rows);
+    mulMod32(m, n, s, Q, whole);
+    for (let q = 0; q < Q; q++) for (let r = 0; r < rows; r++) expect(whole[q * rows + r], `row ${r} vector ${q}`).toBe(exact(r, q));
+    const part = new Int32Array(Q * 5);
+    mulMod32(m, n, s, Q, part, 9, 5);
+    for (let q = 0; q < Q; q++) for (let r = 0; r < 5; r++) expect(part[q * 5 + r]).toBe(exact(9 + r, q));
+    expect(() => mulMod32(m, n, s, Q, part, 20, 5)).toThrow(RangeError);
   });
 
   describe('real landmark windows of an enrolled catalogue', () => {

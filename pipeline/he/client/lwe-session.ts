@@ -7,7 +7,8 @@ import { createCipheriv, randomFillSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import { lweParamsId, type LweParams } from '../../../schemas/he.js';
 import { BlindearError } from '../../errors.js';
-import { expandA, LWE_NONCE_BYTES, type LweHint, LWE_SESSION_MARKER, LWE_SIGMA, rowDotMod32, type LweSetup } from '../lwe.js';
+import { expandA, LWE_NONCE_BYTES, type LweHint, LWE_SESSION_MARKER, LWE_SIGMA, type LweSetup } from '../lwe.js';
+import { mulMod32 } from '../lwe-simd.js';
 import type { EncryptedWindows, ModelShape, PublicMaterial, ScoringClient } from '../types.js';
 
 /** One encrypted window: `bytes` go to the server; the secret stays here for decryption. */
@@ -77,7 +78,8 @@ export class LweClient {
     const c = new Int32Array(d);
     const a = this.#a;
     const unit = norm > 0 ? inputScale / norm : 0;
-    for (let k = 0; k < d; k++) c[k] = (rowDotMod32(a, k, n, secret) + e[k] + Math.round(x[k] * unit)) | 0;
+    mulMod32(a, n, secret, 1, c);
+    for (let k = 0; k < d; k++) c[k] = (c[k] + e[k] + Math.round(x[k] * unit)) | 0;
     return new LweQuery(new Uint8Array(c.buffer), secret, norm);
   }
 
@@ -89,8 +91,10 @@ export class LweClient {
     const { secret, norm } = LweQuery.open(query);
     const h = this.#hint;
     const factor = norm / (inputScale * weightScale);
+    const hs = new Int32Array(C);
+    mulMod32(h, n, secret, 1, hs);
     const scores = new Float64Array(C);
-    for (let r = 0; r < C; r++) scores[r] = ((z[r] - rowDotMod32(h, r, n, secret)) | 0) * factor + this.#bias[r];
+    for (let r = 0; r < C; r++) scores[r] = ((z[r] - hs[r]) | 0) * factor + this.#bias[r];
     return scores;
   }
 }
@@ -200,13 +204,13 @@ export class LweClientSession implements ScoringClient {
       randomFillSync(nonce);
       const secrets = this.#secrets(nonce, k);
       const c = new Int32Array(out.buffer, LWE_NONCE_BYTES, k * d);
+      mulMod32(a, n, secrets, k, c); // A·s_i for the query's k windows
+      secrets.fill(0);
+      const e = gaussianErrors(k * d);
       for (let i = 0; i < k; i++) {
         const x = windows[q0 + i];
-        const e = gaussianErrors(d);
-        const s = secrets.subarray(i * n, (i + 1) * n);
-        for (let row = 0; row < d; row++) c[i * d + row] = (rowDotMod32(a, row, n, s) + e[row] + Math.round(x[row] * inputScale)) | 0;
+        for (let row = 0; row < d; row++) c[i * d + row] = (c[i * d + row] + e[i * d + row] + Math.round(x[row] * inputScale)) | 0;
       }
-      secrets.fill(0);
       ciphertexts.push(out);
       windowsPerCiphertext.push(k);
     }
@@ -233,13 +237,15 @@ export class LweClientSession implements ScoringClient {
       const bytes = parts[0];
       const secrets = this.#secrets(bytes.subarray(0, LWE_NONCE_BYTES), k);
       const z = new Int32Array(bytes.buffer.slice(bytes.byteOffset + LWE_NONCE_BYTES, bytes.byteOffset + bytes.byteLength));
+      const hs = new Int32Array(k * C);
+      mulMod32(h, n, secrets, k, hs); // H·s_i
+      secrets.fill(0);
       for (let i = 0; i < k; i++) {
-        const s = secrets.subarray(i * n, (i + 1) * n);
         const out = new Float64Array(C);
-        for (let r = 0; r < C; r++) out[r] = ((z[i * C + r] - rowDotMod32(h, r, n, s)) | 0) * factor + this.#bias[r];
+        for (let r = 0; r < C; r++) out[r] = ((z[i * C + r] - hs[i * C + r]) | 0) * factor + this.#bias[r];
         scores.push(out);
       }
-      secrets.fill(0);
+      hs.fill(0);
     });
     return scores;
   }
@@ -263,13 +269,15 @@ export class LweClientSession implements ScoringClient {
     const secrets = this.#secrets(part.subarray(0, LWE_NONCE_BYTES), nWindows);
     const z = new Int32Array(part.buffer.slice(part.byteOffset + LWE_NONCE_BYTES, part.byteOffset + part.byteLength));
     const scores: Float64Array[] = [];
+    const hs = new Int32Array(nWindows * classes);
+    mulMod32(h, n, secrets, nWindows, hs, firstClass, classes);
+    secrets.fill(0);
     for (let i = 0; i < nWindows; i++) {
-      const s = secrets.subarray(i * n, (i + 1) * n);
       const out = new Float64Array(classes);
-      for (let r = 0; r < classes; r++) out[r] = ((z[i * classes + r] - rowDotMod32(h, firstClass + r, n, s)) | 0) * factor + this.#bias[firstClass + r];
+      for (let r = 0; r < classes; r++) out[r] = ((z[i * classes + r] - hs[i * classes + r]) | 0) * factor + this.#bias[firstClass + r];
       scores.push(out);
     }
-    secrets.fill(0);
+    hs.fill(0);
     return scores;
   }
 

@@ -6,7 +6,8 @@
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { BlindearError } from '../../errors.js';
-import { expandA, rowDotMod32 } from '../lwe.js';
+import { expandA } from '../lwe.js';
+import { mulMod32 } from '../lwe-simd.js';
 import type { PositionPirSetup } from '../position-pir.js';
 import { gaussianErrors } from './lwe-session.js';
 
@@ -39,7 +40,8 @@ export class PositionClient {
     const secret = this.#secret(seed);
     const e = gaussianErrors(C);
     const c = new Int32Array(C);
-    for (let r = 0; r < C; r++) c[r] = (rowDotMod32(this.#a, r, n, secret) + e[r]) | 0;
+    mulMod32(this.#a, n, secret, 1, c);
+    for (let r = 0; r < C; r++) c[r] = (c[r] + e[r]) | 0;
     c[k] = (c[k] + 2 ** deltaBits) | 0;
     secret.fill(0);
     return { bytes: new Uint8Array(c.buffer), seed, open: (answer) => this.open(seed, answer) };
@@ -51,14 +53,17 @@ export class PositionClient {
     if (answer.byteLength !== m * 4) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `position answer of ${answer.byteLength} bytes, expected ${m * 4}`);
     const z = new Int32Array(answer.buffer.slice(answer.byteOffset, answer.byteOffset + answer.byteLength));
     const secret = this.#secret(seed);
+    const hs = new Int32Array(m);
+    mulMod32(this.#hint, n, secret, 1, hs);
+    secret.fill(0);
     const record = new Uint8Array(m);
     const delta = 2 ** deltaBits;
     for (let r = 0; r < m; r++) {
       // The unsigned residue, then the nearest multiple of Δ; 256 multiples span 2^32.
-      const v = ((z[r] - rowDotMod32(this.#hint, r, n, secret)) | 0) >>> 0;
+      const v = ((z[r] - hs[r]) | 0) >>> 0;
       record[r] = Math.round(v / delta) & 255;
     }
-    secret.fill(0);
+    hs.fill(0);
     return record;
   }
 
