@@ -89,7 +89,7 @@ export function createMetrics(): Metrics {
     predictions: new Counter({ name: 'blindear_predictions_total', help: 'Decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
     predictionLatencySeconds: decisionLatency,
     windowDecisionLatencySeconds: decisionLatency,
-    integrityErrors: new Counter({ name: 'blindear_integrity_errors_total', help: 'Server-zone records the client refused or flagged (mac, replay, gap, range, incomplete)', labelNames: ['reason'] as const, registers: [registry] }),
+    integrityErrors: new Counter({ name: 'blindear_integrity_errors_total', help: 'Server-zone records the client refused or flagged (mac, replay, gap, range, incomplete, unanswered)', labelNames: ['reason'] as const, registers: [registry] }),
     plays: new Counter({ name: 'blindear_plays_total', help: 'Airplay events per station', labelNames: ['station', 'event'] as const, registers: [registry] }),
     playChecks: new Counter({ name: 'blindear_play_checks_total', help: 'Position checks of plays answered, by outcome (failed: the play is not logged)', labelNames: ['outcome'] as const, registers: [registry] }),
     unknownWindows: new Counter({ name: 'blindear_unknown_windows_total', help: 'Decisions that named no catalogue track, per station', labelNames: ['station'] as const, registers: [registry] }),
@@ -111,6 +111,19 @@ export function setBuildInfo(metrics: Metrics, info: { version: string; modelId:
 }
 
 /** The per-station handles the monitoring service sets; `station` comes from its configuration. */
+/** Why the client refused or flagged a record from the server zone (`blindear_integrity_errors_total{reason}`). */
+export const INTEGRITY_REASONS = ['mac', 'replay', 'gap', 'range', 'incomplete', 'unanswered'] as const;
+export type IntegrityReason = (typeof INTEGRITY_REASONS)[number];
+
+/**
+ * The series of a process that decides: every integrity reason, and with play checks both outcomes, at
+ * zero from the start, so panels and alerts see them before their first event.
+ */
+export function decideMetrics(metrics: Metrics, opts: { playChecks: boolean }): void {
+  for (const reason of INTEGRITY_REASONS) metrics.integrityErrors.inc({ reason }, 0);
+  if (opts.playChecks) for (const outcome of ['passed', 'failed'] as const) metrics.playChecks.inc({ outcome }, 0);
+}
+
 export interface StationMetrics {
   connected(up: boolean): void;
   reconnected(): void;

@@ -18,7 +18,7 @@ import type { ServiceKey } from '../he/client/service-key.js';
 import type { ScoringClients } from '../he/client/index.js';
 import type { Clusters, Producers } from '../runtime/clusters.js';
 import type { Logger } from '../runtime/logger.js';
-import type { Metrics } from '../runtime/metrics.js';
+import { decideMetrics, type Metrics } from '../runtime/metrics.js';
 import type { RetryPolicy } from '../runtime/retry.js';
 import { createProducer, inboundSource, runStage, sendDeadLetter, type RunningStage } from '../runtime/run-stage.js';
 import { connectProducers, producerOf } from '../runtime/clusters.js';
@@ -93,6 +93,8 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
     case 'encrypt':
       return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim, vectorsPerWindow: queryVectorsPerWindow(manifest) }) as unknown as Stage<TopicKey>;
     case 'decide': {
+      const check = positionCheck(opts);
+      decideMetrics(opts.metrics, { playChecks: !!check });
       const threshold = manifest.feature.kind === 'landmark' ? manifest.feature.params.threshold : 0.5;
       const scale = Math.max(1e-6, Math.abs(threshold) / 4);
       return createDecideStage({
@@ -104,7 +106,7 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
           ? (raw) => 1 / (1 + Math.exp(-(raw - threshold) / scale))
           : (raw) => Math.min(1, Math.max(0, raw)),
         shardWait: opts.shardWaitMs ? { waitMs: opts.shardWaitMs } : undefined,
-        position: positionCheck(opts),
+        position: check,
         deadLetter: producers ? (msg, err) => sendDeadLetter(producerOf(producers, 'scores'), inboundSource('scores', msg as Inbound<TopicKey>), 'decide', err) : undefined,
       }) as unknown as Stage<TopicKey>;
     }

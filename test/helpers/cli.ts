@@ -20,8 +20,8 @@ export function runCli(args: string[], opts: { timeoutMs?: number; input?: Buffe
   });
 }
 
-/** A long-running CLI process (a worker): stop() sends SIGTERM and waits for it to exit. */
-export function startCli(args: string[]): { child: ChildProcessWithoutNullStreams; stderr: () => string; stop(): Promise<number | null> } {
+/** A long-running CLI process (a worker): stop() sends SIGTERM and waits for it to exit; `exited` resolves when it exits by itself. */
+export function startCli(args: string[]): { child: ChildProcessWithoutNullStreams; stderr: () => string; exited: Promise<number | null>; stop(): Promise<number | null> } {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => { stderr += c; if (stderr.length > 1e6) stderr = stderr.slice(-5e5); });
@@ -30,6 +30,7 @@ export function startCli(args: string[]): { child: ChildProcessWithoutNullStream
   return {
     child,
     stderr: () => stderr,
+    exited,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;

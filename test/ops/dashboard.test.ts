@@ -1,6 +1,7 @@
 /**
  * The operators' view against the real thing: a real Prometheus (Debian's package, infra/prometheus.sh)
- * scrapes two live scoring workers and a live `blindear stream` fed through stdin, and every panel of
+ * scrapes two live scoring workers and a live `blindear monitor` whose station is fed through stdin (its
+ * plays checked by position query, as deployed), and every panel of
  * the provisioned Grafana dashboard (infra/grafana/dashboards/blindear.json) is run through
  * Prometheus's HTTP API and must return data. Every process's exposition passes `promtool check
  * metrics`, and /healthz and /readyz answer once the consumers have joined.
@@ -55,7 +56,7 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'blindear-prom-'));
   const processes: ReturnType<typeof startCli>[] = [];
   const ports: { job: string; port: number }[] = [];
-  let stream: ReturnType<typeof startCli> | undefined;
+  let monitor: ReturnType<typeof startCli> | undefined;
   let prometheus = '';
   const savedLagInterval = process.env.BLINDEAR_LAG_INTERVAL_MS;
 
@@ -74,18 +75,21 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
       ports.push({ job: 'blindear-scorer', port });
       processes.push(startCli(['worker', 'scorer', '--brokers', brokers, '--catalog', catalog.dir, '--metrics-port', String(port), '--log-level', 'warn']));
     }
-    const streamPort = await freeLoopbackPort();
-    ports.push({ job: 'blindear-stream', port: streamPort });
+    const monitorPort = await freeLoopbackPort();
+    ports.push({ job: 'blindear-monitor', port: monitorPort });
+    const stations = join(dir, 'stations.json');
+    writeFileSync(stations, JSON.stringify([{ id: 'test-fm', source: '-' }]));
     // stdin stays open and idle once the programme is written: a long stall limit keeps the source up.
-    stream = startCli(['stream', '-', '--catalog', catalog.dir, '--brokers', brokers, '--station', 'test-fm', '--stall-seconds', '3600', '--metrics-port', String(streamPort), '--log-level', 'warn']);
-    processes.push(stream);
+    monitor = startCli(['monitor', '--stations', stations, '--catalog', catalog.dir, '--brokers', brokers, '--pace', 'fast', '--output', join(dir, 'airplay.jsonl'),
+      '--client-key-file', join(dir, 'client.key'), '--stall-seconds', '3600', '--metrics-port', String(monitorPort), '--log-level', 'warn']);
+    processes.push(monitor);
 
     const promPort = await freeLoopbackPort();
     const config = join(dir, 'prometheus.yml');
     writeFileSync(config, [
       'global: { scrape_interval: 1s, evaluation_interval: 1s }',
       'scrape_configs:',
-      ...['blindear-scorer', 'blindear-stream'].flatMap((job) => [
+      ...['blindear-scorer', 'blindear-monitor'].flatMap((job) => [
         `  - job_name: ${job}`,
         '    static_configs:',
         `      - targets: [${ports.filter((p) => p.job === job).map((p) => `"127.0.0.1:${p.port}"`).join(', ')}]`,
@@ -104,14 +108,14 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
       }, `/readyz on port ${port}`, 180_000, 250);
     }
 
-    // A programme of two enrolled excerpts around a never-enrolled one, fed through the stream's stdin,
+    // A programme of two enrolled excerpts around a never-enrolled one, fed through the station's stdin,
     // which stays open (a live source) until the dashboard has been checked.
     const items = [];
     for (const t of [enrolled[0], tracksPerPackage(1, 5)[0], enrolled[5]]) {
       items.push({ path: t === enrolled[0] || t === enrolled[5] ? t : null, pcm: await decodeFile(join(MUSIC_DIR, t), { sampleRate: PIPELINE_SAMPLE_RATE }) });
     }
     const { pcm } = mixRadio(items, { sampleRate: PIPELINE_SAMPLE_RATE, excerptSeconds: 25, seed: 11 });
-    stream.child.stdin.write(encodeWav(pcm, PIPELINE_SAMPLE_RATE));
+    monitor.child.stdin.write(encodeWav(pcm, PIPELINE_SAMPLE_RATE));
 
     // One record the scorer cannot read: a dead letter for the DLQ panel.
     const kafka = new Kafka({ brokers: testBrokers(), clientId: 'dashboard-test', logLevel: logLevel.NOTHING });
@@ -122,7 +126,7 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
   }, 900_000); // an enrolment, three processes joining their groups and Prometheus: minutes on a busy machine
 
   afterAll(async () => {
-    stream?.child.stdin.end();
+    monitor?.child.stdin.end();
     for (const p of processes) await p.stop();
     await sh('bash', ['infra/prometheus.sh', 'stop', '--dir', dir]);
     rmSync(dir, { recursive: true, force: true });
@@ -149,6 +153,11 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
     expect((await query(prometheus, 'blindear_dead_letters_total{code="BLINDEAR_ERR_MSG_SCHEMA"}')).length).toBeGreaterThan(0);
     const builds = await query(prometheus, 'count by (model_id, params_id) (blindear_build_info)');
     expect(builds).toHaveLength(1); // the workers and the client serve one model with one set of parameters
+    // The plays were logged after their position checks passed; an honest server's answers refuse nothing.
+    const checks = await query(prometheus, 'sum by (outcome) (blindear_play_checks_total)');
+    expect(Number(checks.find((r) => r.metric.outcome === 'passed')?.value[1])).toBeGreaterThan(0);
+    const refused = await query(prometheus, 'sum by (reason) (blindear_integrity_errors_total{reason=~"mac|range"})');
+    expect(refused.map((r) => Number(r.value[1]))).toEqual([0, 0]);
   }, 600_000);
 
   it('every process\'s exposition passes promtool check metrics, and /healthz answers', async () => {
@@ -161,8 +170,8 @@ describe('Prometheus and the Grafana dashboard against live processes', () => {
     }
   });
 
-  it('the stream finishes when its source ends', async () => {
-    stream!.child.stdin.end();
-    expect(await stream!.stop()).toBe(0);
+  it('the monitor finishes when its only source, stdin, ends', async () => {
+    monitor!.child.stdin.end();
+    expect(await monitor!.exited).toBe(0);
   }, 300_000);
 });
