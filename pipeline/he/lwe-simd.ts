@@ -1,14 +1,15 @@
 /**
- * The LWE server scan, out = W_q·X mod 2^32, as a WebAssembly SIMD kernel (128-bit lanes: four 32-bit
- * multiply-adds per instruction pair), with the plain-JS kernel of lwe.ts as the fallback where WASM SIMD
- * is unavailable. The module is a few dozen instructions, assembled here from its opcodes (no toolchain,
+ * The LWE server scan, out = W_q·X mod 2^32, and the client's products with its 32-bit matrices (A·s,
+ * H·s: `mulMod32`), as a WebAssembly SIMD kernel (128-bit lanes: four 32-bit multiply-adds per
+ * instruction pair), with plain-JS loops as the fallback where WASM SIMD is unavailable. The module is a few dozen instructions, assembled here from its opcodes (no toolchain,
  * no binary in the repository): one exported memory holding the weights (signed 16-bit, rows padded to a
  * multiple of 8), the queries (32-bit words) and the results, and one function
  *
  *   matmul(w, x, out, C, dPadded, Q):  for r < C, q < Q:  out[q·C + r] = Σ_k w[r][k]·x[q][k]  (mod 2^32)
  *
- * whose inner loop sign-extends four weights (v128.load16x4_s), multiplies them by four query words
- * (i32x4.mul) and accumulates (i32x4.add), two such groups per iteration. Wrap-around mod 2^32 is the
+ * whose inner loop sign-extends four weights (v128.load16x4_s; a second module loads four 32-bit words
+ * instead, v128.load, for a client's matrices), multiplies them by four query words (i32x4.mul) and
+ * accumulates (i32x4.add), two such groups per iteration. Wrap-around mod 2^32 is the
  * hardware's; there is no reduction at all.
  */
 
