@@ -1,9 +1,10 @@
 /**
  * The LWE server scan, out = W_q·X mod 2^32, and the client's products with its 32-bit matrices (A·s,
  * H·s: `mulMod32`), as a WebAssembly SIMD kernel (128-bit lanes: four 32-bit multiply-adds per
- * instruction pair), with plain-JS loops as the fallback where WASM SIMD is unavailable. The module is a few dozen instructions, assembled here from its opcodes (no toolchain,
- * no binary in the repository): one exported memory holding the weights (signed 16-bit, rows padded to a
- * multiple of 8), the queries (32-bit words) and the results, and one function
+ * instruction pair), with lwe.ts's plain-JS `matmulMod32` as the fallback where WASM SIMD is unavailable.
+ * The module is a few dozen instructions, assembled here from its opcodes (no toolchain, no binary in the
+ * repository): one exported memory holding the weights (signed 16-bit, rows padded to a multiple of 8),
+ * the queries (32-bit words) and the results, and one function
  *
  *   matmul(w, x, out, C, dPadded, Q):  for r < C, q < Q:  out[q·C + r] = Σ_k w[r][k]·x[q][k]  (mod 2^32)
  *
@@ -12,6 +13,7 @@
  * accumulates (i32x4.add), two such groups per iteration. Wrap-around mod 2^32 is the
  * hardware's; there is no reduction at all.
  */
+import { matmulMod32 } from './lwe.js';
 
 const u32 = (v: number): number[] => {
   const out: number[] = [];
@@ -198,19 +200,11 @@ const scans = new WeakMap<Int32Array, SimdScan>();
  * plain-JS loop elsewhere. A client's A·s (encryption) and H·s (decryption).
  */
 export function mulMod32(m: Int32Array, n: number, s: Int32Array, Q: number, out: Int32Array, firstRow = 0, rows = m.length / n - firstRow): void {
-  if (simdAvailable) {
-    let scan = scans.get(m);
-    if (!scan) scans.set(m, scan = new SimdScan(m, m.length / n, n));
-    scan.matmul(s, Q, out, firstRow, rows);
+  if (!simdAvailable) {
+    matmulMod32(m.subarray(firstRow * n, (firstRow + rows) * n), rows, n, s, Q, out);
     return;
   }
-  for (let q = 0; q < Q; q++) {
-    const sq = q * n;
-    for (let r = 0; r < rows; r++) {
-      const row = (firstRow + r) * n;
-      let acc = 0;
-      for (let j = 0; j < n; j++) acc = (acc + Math.imul(m[row + j], s[sq + j])) | 0;
-      out[q * rows + r] = acc;
-    }
-  }
+  let scan = scans.get(m);
+  if (!scan) scans.set(m, scan = new SimdScan(m, m.length / n, n));
+  scan.matmul(s, Q, out, firstRow, rows);
 }

@@ -95,7 +95,7 @@ export function inputScaleFor(maxRowNorm: number): number {
  * of W is read once for all queries while it sits in cache. Math.imul wraps like the hardware; four
  * accumulators keep the adds independent.
  */
-export function matmulMod32(w: Int16Array, C: number, d: number, x: Int32Array, Q: number, out: Int32Array): void {
+export function matmulMod32(w: Int16Array | Int32Array, C: number, d: number, x: Int32Array, Q: number, out: Int32Array): void {
   const d4 = d - (d % 4);
   for (let r = 0; r < C; r++) {
     const row = r * d;

@@ -110,10 +110,8 @@ export function setBuildInfo(metrics: Metrics, info: { version: string; modelId:
   metrics.buildInfo.set({ version: info.version, model_id: info.modelId, params_id: info.paramsId }, 1);
 }
 
-/** The per-station handles the monitoring service sets; `station` comes from its configuration. */
 /** Why the client refused or flagged a record from the server zone (`blindear_integrity_errors_total{reason}`). */
 export const INTEGRITY_REASONS = ['mac', 'replay', 'gap', 'range', 'incomplete', 'unanswered'] as const;
-export type IntegrityReason = (typeof INTEGRITY_REASONS)[number];
 
 /**
  * The series of a process that decides: every integrity reason, and with play checks both outcomes, at
@@ -124,6 +122,7 @@ export function decideMetrics(metrics: Metrics, opts: { playChecks: boolean }): 
   if (opts.playChecks) for (const outcome of ['passed', 'failed'] as const) metrics.playChecks.inc({ outcome }, 0);
 }
 
+/** The per-station handles the monitoring service sets; `station` comes from its configuration. */
 export interface StationMetrics {
   connected(up: boolean): void;
   reconnected(): void;

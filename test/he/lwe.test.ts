@@ -18,6 +18,7 @@ import { catalogueEngine } from '../../pipeline/he/server/index.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { LweScoringEngine } from '../../pipeline/he/server/lwe-engine.js';
 import { mulMod32, simdAvailable } from '../../pipeline/he/lwe-simd.js';
+import { matmulMod32 } from '../../pipeline/he/lwe.js';
 import { hypothesisSlices, type LinearModel } from '../../pipeline/features/types.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import { loadManifest, loadModel } from '../../pipeline/model/catalog-store.js';
@@ -94,6 +95,10 @@ describe('LWE scoring', () => {
     const whole = new Int32Array(Q * rows);
     mulMod32(m, n, s, Q, whole);
     for (let q = 0; q < Q; q++) for (let r = 0; r < rows; r++) expect(whole[q * rows + r], `row ${r} vector ${q}`).toBe(exact(r, q));
+    // The plain-JS fallback (runtimes without WASM SIMD) gives the same words.
+    const js = new Int32Array(Q * rows);
+    matmulMod32(m, rows, n, s, Q, js);
+    expect(Array.from(js)).toEqual(Array.from(whole));
     const part = new Int32Array(Q * 5);
     mulMod32(m, n, s, Q, part, 9, 5);
     for (let q = 0; q < Q; q++) for (let r = 0; r < 5; r++) expect(part[q * 5 + r]).toBe(exact(9 + r, q));
