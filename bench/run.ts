@@ -20,7 +20,7 @@ import { runFront } from './front.js';
 import { runKafkaThroughput } from './kafka-throughput.js';
 import { runMonitorLoad } from './monitor-load.js';
 import { featureShapes, runScoringCost } from './scoring-cost.js';
-import { runScoringThreads } from './scoring-threads.js';
+import { runScoringThreads, type ThreadsCase } from './scoring-threads.js';
 import { runPositionCost } from './position-cost.js';
 import { lweShapes, runLweScoring } from './lwe-scoring.js';
 import { runLweShards } from './lwe-shards.js';
@@ -38,8 +38,8 @@ const outDir = arg('out') ?? join(REPO, 'bench', 'results');
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const MODE = quick
-  ? { kafkaShardClasses: 20_000, shardClasses: 20_000, lweClasses: [1000, 2040], threadsC: 1000, threadsPerSession: 3, classes: [100, 1000], reps: 3, clientSeconds: 60, decodeReps: 1, tracksPerPackage: 1, sessions: 2, excerptSeconds: 45, realtimeSessions: 1, realtimeSeconds: 20 }
-  : { kafkaShardClasses: 100_000, shardClasses: 1_000_000, lweClasses: [100, 1000, 2040, 10_000, 100_000], threadsC: 2040, threadsPerSession: 12, classes: [100, 1000, 10_000], reps: 5, clientSeconds: undefined, decodeReps: 3, tracksPerPackage: 2, sessions: 6, excerptSeconds: 120, realtimeSessions: 8, realtimeSeconds: 120 };
+  ? { kafkaShardClasses: 20_000, shardClasses: 20_000, lweClasses: [1000, 2040], threads: [{ scheme: 'ckks', C: 1000, perSession: 3 }, { scheme: 'lwe', C: 20_000, perSession: 10 }] as ThreadsCase[], classes: [100, 1000], reps: 3, clientSeconds: 60, decodeReps: 1, tracksPerPackage: 1, sessions: 2, excerptSeconds: 45, realtimeSessions: 1, realtimeSeconds: 20 }
+  : { kafkaShardClasses: 100_000, shardClasses: 1_000_000, lweClasses: [100, 1000, 2040, 10_000, 100_000], threads: [{ scheme: 'ckks', C: 2040, perSession: 12 }, { scheme: 'lwe', C: 10_000, perSession: 250 }, { scheme: 'lwe', C: 100_000, perSession: 25 }] as ThreadsCase[], classes: [100, 1000, 10_000], reps: 5, clientSeconds: undefined, decodeReps: 3, tracksPerPackage: 2, sessions: 6, excerptSeconds: 120, realtimeSessions: 8, realtimeSeconds: 120 };
 
 /** The ci music: --music, $BLINDEAR_MUSIC_DIR, .cache/music/ci, or /work/data/ci. */
 function musicDir(): string {
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   await scenario('lwe', () => runLweScoring({ shapes: lweShapes(MODE.lweClasses, MODE.classes, !quick), jsUpTo: 10_000, batch: 8, reps: MODE.reps * 2, log }));
   await scenario('shards', () => runLweShards({ C: MODE.shardClasses, shards: 2, d: 2048, queries: 8, batch: 8, log }));
   await scenario('kafka-shards', () => runKafkaShards({ C: MODE.kafkaShardClasses, d: 2048, queries: quick ? 8 : 32, log }));
-  await scenario('threads', () => runScoringThreads({ C: MODE.threadsC, threads: [0, 1, 2], sessions: 4, perSession: MODE.threadsPerSession, log }));
+  await scenario('threads', () => runScoringThreads({ cases: MODE.threads, threads: [0, 1, 2], sessions: 4, log }));
   await scenario('position', () => runPositionCost({ classes: quick ? [2040] : [2040, 10_000], log }));
   await scenario('client', () => runClientCost({ track: tracks[0], maxSeconds: MODE.clientSeconds, C: 1000, decodeReps: MODE.decodeReps, log }));
   await scenario('kafka', async () => {

@@ -9,10 +9,15 @@
  * Shape: the landmark default (d = 2048, one 15 s window per query) at C classes, random model, under its
  * enrolment parameters. Wall time is the figure here (several cores); on a shared machine it includes
  * the neighbours' load, printed beside it.
+ *
+ * The same for the LWE engine (`scheme: 'lwe'`): its threads split each query's scan by rows, so the
+ * backlog drains with every session's queries in flight at once and each query uses every thread.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ClientSession } from '../pipeline/he/client/index.js';
 import { ScoringEngine } from '../pipeline/he/server/index.js';
+import { LweScoringEngine } from '../pipeline/he/server/lwe-engine.js';
+import { LWE_NONCE_BYTES, LWE_SESSION_MARKER } from '../pipeline/he/lwe.js';
 import { heParamsFor } from '../pipeline/model/enroll.js';
 import { LandmarkParams } from '../schemas/feature-landmark.js';
 import { randomModel, randomWindows } from './scoring-cost.js';
@@ -25,6 +30,7 @@ const processCpuMs = (): number => {
 };
 
 export interface ThreadsRow {
+  scheme: 'ckks' | 'lwe';
   threads: number;
   C: number;
   queries: number;
@@ -44,17 +50,44 @@ export interface ThreadsRow {
   loadavg: number[];
 }
 
-async function drain(threads: number, C: number, sessions: number, perSession: number, log: (s: string) => void): Promise<Omit<ThreadsRow, 'speedup'>> {
+interface Drainable {
+  score(keys: unknown, query: Uint8Array): Promise<Uint8Array[]>;
+  close(): Promise<void>;
+}
+
+/** CKKS: an engine, each session's keys and its queries encrypted under them. */
+async function ckksBacklog(threads: number, C: number, sessions: number, perSession: number) {
   const l = LandmarkParams.parse({});
   const params = heParamsFor('landmark', l.hopSeconds, l.d);
   const model = randomModel(C, l.d, C * 31 + l.d);
-  let t = now();
   const engine = await ScoringEngine.create(params, model, { threads });
-  const engineBuildMs = now() - t;
   const clients = await Promise.all(Array.from({ length: sessions }, () => ClientSession.create(params, { classes: C, dim: l.d })));
   const keys = await Promise.all(clients.map((c) => engine.loadSessionKeys(c.publicMaterial())));
+  const backlog = clients.map((c, s) => randomWindows(perSession, l.d, 100 + s).map((x) => c.encryptWindows([x]).ciphertexts[0]));
+  return { engine: engine as Drainable, keys: keys as unknown[], backlog, dispose: () => { for (const k of keys) k.dispose(); for (const c of clients) c.dispose(); } };
+}
+
+/** LWE: the engine on `threads` threads; a query is a nonce and d words, whose values do not change the scan's cost. */
+async function lweBacklog(threads: number, C: number, sessions: number, perSession: number) {
+  const d = LandmarkParams.parse({}).d;
+  const model = randomModel(C, d, C * 31 + d);
+  const engine = await LweScoringEngine.create(model).startThreads(threads);
+  const marker = await engine.loadSessionKeys(LWE_SESSION_MARKER);
+  let state = 0x51ed270b;
+  const backlog = Array.from({ length: sessions }, () => Array.from({ length: perSession }, () => {
+    const q = new Uint8Array(LWE_NONCE_BYTES + 4 * d);
+    const w = new Int32Array(q.buffer, LWE_NONCE_BYTES, d);
+    for (let i = 0; i < d; i++) w[i] = state = (Math.imul(state, 1664525) + 1013904223) | 0;
+    return q;
+  }));
+  return { engine: engine as Drainable, keys: Array(sessions).fill(marker) as unknown[], backlog, dispose: () => undefined };
+}
+
+async function drain(scheme: 'ckks' | 'lwe', threads: number, C: number, sessions: number, perSession: number, log: (s: string) => void): Promise<Omit<ThreadsRow, 'speedup'>> {
+  let t = now();
+  const { engine, keys, backlog, dispose } = await (scheme === 'lwe' ? lweBacklog : ckksBacklog)(threads, C, sessions, perSession);
+  const engineBuildMs = now() - t;
   try {
-    const backlog = clients.map((c, s) => randomWindows(perSession, l.d, 100 + s).map((x) => c.encryptWindows([x]).ciphertexts[0]));
     // Warm-up: JIT, SEAL memory pools and isolated parsers in every thread.
     await Promise.all(Array.from({ length: Math.max(1, threads) * 2 }, (_, i) => engine.score(keys[i % sessions], backlog[i % sessions][0])));
     const delay = monitorEventLoopDelay({ resolution: 5 });
@@ -74,7 +107,7 @@ async function drain(threads: number, C: number, sessions: number, perSession: n
     delay.disable();
     const queries = sessions * perSession;
     const row = {
-      threads, C, queries, sessions,
+      scheme, threads, C, queries, sessions,
       engineBuildMs: round(engineBuildMs, 0),
       wallMs: round(wallMs, 0),
       wallMsPerQuery: round(wallMs / queries, 1),
@@ -87,33 +120,39 @@ async function drain(threads: number, C: number, sessions: number, perSession: n
       loopMaxDelayMs: delay.count > 0 ? round(delay.max / 1e6, 1) : null,
       loadavg: loadAverage(),
     };
-    log(`threads ${threads}: ${row.wallMsPerQuery} ms per query, ${row.streamsPerProcess} streams, ${row.coresUsed} cores, loop ${row.loopUtilisation} busy, max delay ${row.loopMaxDelayMs} ms`);
+    log(`${scheme} C=${C} threads ${threads}: ${row.wallMsPerQuery} ms per query, ${row.streamsPerProcess} streams, ${row.coresUsed} cores, loop ${row.loopUtilisation} busy, max delay ${row.loopMaxDelayMs} ms`);
     return row;
   } finally {
-    for (const k of keys) k.dispose();
-    for (const c of clients) c.dispose();
+    dispose();
     await engine.close();
   }
 }
 
-export async function runScoringThreads(opts: { C: number; threads: number[]; sessions: number; perSession: number; log: (s: string) => void }): Promise<{ rows: ThreadsRow[]; markdown: string }> {
+export interface ThreadsCase {
+  scheme: 'ckks' | 'lwe';
+  C: number;
+  perSession: number;
+}
+
+export async function runScoringThreads(opts: { cases: ThreadsCase[]; threads: number[]; sessions: number; log: (s: string) => void }): Promise<{ rows: ThreadsRow[]; markdown: string }> {
   const rows: ThreadsRow[] = [];
-  for (const threads of opts.threads) {
-    const r = await drain(threads, opts.C, opts.sessions, opts.perSession, opts.log);
-    rows.push({ ...r, speedup: 1 });
+  for (const c of opts.cases) {
+    const mine: ThreadsRow[] = [];
+    for (const threads of opts.threads) mine.push({ ...(await drain(c.scheme, threads, c.C, opts.sessions, c.perSession, opts.log)), speedup: 1 });
+    const one = mine.find((r) => r.threads === 1) ?? mine[0];
+    for (const r of mine) r.speedup = round(one.wallMsPerQuery / r.wallMsPerQuery, 2);
+    rows.push(...mine);
   }
-  const one = rows.find((r) => r.threads === 1) ?? rows[0];
-  for (const r of rows) r.speedup = round(one.wallMsPerQuery / r.wallMsPerQuery, 2);
   const markdown = [
     '## 5. One scoring process on several cores (worker threads)',
     '',
-    `Landmark default shape (d = 2048, one query per 15 s), C = ${opts.C}, random model; ${opts.sessions} sessions × ${opts.perSession} queries queued, ` +
-      'each session scored in order, sessions side by side. threads = 0: evaluation on the calling thread (the previous engine). ' +
+    `Landmark default shape (d = 2048, one query per 15 s), random models; ${opts.sessions} sessions' queries queued (${opts.cases.map((c) => `${c.scheme} C = ${c.C}: ${c.perSession} each`).join('; ')}), ` +
+      'each session scored in order, sessions side by side. threads = 0: evaluation on the calling thread. CKKS threads take whole queries (a SEAL instance each); LWE threads split each query\'s scan by rows. ' +
       'Wall time (several cores); "cores used" = the process\'s CPU time (all threads) over wall time, with CPU ms per query beside it: on a shared machine, the cores the process actually got. "loop busy" = event-loop utilisation of the calling thread while the backlog drains; "max delay" = its worst event-loop delay.',
     '',
     mdTable(
-      ['threads', 'engine build ms', 'wall ms / query', 'queries / s', 'real-time streams (process)', 'vs 1 thread', 'cores used', 'CPU ms / query', 'loop busy', 'max loop delay ms', 'load average after'],
-      rows.map((r) => [r.threads, r.engineBuildMs, r.wallMsPerQuery, r.queriesPerSecond, r.streamsPerProcess, `×${r.speedup}`, r.coresUsed, r.cpuMsPerQuery, r.loopUtilisation, r.loopMaxDelayMs ?? 'never ran', r.loadavg.join(' ')]),
+      ['scheme', 'C', 'threads', 'engine build ms', 'wall ms / query', 'queries / s', 'real-time streams (process)', 'vs 1 thread', 'cores used', 'CPU ms / query', 'loop busy', 'max loop delay ms', 'load average after'],
+      rows.map((r) => [r.scheme, r.C, r.threads, r.engineBuildMs, r.wallMsPerQuery, r.queriesPerSecond, r.streamsPerProcess, `×${r.speedup}`, r.coresUsed, r.cpuMsPerQuery, r.loopUtilisation, r.loopMaxDelayMs ?? 'never ran', r.loadavg.join(' ')]),
     ),
   ].join('\n');
   return { rows, markdown };

@@ -110,7 +110,7 @@ export function buildProgram(): Command {
     .option('--output <target>', 'delivery: airplay events as JSON lines to a file, - (stdout) or a webhook URL', '-')
     .addOption(new Option('--max-speed <x>', 'scorer: audio seconds per second a session may have scored after its burst (model-extraction guard; a monitored station uses 2: its windows and one position record per decision)').argParser(Number).default(3).env('BLINDEAR_SCORER_MAX_SPEED'))
     .addOption(new Option('--burst-seconds <s>', 'scorer: audio seconds a session may have scored at any speed first').argParser(Number).default(3600).env('BLINDEAR_SCORER_BURST_SECONDS'))
-    .option('--threads <n>', 'scorer: scoring threads, each with its own SEAL instance (default: one per core)', parseIntArg)
+    .option('--threads <n>', 'scorer: scoring threads (default: one per core); CKKS: each with its own SEAL instance; LWE: each scans its share of the rows', parseIntArg)
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', parseIntArg)
     .addOption(logLevel('info'))
     .action((stage: string, o: Record<string, unknown>) => (stage === 'scorer'

@@ -57,8 +57,8 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   const shard = manifest.shard ? { index: manifest.shard.index, count: manifest.shard.count, firstClass: manifest.shard.firstClass, classes: model.classes } : undefined;
   const groupId = stageGroup(TOPOLOGY.scorer, shard);
   const threads = opts.threads ?? availableParallelism();
-  // The catalogue's scheme decides the engine: CKKS evaluates in `threads` worker threads; LWE's scan is a
-  // fraction of a millisecond per query on the calling thread.
+  // The catalogue's scheme decides the engine: CKKS evaluates whole queries in `threads` worker threads; LWE
+  // splits each query's scan by rows among them.
   const engine = await catalogueEngine(manifest, model, { threads });
   const metrics = createMetrics();
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger, security: config.serverSecurity ?? config.security });

@@ -17,6 +17,7 @@ import { LweClient } from '../../pipeline/he/client/lwe-session.js';
 import { catalogueEngine } from '../../pipeline/he/server/index.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { LweScoringEngine } from '../../pipeline/he/server/lwe-engine.js';
+import { LweScanPool } from '../../pipeline/he/server/lwe-scan-pool.js';
 import { mulMod32, simdAvailable } from '../../pipeline/he/lwe-simd.js';
 import { matmulMod32 } from '../../pipeline/he/lwe.js';
 import { hypothesisSlices, type LinearModel } from '../../pipeline/features/types.js';
@@ -105,6 +106,47 @@ describe('LWE scoring', () => {
     expect(() => mulMod32(m, n, s, Q, part, 20, 5)).toThrow(RangeError);
   });
 
+  it('the scan split by rows over worker threads gives exact integer arithmetic, both kernels, blocks of queries side by side', async () => {
+    // C = 11 over 3 threads: uneven shares (3, 4, 4); d = 19: rows padded inside the SIMD kernel.
+    const C = 11;
+    const d = 19;
+    let state = 0x2545f491;
+    const word = (): number => (state = (Math.imul(state, 1664525) + 1013904223) | 0);
+    const w = new Int16Array(new SharedArrayBuffer(C * d * 2));
+    for (let i = 0; i < w.length; i++) w[i] = (word() % 1023);
+    const exact = (x: Int32Array, q: number, r: number): number => {
+      let acc = 0n;
+      for (let k = 0; k < d; k++) acc += BigInt(w[r * d + k]) * BigInt(x[q * d + k]);
+      return Number(BigInt.asIntN(32, acc));
+    };
+    for (const kernel of ['simd', 'js'] as const) {
+      const pool = await LweScanPool.start(w, C, d, 3, kernel);
+      try {
+        expect(pool.size).toBe(3);
+        const blocks = [1, 4, 2].map((Q) => ({ Q, x: Int32Array.from({ length: Q * d }, word) }));
+        const outs = await Promise.all(blocks.map((b) => pool.matmul(b.x, b.Q)));
+        blocks.forEach((b, i) => {
+          expect(outs[i].length).toBe(b.Q * C);
+          for (let q = 0; q < b.Q; q++) for (let r = 0; r < C; r++) expect(outs[i][q * C + r], `${kernel} block ${i} query ${q} row ${r}`).toBe(exact(b.x, q, r));
+        });
+        await expect(pool.matmul(new Int32Array(d + 1), 1)).rejects.toThrow(RangeError);
+      } finally {
+        await pool.close();
+      }
+      await expect(pool.matmul(new Int32Array(d), 1)).rejects.toThrow(/after close/);
+    }
+    // More threads than rows: one row each, on a view into the shared weights.
+    const small = await LweScanPool.start(w.subarray(3 * d, 5 * d), 2, d, 4, 'simd');
+    try {
+      expect(small.size).toBe(2);
+      const x = Int32Array.from({ length: d }, word);
+      expect(Array.from(await small.matmul(x, 1))).toEqual([exact(x, 0, 3), exact(x, 0, 4)]);
+    } finally {
+      await small.close();
+    }
+    await expect(LweScanPool.start(new Int16Array(C * d), C, d, 2, 'simd')).rejects.toThrow(/SharedArrayBuffer/);
+  });
+
   describe('real landmark windows of an enrolled catalogue', () => {
     let model: LinearModel;
     let windows: Float32Array[];
@@ -179,6 +221,30 @@ describe('an LWE catalogue as the service scores it (enrol --scheme lwe)', () =>
     const other = await (await clients.create()).decryptScores(results, windows.length);
     const wrong = compare(other[0], clearScores(model, windows[0]));
     expect(wrong.maxAbsError).toBeGreaterThan(wrong.range);
+  });
+
+  it('a scorer on two threads answers every query with the calling-thread scorer\'s exact words, and decrypts to the clear argmax', async () => {
+    const clients = await openScoringClients(dir, manifest);
+    const here = await catalogueEngine(manifest, model);
+    const threaded = await catalogueEngine(manifest, model, { threads: 2 });
+    try {
+      expect([here.threads, threaded.threads]).toEqual([0, 2]);
+      expect(threaded.paramsId).toBe(here.paramsId);
+      const client = await clients.create();
+      const keys = await threaded.loadSessionKeys(client.publicMaterial());
+      const enc = client.encryptWindows(windows);
+      // Several records in flight at once, as a scorer consuming two partitions sends them.
+      const [a, b] = await Promise.all([here, threaded].map((e) => Promise.all(enc.ciphertexts.map((ct) => e.score(keys, ct)))));
+      a.forEach((parts, i) => expect(Buffer.from(b[i][0]).equals(Buffer.from(parts[0])), `record ${i}`).toBe(true));
+      const scores = await client.decryptScores(b, windows.length);
+      windows.forEach((x, w) => {
+        const ref = clearScores(model, x);
+        if (topGap(ref) > 2 * TOL * (Math.max(...ref) - Math.min(...ref))) expect(argmax(scores[w]), `window ${w}`).toBe(argmax(ref));
+      });
+    } finally {
+      await threaded.close();
+    }
+    await expect(threaded.score(await here.loadSessionKeys((await clients.create()).publicMaterial()), new Uint8Array(16 + 4 * manifest.dim))).rejects.toThrow(/after close/);
   });
 
   it('refuses what does not fit: foreign keys records, params ids, query and result shapes, long windows, a corrupted hint', async () => {

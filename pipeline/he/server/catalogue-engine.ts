@@ -25,10 +25,12 @@ export interface CatalogueEngine {
 }
 
 /**
- * CKKS evaluates in `threads` worker threads (0: on the calling thread); LWE's scan is a fraction of a
- * millisecond per query and runs on the calling thread.
+ * Either scheme evaluates on `threads` worker threads (0: on the calling thread): CKKS gives each thread
+ * whole queries (a SEAL instance and encoded model per thread); LWE splits the rows of one scan among them.
  */
 export async function catalogueEngine(manifest: CatalogManifest, model: LinearModel, opts: { threads?: number } = {}): Promise<CatalogueEngine> {
-  if (manifest.scheme === 'lwe' && manifest.lwe) return LweScoringEngine.forCatalogue(model, manifest.lwe, manifest.shard ? { shardOf: manifest.shard } : {});
+  if (manifest.scheme === 'lwe' && manifest.lwe) {
+    return LweScoringEngine.forCatalogue(model, manifest.lwe, manifest.shard ? { shardOf: manifest.shard } : {}).startThreads(opts.threads ?? 0);
+  }
   return ScoringEngine.create(manifest.he, model, { threads: opts.threads ?? 0 });
 }

@@ -5,7 +5,9 @@
  * catalogue's hint is the only public material, the same for every client.
  *
  * `scoreBatch` scores many sessions' queries in one pass over the weights. The scan runs in the WASM SIMD
- * kernel (lwe-simd.ts) where the runtime has it, else in plain JS (lwe.ts); both give the same words.
+ * kernel (lwe-simd.ts) where the runtime has it, else in plain JS (lwe.ts); both give the same words. With
+ * `startThreads(n)` a catalogue's scorer scans on n worker threads, each over its share of the rows
+ * (lwe-scan-pool.ts), so `score` never runs the scan on the calling thread and one query uses every core.
  *
  * As a catalogue's scorer (the `scorer` stage, `scheme: 'lwe'`) it takes the same calls as the CKKS
  * ScoringEngine: a query record is a 16-byte nonce and 1..maxWindowsPerQuery windows of d words; its
@@ -18,6 +20,7 @@ import { BlindearError } from '../../errors.js';
 import type { LinearModel } from '../../features/types.js';
 import { SimdScan, simdAvailable } from '../lwe-simd.js';
 import { computeHint, expandA, inputScaleFor, LWE_N, LWE_NONCE_BYTES, LWE_SESSION_MARKER, matmulMod32, quantiseWeights, type LweSetup } from '../lwe.js';
+import { LweScanPool } from './lwe-scan-pool.js';
 import { SessionKeys } from './session-keys.js';
 
 export interface LweEngineOptions {
@@ -31,14 +34,37 @@ export interface LweEngineOptions {
 
 export class LweScoringEngine {
   readonly setup: LweSetup;
-  readonly #weights: Int16Array;
-  readonly #simd: SimdScan | undefined;
+  #weights: Int16Array;
+  readonly #kernel: 'simd' | 'js';
+  #scan: SimdScan | undefined;
+  #pool: LweScanPool | undefined;
   #hint: Int32Array | undefined;
 
   private constructor(setup: LweSetup, weights: Int16Array, kernel: 'simd' | 'js') {
     this.setup = Object.freeze(setup);
     this.#weights = weights;
-    this.#simd = kernel === 'simd' ? new SimdScan(weights, setup.classes, setup.dim) : undefined;
+    this.#kernel = kernel;
+  }
+
+  /** The calling thread's SIMD copy of the weights, made on first use (an engine scanning on threads never needs it). */
+  get #simd(): SimdScan | undefined {
+    if (this.#kernel !== 'simd') return undefined;
+    this.#scan ??= new SimdScan(this.#weights, this.setup.classes, this.setup.dim);
+    return this.#scan;
+  }
+
+  /**
+   * Scans on `threads` worker threads from now on (each holding its share of the rows; the weights move
+   * to shared memory, one copy in all). 0 keeps the scan on the calling thread.
+   */
+  async startThreads(threads: number): Promise<this> {
+    if (this.#pool) throw new Error('LweScoringEngine: threads already started');
+    if (threads <= 0) return this;
+    const shared = new Int16Array(new SharedArrayBuffer(this.#weights.byteLength));
+    shared.set(this.#weights);
+    this.#pool = await LweScanPool.start(shared, this.setup.classes, this.setup.dim, threads, this.#kernel);
+    this.#weights = shared;
+    return this;
   }
 
   /** The catalogue's public parameters (set by `forCatalogue`), and the id every query must name. */
@@ -95,9 +121,9 @@ export class LweScoringEngine {
     if (id !== this.#paramsId) throw new BlindearError('BLINDEAR_ERR_HE_PARAMS_MISMATCH', `params id ${id.slice(0, 16)}…, this engine scores ${this.#paramsId.slice(0, 16)}… (lwe)`);
   }
 
-  /** The scan runs on the calling thread. */
+  /** Worker threads scanning (0: the calling thread scans). */
   get threads(): number {
-    return 0;
+    return this.#pool?.size ?? 0;
   }
 
   /** Largest session-keys record: the marker. */
@@ -137,18 +163,19 @@ export class LweScoringEngine {
     const out = new Uint8Array(LWE_NONCE_BYTES + k * C * 4);
     out.set(query.subarray(0, LWE_NONCE_BYTES));
     const words = new Int32Array(out.buffer, LWE_NONCE_BYTES, k * C);
-    if (this.#simd) this.#simd.matmul(x, k, words);
+    if (this.#pool) words.set(await this.#pool.matmul(x, k));
+    else if (this.#simd) this.#simd.matmul(x, k, words);
     else matmulMod32(this.#weights, C, d, x, k, words);
     return [out];
   }
 
   async close(): Promise<void> {
-    // Nothing outside the JS heap.
+    await this.#pool?.close();
   }
 
   /** The kernel scanning the weights. */
   get kernel(): 'simd' | 'js' {
-    return this.#simd ? 'simd' : 'js';
+    return this.#kernel;
   }
 
   static create(model: LinearModel, opts: LweEngineOptions = {}): LweScoringEngine {
@@ -181,7 +208,8 @@ export class LweScoringEngine {
   #computeHint(): Int32Array {
     const { classes: C, dim: d, n } = this.setup;
     const a = expandA(this.setup.seed, d, n);
-    if (!this.#simd) return computeHint(this.#weights, C, d, a, n);
+    const simd = this.#simd;
+    if (!simd) return computeHint(this.#weights, C, d, a, n);
     // H = W_q·A is the scan of A's n columns as if they were queries: transpose A, scan in blocks.
     const at = new Int32Array(n * d);
     for (let k = 0; k < d; k++) for (let j = 0; j < n; j++) at[j * d + k] = a[k * n + j];
@@ -190,7 +218,7 @@ export class LweScoringEngine {
     const out = new Int32Array(block * C);
     for (let j0 = 0; j0 < n; j0 += block) {
       const Q = Math.min(block, n - j0);
-      this.#simd.matmul(at.subarray(j0 * d, (j0 + Q) * d), Q, out);
+      simd.matmul(at.subarray(j0 * d, (j0 + Q) * d), Q, out);
       for (let q = 0; q < Q; q++) for (let r = 0; r < C; r++) h[r * n + j0 + q] = out[q * C + r];
     }
     return h;

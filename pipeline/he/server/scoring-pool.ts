@@ -9,13 +9,11 @@
  * can score any session. Coded errors (BlindearError) cross back with their code; anything else (a SEAL
  * abort, a thread that died) breaks the pool, and every later call rejects with that error.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BlindearError, ERROR_CODES, type ErrorCode } from '../../errors.js';
 import type { LinearModel } from '../../features/types.js';
 import type { HeParams } from '../../../schemas/he.js';
+import { threadScript } from './thread-script.js';
 
 /** What a scoring thread is built from. */
 export interface ScoringThreadInit {
@@ -47,20 +45,6 @@ export type ScoringThreadReply =
   | { type: 'failed'; error: string; code?: ErrorCode }
   | { type: 'done'; id: number; parts?: Uint8Array[]; rejectedParses: number }
   | { type: 'error'; id: number; error: string; code?: ErrorCode; fatal: boolean; rejectedParses: number };
-
-/**
- * The compiled thread script. Under vitest this module runs from its TypeScript source, and a worker
- * thread cannot load TypeScript: it then takes the build in dist/ (made by `npx tsc -p .`).
- */
-function threadScript(): string {
-  const here = fileURLToPath(import.meta.url);
-  const beside = join(dirname(here), 'scoring-thread.js');
-  if (here.endsWith('.js')) return beside;
-  const repo = resolve(dirname(here), '..', '..', '..');
-  const built = join(repo, 'dist', relative(repo, dirname(here)), 'scoring-thread.js');
-  if (!existsSync(built)) throw new Error(`${built} is missing: build with 'npx tsc -p .' first`);
-  return built;
-}
 
 /** A coded error from a thread, rebuilt with its code (the runtime routes by code). */
 export function rebuildError(code: ErrorCode | undefined, message: string): Error {
@@ -109,7 +93,7 @@ export class ScoringPool {
 
   /** Starts `threads` threads and waits until each has encoded the model. */
   static async start(params: HeParams, model: LinearModel, threads: number, opts: { maxQueryBytes?: number; maxKeyBytes?: number; maxShardBytes?: number }): Promise<ScoringPool> {
-    const script = threadScript();
+    const script = threadScript('scoring-thread.js');
     const init: ScoringThreadInit = {
       params, classes: model.classes, dim: model.dim, weights: shared(model.weights), bias: Float32Array.from(model.bias), ...opts,
     };
