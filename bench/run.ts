@@ -70,6 +70,7 @@ async function main(): Promise<void> {
   const tracks = await pickTracks(musicDir(), MODE.tracksPerPackage);
   // Every row runs under its kind's enrolment parameters (heParamsFor in pipeline/model/enroll.ts).
   const params = Object.fromEntries(featureShapes().map((s) => [s.label ?? s.name, s.he ?? heParamsFor(s.name, s.hopSeconds, s.d)]));
+  const balanced = new Set(featureShapes().filter((s) => s.balancedScales).map((s) => s.label ?? s.name));
   const sections: string[] = [];
   const json: Record<string, unknown> = { mode: quick ? 'quick' : 'full', startedAt: started.toISOString(), machine: machine(), heParams: params, loadavgBefore: loadBefore };
   const scenario = async <T extends { markdown: string }>(name: string, run: () => Promise<T>): Promise<void> => {
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
     `# blindear bench (${quick ? 'quick' : 'full'} mode), ${started.toISOString()}`,
     '',
     `Machine: ${m.cores} cores, ${m.cpu}, ${m.memoryGiB} GiB; Node ${m.node}, node-seal ${m.nodeSeal}, kafkajs ${m.kafkajs}. ` +
-      `HE: CKKS, 128-bit; ${Object.entries(params).map(([k, p]) => `${k}: N=${p.polyModulusDegree}, q=[${p.coeffModulusBits.join(',')}], inputs 2^${p.scaleBits}, weights 2^${p.weightScaleBits}, ≤ ${p.maxWindowsPerCiphertext} windows per query`).join('; ')}. ` +
+      `HE: CKKS, 128-bit; ${Object.entries(params).map(([k, p]) => `${k}: N=${p.polyModulusDegree}, q=[${p.coeffModulusBits.join(',')}], ${balanced.has(k) ? `inputs × weights 2^${p.scaleBits + p.weightScaleBits}, split per model (meanQueryScales)` : `inputs 2^${p.scaleBits}, weights 2^${p.weightScaleBits}`}, ≤ ${p.maxWindowsPerCiphertext} windows per query`).join('; ')}. ` +
       `Load average (1/5/15 min) ${loadBefore.join(' ')} before, ${(json.loadavgAfter as number[]).join(' ')} after; ${json.seconds} s in all.`,
   ].join('\n');
   const markdown = `${[header, ...sections].join('\n\n')}\n`;

@@ -15,7 +15,7 @@ import type { LinearModel } from '../pipeline/features/types.js';
 import { LandmarkParams } from '../schemas/feature-landmark.js';
 import { MfccSumParams, mfccSumDim } from '../schemas/feature-mfcc.js';
 import type { HeParams } from '../schemas/he.js';
-import { heParamsFor, MEAN_QUERY_HE_PARAMS } from '../pipeline/model/enroll.js';
+import { heParamsFor, MEAN_QUERY_HE_PARAMS, meanQueryScales } from '../pipeline/model/enroll.js';
 import { mdTable, now, rng, round, timeLoop } from './util.js';
 
 export interface FeatureShape {
@@ -27,6 +27,8 @@ export interface FeatureShape {
   hopSeconds: number;
   /** Encryption parameters when not the kind's enrolment default (heParamsFor). */
   he?: HeParams;
+  /** Input and weight scales balanced for the model and windows, as enrolment does for mean queries. */
+  balancedScales?: boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ export function featureShapes(): FeatureShape[] {
   const span = m.meanOfWindows * m.hopSeconds;
   return [
     { name: 'mfcc-sum', d: mfccSumDim(m), windowSeconds: m.windowSeconds, hopSeconds: m.hopSeconds },
-    { name: 'mfcc-sum', label: `mfcc-sum, mean of ${m.meanOfWindows} windows`, d: mfccSumDim(m), windowSeconds: span, hopSeconds: span, he: MEAN_QUERY_HE_PARAMS },
+    { name: 'mfcc-sum', label: `mfcc-sum, mean of ${m.meanOfWindows} windows`, d: mfccSumDim(m), windowSeconds: span, hopSeconds: span, he: MEAN_QUERY_HE_PARAMS, balancedScales: true },
     { name: 'landmark', d: l.d, windowSeconds: l.windowSeconds, hopSeconds: l.hopSeconds },
   ];
 }
@@ -123,9 +125,11 @@ export interface ScoringRow {
   argmaxAgreeBeyondError: string;
 }
 
-async function scoringCase(params: HeParams, shape: FeatureShape, C: number, reps: number): Promise<ScoringRow> {
+async function scoringCase(shapeParams: HeParams, shape: FeatureShape, C: number, reps: number): Promise<ScoringRow> {
   const { d } = shape;
   const model = randomModel(C, d, C * 31 + d);
+  // Mean queries: the scales enrolment would balance for this model and windows of this kind.
+  const params = shape.balancedScales ? { ...shapeParams, ...meanQueryScales(model, randomWindows(64, d, C + d)) } : shapeParams;
   let t = now();
   const engine = await ScoringEngine.create(params, model);
   const engineBuildMs = now() - t;
@@ -167,7 +171,7 @@ async function scoringCase(params: HeParams, shape: FeatureShape, C: number, rep
     const msPer15s = ctsPer15s * cpuMsPerCt;
     const msPerAudioSecond = msPer15s / 15;
     return {
-      shape: `${shape.label ?? shape.name} (d=${d}, ${shape.windowSeconds} s windows, ${windowsPer15s} per 15 s)`,
+      shape: `${shape.label ?? shape.name} (d=${d}, ${shape.windowSeconds} s windows, ${windowsPer15s} per 15 s${shape.balancedScales ? `; inputs 2^${params.scaleBits}, weights 2^${params.weightScaleBits}` : ''})`,
       C, d,
       layout: `${L.mode} B=${B} out=${L.outputCiphertexts}`,
       windowsPerCt: B,

@@ -206,22 +206,45 @@ export function heParamsFor(kind: FeatureKindName, hopSeconds: number, dim: numb
  * Encryption parameters of an MFCC catalogue. Logistic scores have no a-priori bound, so they get
  * [60, 40, 60] at 2^40 — except 'mean' queries (one window per 15 s: the seed's shape), whose scores are
  * bounded by the training windows' (a mean lies within its members' range): when 4× that bound fits the
- * headroom of one prime at N = 4096 (|s| < 2^10 with the product at 2^42). Summed MFCCs reach ±10^4 and
- * the weights are hundredths: each side's encoding error is multiplied by the other side's values, and
- * inputs at 2^16 with weights at 2^26 balance the two (max error 2e-4–1.1e-3 of the score range on real ci
- * windows, against 1e-3 at 2^12/2^30 and 2^18/2^24, 5e-3 at 2^20/2^22), the server never
- * rescales and a 1000-class query costs ≈ 8 ms instead of ≈ 40 (bench/he-scoring.ts).
+ * headroom of one prime at N = 4096 (|s| < 2^10 with the product at 2^42), the server never rescales and
+ * a 1000-class query costs ≈ 8 ms instead of ≈ 40 (bench/he-scoring.ts). The two scales share the 42
+ * bits as `meanQueryScales` balances them for the catalogue's own windows and weights.
  */
 export const MEAN_QUERY_HE_PARAMS: HeParams = Object.freeze(HeParams.parse({
   polyModulusDegree: 4096, coeffModulusBits: [54, 55], scaleBits: 16, weightScaleBits: 26, maxWindowsPerCiphertext: 1,
 })) as HeParams;
+
+/**
+ * The input and weight scales (bits, summing to MEAN_QUERY_HE_PARAMS' 42) that balance the two errors of
+ * a one-prime product for windows X and weights W. A score's error has two parts: the query's encryption
+ * noise (≈ 10^4 per slot at N = 4096, i.e. 10^4 / 2^inputs) times the weights, and the weights' encoding
+ * rounding (≈ 18.5 per slot, 18.5 / 2^weights) times the inputs; they are equal when
+ * 2^(weights − inputs) = (rms x / rms w) / 540. Summed MFCCs (rms ≈ 10^3–10^4) against logistic weights of
+ * hundredths give 17 / 25 on the ci set (max error 1.1e-4–8.1e-4 of the score range over 12 real 15 s
+ * excerpts; fixed scales measured 2e-4–1.1e-3 at 16 / 26, 1e-3 at 12 / 30 and 18 / 24); the bench's
+ * unit-norm random windows against weights of tenths give 25 / 17.
+ */
+export function meanQueryScales(model: LinearModel, X: readonly Float32Array[]): { scaleBits: number; weightScaleBits: number } {
+  const total = MEAN_QUERY_HE_PARAMS.scaleBits + MEAN_QUERY_HE_PARAMS.weightScaleBits;
+  let xs = 0;
+  let xn = 0;
+  for (const x of X) for (const v of x) { xs += v * v; xn++; }
+  let ws = 0;
+  for (const v of model.weights) ws += v * v;
+  const rx = Math.sqrt(xs / Math.max(1, xn));
+  const rw = Math.sqrt(ws / Math.max(1, model.weights.length));
+  if (!(rx > 0) || !(rw > 0)) return { scaleBits: MEAN_QUERY_HE_PARAMS.scaleBits, weightScaleBits: MEAN_QUERY_HE_PARAMS.weightScaleBits };
+  const diff = Math.round(Math.log2(rx / rw / 540));
+  const scaleBits = Math.min(32, Math.max(10, Math.round((total - diff) / 2)));
+  return { scaleBits, weightScaleBits: total - scaleBits };
+}
 
 function mfccHeParams(params: MfccSumParams, model: LinearModel, X: Float32Array[], overrides: Partial<HeParams> = {}): HeParams {
   // A 'mean' query covers meanOfWindows hops: heParamsFor then packs one query per ciphertext.
   const queryHop = params.query === 'mean' ? params.meanOfWindows * params.hopSeconds : params.hopSeconds;
   const byDefault = heParamsFor('mfcc-sum', queryHop, mfccSumDim(params), overrides);
   if (params.query !== 'mean') return byDefault;
-  const onePrime = HeParams.parse({ ...MEAN_QUERY_HE_PARAMS, ...overrides });
+  const onePrime = HeParams.parse({ ...MEAN_QUERY_HE_PARAMS, ...meanQueryScales(model, X), ...overrides });
   let bound = 0;
   for (const x of X) for (const s of scoreWindow(model, x)) bound = Math.max(bound, Math.abs(s));
   return 4 * bound < 2 ** scoreHeadroomBits(onePrime) ? onePrime : byDefault;
