@@ -17,6 +17,7 @@ export const UNIT = [
   'test/he/boundary.test.ts',
   'test/he/params.test.ts',
   'test/model/mfcc-vote.test.ts',
+  'test/model/large-file.test.ts',
   'test/model/stream-decisions.test.ts',
   'test/schemas/frames.test.ts',
   'test/runtime/metrics.test.ts',

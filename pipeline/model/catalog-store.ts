@@ -9,6 +9,7 @@ import type { LinearModel } from '../features/types.js';
 import { LWE_N, type LweHint } from '../he/lwe.js';
 import { LweScoringEngine } from '../he/server/lwe-engine.js';
 import { maxPositionClasses, POSITION_DELTA_BITS, positionHint, type PositionPirSetup } from '../he/position-pir.js';
+import { readWhole, sha256Hex } from './large-file.js';
 import { POSITION_SLOT_BITS, POSITION_SLOT_SECONDS } from './position.js';
 
 export type ManifestDraft = Omit<CatalogManifest, 'modelId' | 'createdAt' | 'format' | 'version' | 'scheme' | 'lwe' | 'position'>;
@@ -45,24 +46,25 @@ export interface SchemeChoice {
 }
 
 /** The LWE parameters and the hint file (H = W_q·A, then the biases) of `model`, under a fresh seed of A. */
-function lweFor(model: LinearModel, choice: SchemeChoice): { lwe: LweParams; hintBytes: Buffer } {
+function lweFor(model: LinearModel, choice: SchemeChoice): { lwe: LweParams; hintBytes: Uint8Array } {
   const engine = LweScoringEngine.create(model, { weightBits: choice.weightBits ?? 10 });
   const lwe: LweParams = {
     scheme: 'lwe', n: LWE_N, seed: engine.setup.seed, weightBits: choice.weightBits ?? 10,
     weightScale: engine.setup.weightScale, inputScale: engine.setup.inputScale, maxWindowsPerQuery: choice.maxWindowsPerQuery ?? 32,
   };
   const hint = engine.hint();
-  const hintBytes = Buffer.alloc((hint.length + model.bias.length) * 4);
-  Buffer.from(hint.buffer, hint.byteOffset, hint.byteLength).copy(hintBytes, 0);
-  Buffer.from(model.bias.buffer, model.bias.byteOffset, model.bias.byteLength).copy(hintBytes, hint.byteLength);
-  return { lwe, hintBytes };
+  // Not a Buffer: a large catalogue's hint passes a Buffer's 4 GiB.
+  const words = new Int32Array(hint.length + model.bias.length);
+  words.set(hint, 0);
+  new Float32Array(words.buffer, hint.byteLength, model.bias.length).set(model.bias);
+  return { lwe, hintBytes: new Uint8Array(words.buffer) };
 }
 
-function modelBytes(model: LinearModel): Buffer {
-  const out = Buffer.alloc((model.weights.length + model.bias.length) * 4);
-  Buffer.from(model.weights.buffer, model.weights.byteOffset, model.weights.byteLength).copy(out, 0);
-  Buffer.from(model.bias.buffer, model.bias.byteOffset, model.bias.byteLength).copy(out, model.weights.byteLength);
-  return out;
+function modelBytes(model: LinearModel): Uint8Array {
+  const out = new Float32Array(model.weights.length + model.bias.length);
+  out.set(model.weights, 0);
+  out.set(model.bias, model.weights.length);
+  return new Uint8Array(out.buffer);
 }
 
 export async function saveCatalog(
@@ -75,19 +77,21 @@ export async function saveCatalog(
   if (!model.weights.some((w) => w !== 0)) {
     throw new BlindearError('BLINDEAR_ERR_CATALOG_EMPTY', 'every weight of the model is zero (silent or featureless audio): nothing written');
   }
-  const modelId = createHash('sha256').update(bytes).update(JSON.stringify(draft.feature)).update(JSON.stringify(draft.he)).digest('hex').slice(0, 16);
-  const checksums: Record<string, string> = { [CATALOG_MODEL]: createHash('sha256').update(bytes).digest('hex') };
+  const modelSha = sha256Hex(bytes);
+  // The model id hashes the model's bytes (by their checksum), its features and its encryption parameters.
+  const modelId = createHash('sha256').update(modelSha).update(JSON.stringify(draft.feature)).update(JSON.stringify(draft.he)).digest('hex').slice(0, 16);
+  const checksums: Record<string, string> = { [CATALOG_MODEL]: modelSha };
   if (choice.scheme === 'lwe' && draft.feature.kind !== 'landmark') {
     throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', "scheme 'lwe' needs unit-norm windows: enrol with the landmark features");
   }
   const lwe = choice.scheme === 'lwe' ? lweFor(model, choice) : undefined;
-  if (lwe) checksums[CATALOG_LWE_HINT] = createHash('sha256').update(lwe.hintBytes).digest('hex');
+  if (lwe) checksums[CATALOG_LWE_HINT] = sha256Hex(lwe.hintBytes);
   // Beyond maxPositionClasses a record byte would not decrypt exactly: such a catalogue keeps the scores' offsets.
   const pos = positionTable && model.classes <= maxPositionClasses() ? positionFor(positionTable, model.classes) : undefined;
   const files: [string, Uint8Array][] = [[CATALOG_MODEL, bytes]];
   if (lwe) files.push([CATALOG_LWE_HINT, lwe.hintBytes]);
   if (pos && positionTable) files.push([CATALOG_POSITION, positionTable.table], [CATALOG_POSITION_HINT, pos.hintBytes]);
-  for (const [name, b] of files.slice(1)) checksums[name] = createHash('sha256').update(b).digest('hex');
+  for (const [name, b] of files.slice(1)) checksums[name] = sha256Hex(b);
   const manifest = CatalogManifest.parse({
     ...draft, scheme: choice.scheme, ...(lwe ? { lwe: lwe.lwe } : {}), ...(pos ? { position: pos.position } : {}), format: 'blindear-catalog', version: 1, modelId, createdAt: new Date().toISOString(), checksums,
   });
@@ -125,22 +129,22 @@ export async function loadManifest(dir: string): Promise<CatalogManifest> {
 export async function loadModel(dir: string, manifest: CatalogManifest): Promise<LinearModel> {
   const C = manifest.classes.track.length;
   const d = manifest.dim;
-  let buf: Buffer;
-  try {
-    buf = await readFile(join(dir, CATALOG_MODEL));
-  } catch {
-    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `no ${CATALOG_MODEL} in ${dir}`);
-  }
-  if (buf.length !== (C * d + C) * 4) {
-    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MODEL} has ${buf.length} bytes, expected ${(C * d + C) * 4}`);
-  }
   const expected = manifest.checksums?.[CATALOG_MODEL];
   if (!expected) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MANIFEST} in ${dir} has no checksum of ${CATALOG_MODEL} (enrolled by an older version): enrol it again`);
-  const actual = createHash('sha256').update(buf).digest('hex');
-  if (actual !== expected) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MODEL} in ${dir} does not match its checksum (sha256 ${actual.slice(0, 12)}…, manifest says ${expected.slice(0, 12)}…): the file is corrupted or not this catalogue's`);
-  const all = new Float32Array(buf.length / 4);
-  new Uint8Array(all.buffer).set(buf);
+  const read = await readCatalogFile(dir, CATALOG_MODEL, (C * d + C) * 4, `no ${CATALOG_MODEL} in ${dir}`);
+  if (read.sha256 !== expected) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_MODEL} in ${dir} does not match its checksum (sha256 ${read.sha256.slice(0, 12)}…, manifest says ${expected.slice(0, 12)}…): the file is corrupted or not this catalogue's`);
+  const all = new Float32Array(read.buffer);
   return { classes: C, dim: d, weights: all.subarray(0, C * d), bias: all.subarray(C * d) };
+}
+
+/** A catalogue file of exactly `bytes`, read whole with its sha256 (BLINDEAR_ERR_CATALOG_INVALID: `missing` when absent, else the size found). */
+async function readCatalogFile(dir: string, name: string, bytes: number, missing: string): Promise<{ buffer: ArrayBuffer; sha256: string }> {
+  try {
+    return await readWhole(join(dir, name), bytes, (found) => new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${name} has ${found} bytes, expected ${bytes}`));
+  } catch (err) {
+    if (err instanceof BlindearError) throw err;
+    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', missing);
+  }
 }
 
 /** The client's download of an LWE catalogue: its hint and biases, checked against the manifest's checksum. */
@@ -148,48 +152,27 @@ export async function loadLweHint(dir: string, manifest: CatalogManifest): Promi
   if (manifest.scheme !== 'lwe' || !manifest.lwe) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `the catalogue in ${dir} is not scored with LWE`);
   const C = manifest.classes.track.length;
   const words = C * manifest.lwe.n + C;
-  let buf: Buffer;
-  try {
-    buf = await readFile(join(dir, CATALOG_LWE_HINT));
-  } catch {
-    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `no ${CATALOG_LWE_HINT} in ${dir} (an LWE catalogue needs its hint)`);
-  }
-  if (buf.length !== words * 4) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_LWE_HINT} has ${buf.length} bytes, expected ${words * 4}`);
-  const expected = manifest.checksums?.[CATALOG_LWE_HINT];
-  const actual = createHash('sha256').update(buf).digest('hex');
-  if (actual !== expected) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_LWE_HINT} in ${dir} does not match its checksum: the file is corrupted or not this catalogue's`);
-  const all = new ArrayBuffer(buf.length);
-  new Uint8Array(all).set(buf);
-  return { hint: new Int32Array(all, 0, C * manifest.lwe.n), bias: new Float32Array(all, C * manifest.lwe.n * 4, C) };
+  const read = await readCatalogFile(dir, CATALOG_LWE_HINT, words * 4, `no ${CATALOG_LWE_HINT} in ${dir} (an LWE catalogue needs its hint)`);
+  if (read.sha256 !== manifest.checksums?.[CATALOG_LWE_HINT]) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${CATALOG_LWE_HINT} in ${dir} does not match its checksum: the file is corrupted or not this catalogue's`);
+  return { hint: new Int32Array(read.buffer, 0, C * manifest.lwe.n), bias: new Float32Array(read.buffer, C * manifest.lwe.n * 4, C) };
 }
 
-async function readChecked(dir: string, manifest: CatalogManifest, name: string, expectedBytes: number): Promise<Buffer> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(join(dir, name));
-  } catch {
-    throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `no ${name} in ${dir} (the manifest lists a position table)`);
-  }
-  if (buf.length !== expectedBytes) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${name} has ${buf.length} bytes, expected ${expectedBytes}`);
-  const actual = createHash('sha256').update(buf).digest('hex');
-  if (actual !== manifest.checksums?.[name]) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${name} in ${dir} does not match its checksum: the file is corrupted or not this catalogue's`);
-  return buf;
+async function readChecked(dir: string, manifest: CatalogManifest, name: string, expectedBytes: number): Promise<ArrayBuffer> {
+  const read = await readCatalogFile(dir, name, expectedBytes, `no ${name} in ${dir} (the manifest lists a position table)`);
+  if (read.sha256 !== manifest.checksums?.[name]) throw new BlindearError('BLINDEAR_ERR_CATALOG_INVALID', `${name} in ${dir} does not match its checksum: the file is corrupted or not this catalogue's`);
+  return read.buffer;
 }
 
 /** The server's half of the position query: the records (C × m bytes), or null when the catalogue has none. */
 export async function loadPositionTable(dir: string, manifest: CatalogManifest): Promise<{ setup: PositionPirSetup; table: Uint8Array } | null> {
   if (!manifest.position) return null;
   const setup = positionSetup(manifest.position, manifest.classes.track.length);
-  const buf = await readChecked(dir, manifest, CATALOG_POSITION, setup.classes * setup.bytes);
-  return { setup, table: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) };
+  return { setup, table: new Uint8Array(await readChecked(dir, manifest, CATALOG_POSITION, setup.classes * setup.bytes)) };
 }
 
 /** The client's half: the table's hint (m × n words), or null when the catalogue has none. */
 export async function loadPositionHint(dir: string, manifest: CatalogManifest): Promise<{ setup: PositionPirSetup; hint: Int32Array } | null> {
   if (!manifest.position) return null;
   const setup = positionSetup(manifest.position, manifest.classes.track.length);
-  const buf = await readChecked(dir, manifest, CATALOG_POSITION_HINT, setup.bytes * setup.n * 4);
-  const words = new Int32Array(buf.length / 4);
-  new Uint8Array(words.buffer).set(buf);
-  return { setup, hint: words };
+  return { setup, hint: new Int32Array(await readChecked(dir, manifest, CATALOG_POSITION_HINT, setup.bytes * setup.n * 4)) };
 }

@@ -9,12 +9,12 @@
  *
  * A shard keeps the whole catalogue's model id and LWE parameters: queries are made for the whole.
  */
-import { createHash } from 'node:crypto';
 import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CATALOG_LWE_HINT, CATALOG_MANIFEST, CATALOG_MODEL, CatalogManifest, type ShardRange } from '../../schemas/catalog.js';
 import { BlindearError } from '../errors.js';
 import { loadLweHint, loadManifest, loadModel } from './catalog-store.js';
+import { sha256Hex } from './large-file.js';
 
 /** Folder of shard `index` (0-based) of `count` inside a sharded catalogue. */
 export const shardDirName = (index: number, count: number): string => `shard-${index}-of-${count}`;
@@ -34,7 +34,7 @@ export function shardRanges(classes: number, count: number): ShardRange[] {
   return out;
 }
 
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const sha256 = (b: Uint8Array): string => sha256Hex(b);
 
 async function writeAtomically(dir: string, files: Record<string, Uint8Array | string>): Promise<void> {
   await mkdir(dir, { recursive: true });
