@@ -52,14 +52,17 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
   if (manifest.shards) {
     throw new BlindearError('BLINDEAR_ERR_CONFIG_INVALID', `${opts.catalog} is served in ${manifest.shards.length} shards: run workers with --catalog ${join(opts.catalog, shardDirName(0, manifest.shards.length))} and the other shard folders`);
   }
-  const model = await loadModel(opts.catalog, manifest);
-  // A shard's workers form a group of their own: every shard group reads every query.
-  const shard = manifest.shard ? { index: manifest.shard.index, count: manifest.shard.count, firstClass: manifest.shard.firstClass, classes: model.classes } : undefined;
-  const groupId = stageGroup(TOPOLOGY.scorer, shard);
   const threads = opts.threads ?? availableParallelism();
   // The catalogue's scheme decides the engine: CKKS evaluates whole queries in `threads` worker threads; LWE
-  // splits each query's scan by rows among them.
-  const engine = await catalogueEngine(manifest, model, { threads });
+  // splits each query's scan by rows among them. The float model is only the engine's input: not kept
+  // beside it (a shard of 125 000 classes holds 1 GiB of it).
+  const { engine, classes, dim } = await (async () => {
+    const model = await loadModel(opts.catalog, manifest);
+    return { engine: await catalogueEngine(manifest, model, { threads }), classes: model.classes, dim: model.dim };
+  })();
+  // A shard's workers form a group of their own: every shard group reads every query.
+  const shard = manifest.shard ? { index: manifest.shard.index, count: manifest.shard.count, firstClass: manifest.shard.firstClass, classes } : undefined;
+  const groupId = stageGroup(TOPOLOGY.scorer, shard);
   const metrics = createMetrics();
   const kafka = createKafka({ brokers: config.brokers, clientId: `${config.clientId}-scorer`, logger, security: config.serverSecurity ?? config.security });
   const ops = await startOps({
@@ -112,7 +115,7 @@ export async function runWorker(stage: 'scorer', opts: { brokers?: string; serve
     onAssigned: (partitions) => { void ledger.setOwned(shard && shard.index > 0 ? [] : partitions); },
   });
   ops.watchConsumer(groupId, running.joined);
-  logger.info({ groupId, shard, modelId: manifest.modelId, classes: model.classes, dim: model.dim, paramsId: engine.paramsId, scheme: engine.scheme, threads: engine.threads, metricsPort: ops.port }, 'scorer ready');
+  logger.info({ groupId, shard, modelId: manifest.modelId, classes, dim, paramsId: engine.paramsId, scheme: engine.scheme, threads: engine.threads, metricsPort: ops.port }, 'scorer ready');
   const signal = shutdownSignal();
   const why = await signal.promise;
   logger.info({ signal: why }, 'stopping');

@@ -124,45 +124,85 @@ const PAGE = 65536;
 /** Rows padded to a multiple of this many weights. */
 const LANES = 8;
 
-/**
- * A matrix resident in a WASM instance of its own, multiplied by the SIMD kernel: the server's quantised
- * weights (Int16Array) or a client's 32-bit matrix (Int32Array: the public A of its queries, the
- * catalogue's hint). One instance per matrix: a WASM32 memory addresses 4 GiB, so ≤ ≈ 1.5 G 16-bit
- * weights (or half as many words) per instance.
- */
-export class SimdScan {
+/** Most matrix bytes one WASM instance holds (a WASM32 memory addresses 4 GiB; the rest is queries and results). */
+const BANK_BYTES = 2 ** 31;
+
+/** One WASM instance holding rows [first, first + rows) of a matrix, padded to `dp` words per row. */
+class Bank {
+  readonly first: number;
+  readonly rows: number;
   readonly #memory: WebAssembly.Memory;
   readonly #matmul: (w: number, x: number, out: number, C: number, d: number, Q: number) => void;
-  readonly #C: number;
-  readonly #d: number;
-  readonly #dp: number;
   readonly #rowBytes: number;
   readonly #xBase: number;
   #capacity = 0;
 
-  constructor(weights: Int16Array | Int32Array, C: number, d: number) {
-    if (!simdAvailable) throw new Error('WebAssembly SIMD is not available');
-    if (weights.length !== C * d) throw new RangeError(`${weights.length} weights for a ${C} × ${d} matrix`);
+  constructor(weights: Int16Array | Int32Array, first: number, rows: number, d: number, dp: number) {
     const bytes = weights instanceof Int16Array ? 2 : 4;
-    const dp = Math.ceil(d / LANES) * LANES;
     const instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE_BYTES[bytes]), {});
+    this.first = first;
+    this.rows = rows;
     this.#memory = instance.exports.mem as WebAssembly.Memory;
     this.#matmul = instance.exports.matmul as unknown as (w: number, x: number, out: number, C: number, d: number, Q: number) => void;
-    this.#C = C;
-    this.#d = d;
-    this.#dp = dp;
     this.#rowBytes = dp * bytes;
-    this.#xBase = Math.ceil((C * this.#rowBytes) / 64) * 64;
+    this.#xBase = Math.ceil((rows * this.#rowBytes) / 64) * 64;
     this.#ensure(this.#xBase);
-    const w = bytes === 2 ? new Int16Array(this.#memory.buffer, 0, C * dp) : new Int32Array(this.#memory.buffer, 0, C * dp);
-    if (dp === d) w.set(weights);
-    else for (let r = 0; r < C; r++) w.set(weights.subarray(r * d, (r + 1) * d), r * dp);
+    const w = bytes === 2 ? new Int16Array(this.#memory.buffer, 0, rows * dp) : new Int32Array(this.#memory.buffer, 0, rows * dp);
+    const mine = weights.subarray(first * d, (first + rows) * d);
+    if (dp === d) w.set(mine);
+    else for (let r = 0; r < rows; r++) w.set(mine.subarray(r * d, (r + 1) * d), r * dp);
   }
 
   #ensure(bytes: number): void {
     const have = this.#memory.buffer.byteLength;
     if (bytes > have) this.#memory.grow(Math.ceil((bytes - have) / PAGE));
     this.#capacity = this.#memory.buffer.byteLength;
+  }
+
+  /** The Q × rows products of this bank's rows [from, from + rows) (bank-relative) with xs (Q × dp words, padded), into out[q·stride + at + r]. */
+  matmul(xs: Int32Array, Q: number, dp: number, from: number, rows: number, out: Int32Array, stride: number, at: number): void {
+    const outBase = this.#xBase + Q * dp * 4;
+    if (outBase + Q * rows * 4 > this.#capacity) this.#ensure(outBase + Q * rows * 4);
+    const x = new Int32Array(this.#memory.buffer, this.#xBase, Q * dp);
+    x.set(xs);
+    this.#matmul(from * this.#rowBytes, this.#xBase, outBase, rows, dp, Q);
+    const result = new Int32Array(this.#memory.buffer, outBase, Q * rows);
+    if (stride === rows && at === 0) out.set(result);
+    else for (let q = 0; q < Q; q++) out.set(result.subarray(q * rows, (q + 1) * rows), q * stride + at);
+    // The queries and results may be a client's secrets and what they unmask: not left in the instance.
+    x.fill(0);
+    result.fill(0);
+  }
+}
+
+/**
+ * A matrix resident in WASM instances of its own, multiplied by the SIMD kernel: the server's quantised
+ * weights (Int16Array) or a client's 32-bit matrix (Int32Array: the public A of its queries, the
+ * catalogue's hint). A WASM32 memory addresses 4 GiB, so the rows are held in banks of at most 2 GiB,
+ * one instance each (a 10^6-class hint is 4 GiB: two banks), and a product spans the banks it needs.
+ */
+export class SimdScan {
+  readonly #banks: Bank[] = [];
+  readonly #C: number;
+  readonly #d: number;
+  readonly #dp: number;
+
+  /** `bankBytes`: most matrix bytes per instance (2 GiB; smaller only to test the banks on small matrices). */
+  constructor(weights: Int16Array | Int32Array, C: number, d: number, bankBytes = BANK_BYTES) {
+    if (!simdAvailable) throw new Error('WebAssembly SIMD is not available');
+    if (weights.length !== C * d) throw new RangeError(`${weights.length} weights for a ${C} × ${d} matrix`);
+    const bytes = weights instanceof Int16Array ? 2 : 4;
+    const dp = Math.ceil(d / LANES) * LANES;
+    this.#C = C;
+    this.#d = d;
+    this.#dp = dp;
+    const perBank = Math.max(1, Math.floor(Math.min(bankBytes, BANK_BYTES) / (dp * bytes)));
+    for (let first = 0; first < C; first += perBank) this.#banks.push(new Bank(weights, first, Math.min(perBank, C - first), d, dp));
+  }
+
+  /** WASM instances holding the rows. */
+  get banks(): number {
+    return this.#banks.length;
   }
 
   /**
@@ -174,21 +214,16 @@ export class SimdScan {
     if (x.length < Q * this.#d || out.length < Q * rows) throw new RangeError(`matmul of ${Q} queries: x has ${x.length} words, out ${out.length}`);
     const d = this.#d;
     const dp = this.#dp;
-    const xBytes = Q * dp * 4;
-    const outBase = this.#xBase + xBytes;
-    if (outBase + Q * rows * 4 > this.#capacity) this.#ensure(outBase + Q * rows * 4);
-    const xs = new Int32Array(this.#memory.buffer, this.#xBase, Q * dp);
-    if (dp === d) xs.set(x.subarray(0, Q * d));
-    else {
-      xs.fill(0);
-      for (let q = 0; q < Q; q++) xs.set(x.subarray(q * d, (q + 1) * d), q * dp);
+    const padded = dp !== d;
+    const xs = padded ? new Int32Array(Q * dp) : x.subarray(0, Q * d);
+    if (padded) for (let q = 0; q < Q; q++) xs.set(x.subarray(q * d, (q + 1) * d), q * dp);
+    const end = firstRow + rows;
+    for (const b of this.#banks) {
+      const from = Math.max(firstRow, b.first);
+      const to = Math.min(end, b.first + b.rows);
+      if (from < to) b.matmul(xs, Q, dp, from - b.first, to - from, out, rows, from - firstRow);
     }
-    this.#matmul(firstRow * this.#rowBytes, this.#xBase, outBase, rows, dp, Q);
-    const result = new Int32Array(this.#memory.buffer, outBase, Q * rows);
-    out.set(result);
-    // The queries and results may be a client's secrets and what they unmask: not left in the instance.
-    xs.fill(0);
-    result.fill(0);
+    if (padded) xs.fill(0);
   }
 }
 

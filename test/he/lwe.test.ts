@@ -18,7 +18,7 @@ import { catalogueEngine } from '../../pipeline/he/server/index.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { LweScoringEngine } from '../../pipeline/he/server/lwe-engine.js';
 import { LweScanPool } from '../../pipeline/he/server/lwe-scan-pool.js';
-import { mulMod32, simdAvailable } from '../../pipeline/he/lwe-simd.js';
+import { mulMod32, SimdScan, simdAvailable } from '../../pipeline/he/lwe-simd.js';
 import { matmulMod32 } from '../../pipeline/he/lwe.js';
 import { hypothesisSlices, type LinearModel } from '../../pipeline/features/types.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
@@ -104,6 +104,33 @@ describe('LWE scoring', () => {
     mulMod32(m, n, s, Q, part, 9, 5);
     for (let q = 0; q < Q; q++) for (let r = 0; r < 5; r++) expect(part[q * 5 + r]).toBe(exact(9 + r, q));
     expect(() => mulMod32(m, n, s, Q, part, 20, 5)).toThrow(RangeError);
+  });
+
+  it('a matrix held in several WASM banks multiplies as one: whole, and row ranges across bank edges, 16- and 32-bit', () => {
+    // d = 13 (rows padded to 16 words); banks of 5 rows (16-bit: 160 bytes each) or 3 rows (32-bit: 192 bytes).
+    const C = 17;
+    const d = 13;
+    const Q = 2;
+    let state = 0x1b873593;
+    const word = (): number => (state = (Math.imul(state, 1664525) + 1013904223) | 0);
+    const x = Int32Array.from({ length: Q * d }, word);
+    const xCopy = Int32Array.from(x);
+    for (const [m, bankBytes, banks] of [[Int16Array.from({ length: C * d }, () => word() % 1000), 160, 4], [Int32Array.from({ length: C * d }, word), 192, 6]] as const) {
+      const exact = (r: number, q: number): number => {
+        let acc = 0n;
+        for (let k = 0; k < d; k++) acc += BigInt(m[r * d + k]) * BigInt(x[q * d + k]);
+        return Number(BigInt.asIntN(32, acc));
+      };
+      const scan = new SimdScan(m, C, d, bankBytes);
+      expect(scan.banks).toBe(banks);
+      for (const [first, rows] of [[0, C], [4, 7], [5, 5], [16, 1], [2, 0]]) {
+        const out = new Int32Array(Q * rows);
+        scan.matmul(x, Q, out, first, rows);
+        for (let q = 0; q < Q; q++) for (let r = 0; r < rows; r++) expect(out[q * rows + r], `${m.constructor.name} rows ${first}+${rows}: row ${r} query ${q}`).toBe(exact(first + r, q));
+      }
+    }
+    // The caller's queries are left as they were.
+    expect(Array.from(x)).toEqual(Array.from(xCopy));
   });
 
   it('the scan split by rows over worker threads gives exact integer arithmetic, both kernels, blocks of queries side by side', async () => {
