@@ -2,7 +2,7 @@
  * The bench runner (`npm run bench`): every figure in one run, on this machine, written to
  * bench/results/report.json and report.md, and the Markdown printed on stdout (progress on stderr).
  *
- *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,lwe,shards,kafka-shards,threads,position,client,kafka,monitor] [--stations n] [--minutes m] [--instances 1,2] [--scheme lwe|ckks] [--kafka-shard-classes C] [--kafka-shards n] [--music <dir>] [--out <dir>]
+ *   npx tsc -p . && node dist/bench/run.js [--quick] [--only scoring,lwe,shards,kafka-shards,threads,position,client,kafka,monitor] [--stations n] [--minutes m] [--instances 1,2] [--scheme lwe|ckks] [--kafka-shard-classes C] [--kafka-shards n] [--kafka-shard-build whole|by-shard] [--music <dir>] [--out <dir>]
  *
  * --quick (CI: a couple of minutes) runs fewer classes, fewer repetitions, two short sessions; it checks
  * that every scenario still runs and asserts nothing about speed. Without it: the full set.
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   await scenario('scoring', () => runScoringCost({ classes: MODE.classes, reps: MODE.reps, log }));
   await scenario('lwe', () => runLweScoring({ shapes: lweShapes(MODE.lweClasses, MODE.classes, !quick), jsUpTo: 10_000, batch: 8, reps: MODE.reps * 2, log }));
   await scenario('shards', () => runLweShards({ C: MODE.shardClasses, shards: 2, d: 2048, queries: 8, batch: 8, log }));
-  await scenario('kafka-shards', () => runKafkaShards({ C: Number(arg('kafka-shard-classes') ?? MODE.kafkaShardClasses), shards: Number(arg('kafka-shards') ?? 2), d: 2048, queries: quick ? 8 : 32, log }));
+  await scenario('kafka-shards', () => runKafkaShards({ C: Number(arg('kafka-shard-classes') ?? MODE.kafkaShardClasses), shards: Number(arg('kafka-shards') ?? 2), build: arg('kafka-shard-build') === 'by-shard' ? 'by-shard' : 'whole', d: 2048, queries: quick ? 8 : 32, log }));
   await scenario('threads', () => runScoringThreads({ cases: MODE.threads, threads: [0, 1, 2], sessions: 4, log }));
   await scenario('position', () => runPositionCost({ classes: quick ? [2040] : [2040, 10_000], log }));
   await scenario('client', () => runClientCost({ track: tracks[0], maxSeconds: MODE.clientSeconds, C: 1000, decodeReps: MODE.decodeReps, log }));
