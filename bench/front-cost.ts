@@ -11,10 +11,12 @@
  */
 import { join } from 'node:path';
 import { decodeFile } from '../connectors/ffmpeg.js';
-import { createExtractor } from '../pipeline/features/registry.js';
-import { ClientSession } from '../pipeline/he/client/index.js';
-import { ScoringEngine } from '../pipeline/he/server/index.js';
+import { createExtractor, queryVectorsPerWindow } from '../pipeline/features/registry.js';
+import { ClientSession, openScoringClients } from '../pipeline/he/client/index.js';
+import { catalogueEngine, ScoringEngine } from '../pipeline/he/server/index.js';
 import { loadManifest, loadModel } from '../pipeline/model/catalog-store.js';
+import type { CatalogManifest } from '../schemas/catalog.js';
+import { hypothesisSlices, type LinearModel } from '../pipeline/features/types.js';
 import { matvec } from './scoring-cost.js';
 import { now, round, timeLoop } from './util.js';
 
@@ -34,6 +36,8 @@ export interface FrontCost {
   resultBytesPerQuery: number;
   bytesPerAudioSecond: number;
   keyBytesPerSession: number;
+  /** LWE: the catalogue's hint a client downloads once per catalogue version (0 for CKKS). */
+  hintBytes: number;
   heArgmaxAgree: string;
   track: string;
   timedQueries: number;
@@ -47,10 +51,56 @@ const argmax = (v: ArrayLike<number>): number => {
 };
 const mean = (a: readonly number[]): number => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
 
+/**
+ * The timed scoring of `queries` (the first is the warm-up: JIT, SEAL pools, isolated parsers), then the
+ * decrypted argmax of the first reps + 1 queries' windows against the clear W·x + b (both schemes are
+ * approximate), and the mean bytes of a query and of its result.
+ */
+async function timeAndCheck(
+  queries: Uint8Array[], batches: Float32Array[][], score: (q: Uint8Array) => Promise<Uint8Array[]>,
+  decrypt: (result: Uint8Array[], windows: number) => Promise<ArrayLike<number>[]>, model: LinearModel, reps: number,
+): Promise<{ timed: Awaited<ReturnType<typeof timeLoop>>; agreement: string; queryBytes: number; resultBytesPerQuery: number }> {
+  const results: Uint8Array[][] = [await score(queries[0])];
+  let q = 1;
+  const timed = await timeLoop(async () => { results.push(await score(queries[1 + ((q++ - 1) % reps)])); }, { minRuns: reps, minWallMs: 1000 });
+  let agree = 0;
+  let checked = 0;
+  const ref = new Float32Array(model.classes);
+  for (let i = 0; i < batches.length; i++) {
+    const scores = await decrypt(results[i], batches[i].length);
+    batches[i].forEach((x, w) => {
+      matvec(model, x, ref);
+      checked++;
+      if (argmax(scores[w]) === argmax(ref)) agree++;
+    });
+  }
+  return {
+    timed, agreement: `${agree}/${checked}`,
+    queryBytes: Math.round(mean(queries.map((b) => b.byteLength))),
+    resultBytesPerQuery: Math.round(mean(results.map((r) => r.reduce((s, b) => s + b.byteLength, 0)))),
+  };
+}
+
+/** A point's cost per query and per second of streamed audio, rounded to `digits` (ms). */
+function perAudioSecond(timed: { cpuMs: number; wallMs: number }, queriesPerAudioSecond: number, queryBytes: number, resultBytesPerQuery: number, digits: number) {
+  const msPerAudioSecond = timed.cpuMs * queriesPerAudioSecond;
+  return {
+    queriesPerAudioSecond: round(queriesPerAudioSecond, 4),
+    serverMsPerQuery: round(timed.cpuMs, digits),
+    serverWallMsPerQuery: round(timed.wallMs, digits),
+    serverMsPerAudioSecond: round(msPerAudioSecond, digits + 1),
+    streamsPerCore: round(1000 / msPerAudioSecond, 1),
+    queryBytes,
+    resultBytesPerQuery,
+    bytesPerAudioSecond: Math.round((queryBytes + resultBytesPerQuery) * queriesPerAudioSecond),
+  };
+}
+
 export async function measureCatalogCost(opts: { catalogDir: string; music: string; reps: number; log: (s: string) => void }): Promise<FrontCost> {
   const t0 = now();
   const manifest = await loadManifest(opts.catalogDir);
   const model = await loadModel(opts.catalogDir, manifest);
+  if (manifest.scheme === 'lwe') return measureLweCost(opts, manifest, model, t0);
   const extractor = createExtractor(manifest);
   const C = manifest.classes.track.length;
   const engine = await ScoringEngine.create(manifest.he, model);
@@ -78,25 +128,7 @@ export async function measureCatalogCost(opts: { catalogDir: string; music: stri
       return enc.ciphertexts[0];
     });
 
-    const results: Uint8Array[][] = [await engine.score(keys, queries[0])]; // warm-up: JIT, SEAL pools, isolated parsers
-    let q = 1;
-    const timed = await timeLoop(async () => { results.push(await engine.score(keys, queries[1 + ((q++ - 1) % opts.reps)])); }, { minRuns: opts.reps, minWallMs: 1000 });
-
-    // CKKS is approximate: the decrypted argmax must equal the clear one (checked on the first reps + 1 queries).
-    let agree = 0;
-    let checked = 0;
-    const ref = new Float32Array(C);
-    for (let i = 0; i < batches.length; i++) {
-      const scores = await client.decryptScores([results[i]], batches[i].length);
-      batches[i].forEach((x, w) => {
-        matvec(model, x, ref);
-        checked++;
-        if (argmax(scores[w]) === argmax(ref)) agree++;
-      });
-    }
-
-    const queryBytes = Math.round(mean(queries.map((b) => b.byteLength)));
-    const resultBytesPerQuery = Math.round(mean(results.map((r) => r.reduce((s, b) => s + b.byteLength, 0))));
+    const { timed, agreement, queryBytes, resultBytesPerQuery } = await timeAndCheck(queries, batches, (query) => engine.score(keys, query), (r, n) => client.decryptScores([r], n), model, opts.reps);
     const serverMsPerAudioSecond = timed.cpuMs * queriesPerAudioSecond;
     const L = client.layout;
     opts.log(`timing: ${round(timed.cpuMs, 1)} CPU ms per query (${timed.runs} runs, ${windowsPerQuery} of ≤ ${B} windows each), ${round(serverMsPerAudioSecond, 2)} ms per audio s`);
@@ -104,16 +136,10 @@ export async function measureCatalogCost(opts: { catalogDir: string; music: stri
       layout: `${L.mode} B=${B} out=${L.outputCiphertexts} (${C}×${manifest.dim}, N=${manifest.he.polyModulusDegree})`,
       windowsPerCiphertext: B,
       windowsPerQuery,
-      queriesPerAudioSecond: round(queriesPerAudioSecond, 4),
-      serverMsPerQuery: round(timed.cpuMs, 1),
-      serverWallMsPerQuery: round(timed.wallMs, 1),
-      serverMsPerAudioSecond: round(serverMsPerAudioSecond, 2),
-      streamsPerCore: round(1000 / serverMsPerAudioSecond, 1),
-      queryBytes,
-      resultBytesPerQuery,
-      bytesPerAudioSecond: Math.round((queryBytes + resultBytesPerQuery) * queriesPerAudioSecond),
+      ...perAudioSecond(timed, queriesPerAudioSecond, queryBytes, resultBytesPerQuery, 1),
       keyBytesPerSession,
-      heArgmaxAgree: `${agree}/${checked}`,
+      hintBytes: 0,
+      heArgmaxAgree: agreement,
       track: longest.path,
       timedQueries: timed.runs,
       seconds: round((now() - t0) / 1000, 1),
@@ -122,5 +148,52 @@ export async function measureCatalogCost(opts: { catalogDir: string; music: stri
     keys.dispose();
     client.dispose();
     engine.dispose();
+  }
+}
+
+/**
+ * The same for an LWE catalogue, as `monitor` sends it: one window per query, its speed hypotheses as that
+ * many vectors of d words after the query's nonce, scored by the catalogue's LWE engine on the calling
+ * thread (one core) and decrypted by a client session holding the catalogue's hint.
+ */
+async function measureLweCost(opts: { catalogDir: string; music: string; reps: number; log: (s: string) => void }, manifest: CatalogManifest, model: LinearModel, t0: number): Promise<FrontCost> {
+  const extractor = createExtractor(manifest);
+  const C = manifest.classes.track.length;
+  const engine = await catalogueEngine(manifest, model);
+  const clients = await openScoringClients(opts.catalogDir, manifest);
+  const client = await clients.create();
+  const keys = await engine.loadSessionKeys(client.publicMaterial());
+  try {
+    const hop = extractor.hopSeconds;
+    const vectors = queryVectorsPerWindow(manifest);
+    const longest = manifest.tracks.reduce((a, b) => (b.durationSeconds > a.durationSeconds ? b : a));
+    const needSeconds = (opts.reps + 1) * hop + extractor.windowSeconds + 2 * extractor.contextSeconds;
+    const pcm = await decodeFile(join(opts.music, longest.path), { sampleRate: extractor.sampleRate, durationSeconds: Math.ceil(needSeconds) });
+    const windows = extractor.windows(pcm).vectors;
+    if (windows.length === 0) throw new Error(`${longest.path}: no feature windows`);
+    const batches = Array.from({ length: opts.reps + 1 }, (_, q) => hypothesisSlices(windows[q % windows.length], manifest.dim));
+    const queries = batches.map((b) => {
+      const enc = client.encryptWindows(b);
+      if (enc.ciphertexts.length !== 1) throw new Error(`a window's ${b.length} vectors made ${enc.ciphertexts.length} queries`);
+      return enc.ciphertexts[0];
+    });
+    const { timed, agreement, queryBytes, resultBytesPerQuery } = await timeAndCheck(queries, batches, (query) => engine.score(keys, query), (r, n) => client.decryptScores([r], n), model, opts.reps);
+    const queriesPerAudioSecond = 1 / hop;
+    const serverMsPerAudioSecond = timed.cpuMs * queriesPerAudioSecond;
+    opts.log(`timing (LWE): ${round(timed.cpuMs, 2)} CPU ms per query (${timed.runs} runs, ${vectors} vectors each), ${round(serverMsPerAudioSecond, 3)} ms per audio s`);
+    return {
+      layout: `LWE ${C}×${manifest.dim}, ${vectors} vectors per window`,
+      windowsPerCiphertext: clients.windowsPerQuery,
+      windowsPerQuery: 1,
+      ...perAudioSecond(timed, queriesPerAudioSecond, queryBytes, resultBytesPerQuery, 2),
+      keyBytesPerSession: client.publicMaterial().byteLength,
+      hintBytes: (C * manifest.lwe!.n + C) * 4,
+      heArgmaxAgree: agreement,
+      track: longest.path,
+      timedQueries: timed.runs,
+      seconds: round((now() - t0) / 1000, 1),
+    };
+  } finally {
+    await engine.close();
   }
 }

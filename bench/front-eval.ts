@@ -82,6 +82,7 @@ export async function runEvalCli(o: EvalRunOptions): Promise<EvalRun> {
     BLINDEAR_ENROLL_KIND: o.point.kind,
     BLINDEAR_ENROLL_PARAMS: JSON.stringify(o.point.params),
     BLINDEAR_ENROLL_HE: JSON.stringify(o.point.he),
+    BLINDEAR_ENROLL_SCHEME: o.point.scheme,
     PYTHONUNBUFFERED: '1',
   };
   const t0 = now();

@@ -45,6 +45,8 @@ export const FRONT_POINTS: readonly FrontPointConfig[] = ([
   { name: 'landmark d1024 s35/20 N4096', label: 'd1024 s35/20 N4096', kind: 'landmark', params: { d: 1024 } },
   { name: 'landmark d2048 s35/20 N4096 (default)', label: 'dflt d2048 s35/20', kind: 'landmark' },
   { name: 'landmark d4096 s50/40 N8192', label: 'd4096 s50/40 N8192', kind: 'landmark', params: { d: 4096, segmentSeconds: 50, segmentHopSeconds: 40, maxClasses: 1024 } },
+  // The default features scored with LWE (its catalogues carry three speed hypotheses per window).
+  { name: 'landmark d2048 s35/20 LWE (LWE default)', label: 'LWE d2048 s35/20', kind: 'landmark', scheme: 'lwe' },
 ] satisfies FrontPointConfigInput[]).map((p) => FrontPointConfig.parse(p));
 
 /** The goal region of the front (issue #9). */
@@ -188,6 +190,8 @@ async function measurePoint(config: FrontPointConfig, o: FrontOptions, log: (s: 
       resultBytesPerQuery: cost.resultBytesPerQuery,
       bytesPerAudioSecond: cost.bytesPerAudioSecond,
       keyBytesPerSession: cost.keyBytesPerSession,
+      scheme: manifest.scheme,
+      hintBytes: cost.hintBytes,
       heArgmaxAgree: cost.heArgmaxAgree,
       cores: availableParallelism(),
       he: {
@@ -249,10 +253,10 @@ function markdown(points: FrontPoint[], o: FrontOptions, command: string, second
     ['point', 'kind', 'd', 'C', 'window / hop s', 'N, q bits', '10 s clean', '20 dB', '10 dB', 'mp3+20 dB', '5 s clean', '5 s 0 dB', 'unknown rejected', 'wrong / false accepts', 'offset ±2 s (10 s clean)',
       'server ms / query', 'server ms / audio s', 'streams / core', 'KiB / audio s', 'keys KiB', 'enrol s', 'identify s', 'point s'],
     points.map((p, i) => [
-      `${i + 1} ${p.name}`, p.featureKind, p.d, p.classes, `${p.windowSeconds} / ${p.hopSeconds}`, `${p.he.polyModulusDegree}, [${p.he.coeffModulusBits.join(',')}]`,
+      `${i + 1} ${p.name}`, p.featureKind, p.d, p.classes, `${p.windowSeconds} / ${p.hopSeconds}`, p.scheme === 'lwe' ? 'LWE n 1024, q 2^32' : `${p.he.polyModulusDegree}, [${p.he.coeffModulusBits.join(',')}]`,
       pct(p.top1Clean10s), pct(p.top1At20dB), pct(p.top1At10dB), pct(p.top1Mp3At20dB), pct(p.top1Clean5s), pct(p.top1At0dB5s), pct(p.unknownRejected),
       `${p.wrongAnswers} / ${p.falseAccepts}`, pct(p.offsetWithin2sClean10s),
-      `${p.serverMsPerQuery} (${p.windowsPerQuery} win)`, p.serverMsPerAudioSecond, p.streamsPerCore, kib(p.bytesPerAudioSecond), kib(p.keyBytesPerSession),
+      `${p.serverMsPerQuery} (${p.windowsPerQuery} win)`, p.serverMsPerAudioSecond, p.streamsPerCore, kib(p.bytesPerAudioSecond), p.scheme === 'lwe' ? `hint ${kib(p.hintBytes)}` : kib(p.keyBytesPerSession),
       round(p.enrolSeconds, 0), round(p.identifySeconds, 0), round(p.pointSeconds, 0),
     ]),
   );
@@ -270,9 +274,9 @@ function markdown(points: FrontPoint[], o: FrontOptions, command: string, second
       '`blindear enroll` with the point\'s options in BLINDEAR_ENROLL_KIND / _PARAMS / _HE, then `blindear identify --json` (in-process, encrypted). ' +
       'Rates are right-track answers (negatives: "unknown") over the queries of each condition; "wrong" counts known-track queries named as another track.',
     '',
-    `Server cost: the same catalogue, ScoringEngine on ClientSession query ciphertexts of real windows of its longest track, main-thread CPU ms per query (validation included), mean after a warm-up. ` +
+    `Server cost: the same catalogue, its scorer (CKKS ScoringEngine, or the LWE engine on the calling thread) on a client session's query ciphertexts of real windows of its longest track, main-thread CPU ms per query (validation included), mean after a warm-up. ` +
       `A stream sends a query per min(windows per ciphertext, ${STREAM_BATCH_SECONDS} s of windows) (the encrypt stage's batching): server ms per audio s = ms per query × queries per audio s; streams per core = 1000 / that. ` +
-      'KiB per audio s = (query + result ciphertexts) × queries per audio s; keys are sent once per session.',
+      'KiB per audio s = (query + result ciphertexts) × queries per audio s; keys are sent once per session; an LWE catalogue\'s hint (KiB) is downloaded once per catalogue version.',
     '',
     table,
     '',

@@ -184,20 +184,22 @@ export async function runKafkaShards(opts: { C: number; d: number; shards?: numb
     broker = await startBroker();
     const brokers = broker.address;
     await runToEnd(startCli(['topics', '--brokers', brokers, '--partitions', '2']), 'topics');
-    const ports: number[] = [];
-    for (const s of split.shards) {
-      const port = await freeLoopbackPort();
-      ports.push(port);
-      children.push(startCli(['worker', 'scorer', '--brokers', brokers, '--catalog', s.dir, '--metrics-port', String(port), '--log-level', 'warn']));
-    }
     kafka = new Kafka({ brokers: [brokers], clientId: 'bench-shards', logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
-    const groups = split.shards.map((_, i) => `blindear-scorer-shard-${i}-of-${count}`);
-    await waitFor(async () => {
-      const { groups: g } = await admin.describeGroups(groups);
-      return g.every((x) => x.state === 'Stable' && x.members.length === 1) ? true : undefined;
-    }, 'every shard group', 600_000, 500);
+    // One worker at a time: a scorer's start-up (its float model beside the quantised rows) holds twice
+    // its steady memory, and eight starting at once on one machine would not fit where eight running do.
+    const ports: number[] = [];
+    for (const [i, s] of split.shards.entries()) {
+      const port = await freeLoopbackPort();
+      ports.push(port);
+      children.push(startCli(['worker', 'scorer', '--brokers', brokers, '--catalog', s.dir, '--metrics-port', String(port), '--log-level', 'warn']));
+      const group = `blindear-scorer-shard-${i}-of-${count}`;
+      await waitFor(async () => {
+        const { groups: [g] } = await admin.describeGroups([group]);
+        return g?.state === 'Stable' && g.members.length === 1 ? true : undefined;
+      }, group, 600_000, 500);
+    }
     await admin.disconnect();
 
     // The client: the whole catalogue's hint, one session, its (LWE) keys record signed as the services do.

@@ -20,6 +20,8 @@ export const FrontPointConfig = z.object({
   params: z.record(z.string(), z.unknown()).default({}),
   /** Encryption parameters over heParamsFor's choice (BLINDEAR_ENROLL_HE). */
   he: z.record(z.string(), z.unknown()).default({}),
+  /** How the catalogue's queries are scored (BLINDEAR_ENROLL_SCHEME). */
+  scheme: z.enum(['ckks', 'lwe']).default('ckks'),
 });
 export type FrontPointConfig = z.infer<typeof FrontPointConfig>;
 export type FrontPointConfigInput = z.input<typeof FrontPointConfig>;
@@ -111,8 +113,11 @@ export const FrontPoint = z.object({
   resultBytesPerQuery: count,
   /** Serialised query + result bytes per second of streamed audio. */
   bytesPerAudioSecond: z.number().nonnegative(),
-  /** client.publicMaterial(): the Galois keys sent once per session. */
+  /** client.publicMaterial(): the Galois keys sent once per session (LWE: a marker). */
   keyBytesPerSession: count,
+  /** How queries are scored; LWE catalogues' clients download the catalogue's hint once per catalogue version. */
+  scheme: z.enum(['ckks', 'lwe']).default('ckks'),
+  hintBytes: count.default(0),
   /** Decrypted argmax = clear W·x + b argmax, over the timed windows ("k/n"). */
   heArgmaxAgree: z.string(),
   cores: z.number().int().positive(),
