@@ -14,6 +14,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import kafkajs from 'kafkajs';
 import { createSigner, openScoringClients, signSessionKeys } from '../pipeline/he/client/index.js';
 import { catalogParamsId } from '../pipeline/he/layout.js';
@@ -180,6 +182,9 @@ export async function runKafkaShards(opts: { C: number; d: number; shards?: numb
       : await buildWhole({ work, dir: sharded, C, d, count, r, x0 });
     const buildSeconds = (now() - t) / 1000;
     opts.log(`kafka-shards: C=${C} catalogue built (${build}) in ${round(buildSeconds, 0)} s`);
+    // The build's GiBs of rows are garbage: collected before the workers and the client's hint need the memory.
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
 
     broker = await startBroker();
     const brokers = broker.address;
