@@ -165,7 +165,8 @@ async function measureLweCost(opts: { catalogDir: string; music: string; reps: n
   const keys = await engine.loadSessionKeys(client.publicMaterial());
   try {
     const hop = extractor.hopSeconds;
-    const vectors = queryVectorsPerWindow(manifest);
+    // A window's speed hypotheses, as `identify` sends them; a monitor's queries add its probes' (queryVectorsPerWindow).
+    const live = queryVectorsPerWindow(manifest);
     const longest = manifest.tracks.reduce((a, b) => (b.durationSeconds > a.durationSeconds ? b : a));
     const needSeconds = (opts.reps + 1) * hop + extractor.windowSeconds + 2 * extractor.contextSeconds;
     const pcm = await decodeFile(join(opts.music, longest.path), { sampleRate: extractor.sampleRate, durationSeconds: Math.ceil(needSeconds) });
@@ -180,9 +181,9 @@ async function measureLweCost(opts: { catalogDir: string; music: string; reps: n
     const { timed, agreement, queryBytes, resultBytesPerQuery } = await timeAndCheck(queries, batches, (query) => engine.score(keys, query), (r, n) => client.decryptScores([r], n), model, opts.reps);
     const queriesPerAudioSecond = 1 / hop;
     const serverMsPerAudioSecond = timed.cpuMs * queriesPerAudioSecond;
-    opts.log(`timing (LWE): ${round(timed.cpuMs, 2)} CPU ms per query (${timed.runs} runs, ${vectors} vectors each), ${round(serverMsPerAudioSecond, 3)} ms per audio s`);
+    opts.log(`timing (LWE): ${round(timed.cpuMs, 2)} CPU ms per query (${timed.runs} runs, ${batches[0].length} vectors each), ${round(serverMsPerAudioSecond, 3)} ms per audio s`);
     return {
-      layout: `LWE ${C}×${manifest.dim}, ${vectors} vectors per window`,
+      layout: `LWE ${C}×${manifest.dim}, ${batches[0].length} vectors per query (a monitor's window: ${live})`,
       windowsPerCiphertext: clients.windowsPerQuery,
       windowsPerQuery: 1,
       ...perAudioSecond(timed, queriesPerAudioSecond, queryBytes, resultBytesPerQuery, 2),
