@@ -34,7 +34,9 @@ describe('npm run bench -- --quick', () => {
     expect(report.lwe.rows.every((r: { argmaxAgreeBeyondError: string }) => /^(\d+)\/\1$/.test(r.argmaxAgreeBeyondError))).toBe(true);
     expect(report.shards.rows.length).toBeGreaterThan(0);
     expect(report.position.rows.map((r: { exact: string }) => r.exact)).toEqual(['yes']);
-    expect(report.threads.rows.map((r: { threads: number }) => r.threads)).toEqual([0, 1, 2]);
+    // Both engines on 0, 1 and 2 threads, every thread count drained and timed.
+    expect(report.threads.rows.map((r: { scheme: string; threads: number }) => `${r.scheme} ${r.threads}`)).toEqual(['ckks 0', 'ckks 1', 'ckks 2', 'lwe 0', 'lwe 1', 'lwe 2']);
+    expect(report.threads.rows.every((r: { wallMsPerQuery: number }) => r.wallMsPerQuery > 0)).toBe(true);
     // The monitoring service decided windows of its paced stations, each partition served by its one instance.
     const mon = report.monitor.rounds[0] as { decisions: number; latencyP50: number; partitions: Record<string, number[][]> };
     expect(mon.decisions).toBeGreaterThan(0);
