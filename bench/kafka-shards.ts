@@ -14,8 +14,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import kafkajs from 'kafkajs';
 import { createSigner, openScoringClients, signSessionKeys } from '../pipeline/he/client/index.js';
 import { catalogParamsId } from '../pipeline/he/layout.js';
@@ -25,6 +23,7 @@ import { FILE_CHUNK_BYTES, sha256Hex } from '../pipeline/model/large-file.js';
 import { shardCatalog, shardDirName, shardRanges, type ShardedCatalog } from '../pipeline/model/shard-catalog.js';
 import { inputScaleFor, LWE_N } from '../pipeline/he/lwe.js';
 import { LweScoringEngine } from '../pipeline/he/server/lwe-engine.js';
+import { collectGarbage } from '../pipeline/runtime/gc.js';
 import { CATALOG_LWE_HINT, CATALOG_MANIFEST, CATALOG_MODEL, CatalogManifest } from '../schemas/catalog.js';
 import { LweParams } from '../schemas/he.js';
 import { LandmarkParams } from '../schemas/feature-landmark.js';
@@ -183,8 +182,7 @@ export async function runKafkaShards(opts: { C: number; d: number; shards?: numb
     const buildSeconds = (now() - t) / 1000;
     opts.log(`kafka-shards: C=${C} catalogue built (${build}) in ${round(buildSeconds, 0)} s`);
     // The build's GiBs of rows are garbage: collected before the workers and the client's hint need the memory.
-    setFlagsFromString('--expose-gc');
-    (runInNewContext('gc') as () => void)();
+    collectGarbage();
 
     broker = await startBroker();
     const brokers = broker.address;

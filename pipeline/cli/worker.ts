@@ -4,12 +4,11 @@
  * and consumes that many partitions concurrently so every thread has work.
  */
 import { availableParallelism } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { SESSION_TOMBSTONE_HEADER, SessionKeysTombstone } from '../../schemas/messages.js';
 import { loadConfig } from '../../schemas/config.js';
 import type { TopicKey } from '../../schemas/topics.js';
+import { collectGarbage } from '../runtime/gc.js';
 import { catalogueEngine, PositionEngine } from '../he/server/index.js';
 import { createExtractor, queryVectorsPerWindow } from '../features/registry.js';
 import { loadManifest, loadModel, loadPositionTable } from '../model/catalog-store.js';
@@ -53,8 +52,7 @@ const sourceOf = (msg: Inbound<'queries'>): Parameters<typeof sendDeadLetter>[1]
  * them until V8 next wants memory: eight shard scorers starting on one machine would not fit.
  */
 function collectBuildGarbage(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
+  collectGarbage();
 }
 
 export async function runWorker(stage: 'scorer', opts: { brokers?: string; serverBrokers?: string; catalog: string; metricsPort?: number; logLevel: string; maxSpeed?: number; burstSeconds?: number; threads?: number }): Promise<void> {
