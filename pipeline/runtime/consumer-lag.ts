@@ -7,6 +7,7 @@
 import type { KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { topicOffsets } from './topics-admin.js';
 
 export interface PartitionEnd { partition: number; low: string; high: string }
 export interface PartitionCommit { partition: number; offset: string }
@@ -56,7 +57,7 @@ export function startConsumerLag(opts: ConsumerLagOptions): ConsumerLagPoller {
     for (const group of opts.groups()) {
       const offsets = await admin.fetchOffsets({ groupId: group });
       for (const { topic, partitions } of offsets) {
-        if (!ends.has(topic)) ends.set(topic, await admin.fetchTopicOffsets(topic));
+        if (!ends.has(topic)) ends.set(topic, await topicOffsets(admin, topic));
         for (const row of lagOf(topic, partitions, ends.get(topic)!)) rows.push({ group, row });
       }
     }

@@ -17,6 +17,7 @@ import { FETCH_WAIT_MS, type KafkaClient } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { deadLetterHeaders, sendDeadLetter } from './run-stage.js';
+import { topicOffsets } from './topics-admin.js';
 
 interface Pending {
   source: { topic: TopicKey; partition: number; record: KafkaMessage };
@@ -70,7 +71,7 @@ export class DeadLetterLedger {
     await admin.connect();
     let ends: { partition: number; offset: string; low: string }[];
     try {
-      ends = (await admin.fetchTopicOffsets(dlq)).filter((p) => BigInt(p.offset) > BigInt(p.low));
+      ends = (await topicOffsets(admin, dlq)).filter((p) => BigInt(p.offset) > BigInt(p.low));
     } finally {
       await admin.disconnect();
     }

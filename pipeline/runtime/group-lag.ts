@@ -1,13 +1,14 @@
 /** Consumer lag of a group on a topic: end offsets minus committed offsets, per partition. */
 import { TOPICS, type TopicKey } from '../../schemas/topics.js';
 import type { KafkaClient } from './kafka.js';
+import { topicOffsets } from './topics-admin.js';
 
 export async function groupLag(kafka: KafkaClient, groupId: string, topic: TopicKey): Promise<{ partition: number; lag: number }[]> {
   const name = TOPICS[topic].name;
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const ends = await admin.fetchTopicOffsets(name);
+    const ends = await topicOffsets(admin, name);
     const [committed] = await admin.fetchOffsets({ groupId, topics: [name] });
     return ends.map((e) => {
       const c = committed?.partitions.find((p) => p.partition === e.partition);

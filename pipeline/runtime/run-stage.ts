@@ -16,6 +16,7 @@ import type { Inbound, Outbound, Stage, StageContext } from './stage.js';
 import { clusterOf, oneCluster, producerOf, type Clusters, type Producers } from './clusters.js';
 import { StateTables } from './state-tables.js';
 import { stageSpec, zoneViolations, type StageSpec } from '../topology.js';
+import { topicOffsets } from './topics-admin.js';
 
 
 export interface RunStageOptions<K extends TopicKey> {
@@ -249,7 +250,7 @@ export async function runStage<K extends TopicKey>(opts: RunStageOptions<K>): Pr
   if (opts.startAtCurrentEnd) {
     const admin = inputCluster.admin();
     await admin.connect();
-    try { ends = await admin.fetchTopicOffsets(spec.name); } finally { await admin.disconnect(); }
+    try { ends = await topicOffsets(admin, spec.name); } finally { await admin.disconnect(); }
   }
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, (e) => {
     // A new generation: only the partitions assigned now may be committed.

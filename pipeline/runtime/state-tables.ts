@@ -13,6 +13,7 @@ import type { Clusters } from './clusters.js';
 import { clusterOf } from './clusters.js';
 import type { Logger } from './logger.js';
 import type { EnvelopeOf, Outbound, TableView } from './stage.js';
+import { topicOffsets } from './topics-admin.js';
 
 interface Entry {
   partition: number;
@@ -83,7 +84,7 @@ export class StateTables implements TableView {
       const admin = clusterOf(this.clusters, topic).admin();
       await admin.connect();
       let partitions: number[];
-      try { partitions = (await admin.fetchTopicOffsets(TOPICS[topic].name)).map((o) => o.partition); } finally { await admin.disconnect(); }
+      try { partitions = (await topicOffsets(admin, TOPICS[topic].name)).map((o) => o.partition); } finally { await admin.disconnect(); }
       await this.restoreTopic(topic, partitions);
     }
   }
@@ -102,7 +103,7 @@ export class StateTables implements TableView {
     await admin.connect();
     let ends: { partition: number; offset: string; low: string }[];
     try {
-      const offsets = await admin.fetchTopicOffsets(name);
+      const offsets = await topicOffsets(admin, name);
       ends = offsets.filter((o) => partitions.includes(o.partition)).map((o) => ({ partition: o.partition, offset: o.high, low: o.low }));
     } finally {
       await admin.disconnect();

@@ -80,3 +80,23 @@ async function createMissing(admin: ReturnType<KafkaClient['admin']>, partitions
   }
   return missing.map((t) => t.topic);
 }
+
+/** Attempts at reading a topic's offsets while its partitions' leaders settle. */
+const OFFSET_ATTEMPTS = 6;
+
+/**
+ * A topic's offsets per partition (admin.fetchTopicOffsets), read again while the broker answers that it
+ * is not (yet) a partition's leader: right after the topics are created or a broker restarts, leadership
+ * is still moving and kafkajs passes that retriable error up from this call instead of retrying it.
+ */
+export async function topicOffsets(admin: ReturnType<KafkaClient['admin']>, topic: string): Promise<{ partition: number; offset: string; high: string; low: string }[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      const moving = adminErrors(err).some((e) => e.retriable === true || /NOT_LEADER|LEADER_NOT_AVAILABLE|UNKNOWN_TOPIC_OR_PARTITION/.test(e.type ?? ''));
+      if (attempt >= OFFSET_ATTEMPTS || !moving) throw err;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
+}
