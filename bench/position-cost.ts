@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { PositionClient } from '../pipeline/he/client/position-client.js';
 import { positionHint, type PositionPirSetup } from '../pipeline/he/position-pir.js';
 import { PositionEngine } from '../pipeline/he/server/position-engine.js';
-import { alignInRecord, POSITION_CANDIDATES, positionSlots, type PositionQuery } from '../pipeline/model/position.js';
+import { alignInRecord, POSITION_CANDIDATES, POSITION_SLOT_BITS, positionSlots, type PositionQuery } from '../pipeline/model/position.js';
 import { mdTable, now, round, timeLoop } from './util.js';
 
 export interface PositionRow {
@@ -36,12 +36,12 @@ function lcg(seed: number): () => number {
 
 export async function runPositionCost(opts: { classes: number[]; log: (s: string) => void }): Promise<{ rows: PositionRow[]; markdown: string }> {
   const slots = positionSlots(35);
-  const bytes = slots * 16;
+  const bytes = slots * (POSITION_SLOT_BITS / 8);
   const rows: PositionRow[] = [];
   for (const C of opts.classes) {
     const rand = lcg(C);
     const table = new Uint8Array(C * bytes);
-    for (let i = 0; i < table.length; i++) for (let b = 0; b < 8; b++) if (rand() < 0.15) table[i] |= 1 << b;
+    for (let i = 0; i < table.length; i++) for (let b = 0; b < 8; b++) if (rand() < 0.03) table[i] |= 1 << b;
     const setup: PositionPirSetup = { classes: C, bytes, n: 1024, seed: randomBytes(16).toString('hex'), deltaBits: 24 };
     const t0 = now();
     const hint = positionHint(setup, table);
@@ -61,7 +61,7 @@ export async function runPositionCost(opts: { classes: number[]; log: (s: string
     const pq: PositionQuery = {
       durationSeconds: 10,
       hypotheses: [0.97, 1, 1.03].map((speed) => ({
-        speed, bits: Int32Array.from({ length: 150 }, () => Math.floor(rand() * 128)), seconds: Float64Array.from({ length: 150 }, () => rand() * 10 * speed),
+        speed, hashes: Uint32Array.from({ length: 150 }, () => Math.floor(rand() * 2 ** 32)), seconds: Float64Array.from({ length: 150 }, () => rand() * 10 * speed),
       })),
     };
     const record = table.subarray(0, bytes);

@@ -34,7 +34,12 @@ export const PositionParams = z.object({
   n: z.number().int().positive(),
   seed: z.string().regex(/^[0-9a-f]{32}$/),
   deltaBits: z.number().int().min(16).max(28),
-});
+  /**
+   * Each slot bit's share of the table's set bits, relative to the mean bit (length slotBits): the
+   * alignment weighs a hit on a common bit less. Absent in catalogues enrolled before it: unweighted.
+   */
+  bitShare: z.array(z.number().nonnegative()).optional(),
+}).refine((p) => !p.bitShare || p.bitShare.length === p.slotBits, { message: 'bitShare needs one entry per slot bit', path: ['bitShare'] });
 export type PositionParams = z.infer<typeof PositionParams>;
 
 export const CatalogTrack = z.object({

@@ -49,6 +49,10 @@ export const EvalAnswer = z.object({
   top3: z.array(z.number().int().nonnegative()).max(3),
   /** The position query's alignment of the query with the best track's records, in standard deviations over chance. */
   positionZ: z.number().optional(),
+  /** The scores' answer before the position query checked it (null: "unknown"). */
+  scoreTrack: z.number().int().nonnegative().nullable().optional(),
+  /** Each candidate track's best alignment (z over chance), best first. */
+  positionTracks: z.array(z.object({ track: z.number().int().nonnegative(), z: z.number() })).max(8).optional(),
 });
 export type EvalAnswer = z.infer<typeof EvalAnswer>;
 

@@ -14,7 +14,7 @@ import { catalogueEngine, PositionEngine, type CatalogueEngine, type SessionKeys
 import { loadManifest, loadModel, loadPositionTable } from '../model/catalog-store.js';
 import { scoreInClear, type Segment } from '../model/segment-templates.js';
 import { decideEncrypted, type Positioning } from '../he/client/round-trip.js';
-import { placeOffset, positionCandidates, positionQueryOfPcm } from '../model/position.js';
+import { lookalikeTracks, placeOffset, POSITION_CANDIDATES, POSITION_TRACKS, positionCandidates, positionQueryOfPcm } from '../model/position.js';
 import { segmentsOf } from '../features/registry.js';
 
 export interface QueryOutcome {
@@ -32,6 +32,8 @@ function answerOf(d: Decision): EvalAnswer {
     offsetSeconds: Number(d.offsetSeconds.toFixed(3)),
     top3: d.ranking.slice(0, 3).map((r) => r.track),
     ...(d.position ? { positionZ: Number(d.position.z.toFixed(3)) } : {}),
+    ...(d.position?.scoreTrack !== undefined ? { scoreTrack: d.position.scoreTrack } : {}),
+    ...(d.position?.tracks ? { positionTracks: d.position.tracks.map((t) => ({ track: t.track, z: Number(t.z.toFixed(3)) })) } : {}),
   };
 }
 
@@ -41,6 +43,8 @@ interface EvalPosition {
   table: Uint8Array;
   bytes: number;
   slots: number;
+  bitShare?: readonly number[];
+  lookalikes: ReadonlySet<number>;
   segments: Segment[];
 }
 
@@ -79,7 +83,7 @@ export class QueryScorer {
     const positionClient = await openPositionClient(catalogDir, manifest);
     const served = await loadPositionTable(catalogDir, manifest);
     const position = positionClient && served && manifest.position
-      ? { client: positionClient, engine: new PositionEngine(served.setup, served.table), table: served.table, bytes: served.setup.bytes, slots: manifest.position.slots, segments: segmentsOf(manifest) }
+      ? { client: positionClient, engine: new PositionEngine(served.setup, served.table), table: served.table, bytes: served.setup.bytes, slots: manifest.position.slots, bitShare: manifest.position.bitShare, lookalikes: lookalikeTracks(manifest.enrolment), segments: segmentsOf(manifest) }
       : null;
     return new QueryScorer(manifest, model, client, engine, keys, position);
   }
@@ -98,7 +102,7 @@ export class QueryScorer {
     const spec = this.manifest.feature;
     const query = p && spec.kind === 'landmark' ? positionQueryOfPcm(pcm, spec.params) : null;
     const positioning: Positioning | undefined = p && query ? {
-      query, client: p.client, segments: p.segments, slots: p.slots,
+      query, client: p.client, segments: p.segments, slots: p.slots, bitShare: p.bitShare, lookalikes: p.lookalikes,
       answer: async (qs) => {
         const t0 = performance.now();
         const out = qs.map((q) => p.engine.answer(q));
@@ -117,8 +121,8 @@ export class QueryScorer {
     let plain = this.#decide(clearScores, w.startSeconds, clipSeconds);
     if (p && query) {
       // The clear reference reads the records straight from the table.
-      const classes = positionCandidates(plain, clearScores, p.segments);
-      plain = placeOffset(plain, query, classes, classes.map((k) => p.table.subarray(k * p.bytes, (k + 1) * p.bytes)), p.segments, { slots: p.slots });
+      const classes = positionCandidates(plain, clearScores, p.segments, POSITION_CANDIDATES, POSITION_TRACKS);
+      plain = placeOffset(plain, query, classes, classes.map((k) => p.table.subarray(k * p.bytes, (k + 1) * p.bytes)), p.segments, { slots: p.slots, bitShare: p.bitShare, lookalikes: p.lookalikes });
     }
     return { windows: w.vectors.length, encrypted: answerOf(encrypted), plain: answerOf(plain), serverMs };
   }

@@ -38,7 +38,13 @@ export interface Decision {
    * The position query's alignment of the query against the best track's records (pipeline/model/position.ts),
    * where one was made: its z-score over chance, whether the answer is a track or "unknown".
    */
-  position?: { z: number; hits: number; speed: number };
+  position?: {
+    z: number; hits: number; speed: number;
+    /** The scores' answer before the alignment checked it. */
+    scoreTrack?: number | null;
+    /** Each candidate track's best alignment, best first. */
+    tracks?: { track: number; z: number }[];
+  };
 }
 
 /** A window vector's hypotheses (views of its d-slices). */

@@ -10,7 +10,7 @@ import { LWE_N, type LweHint } from '../he/lwe.js';
 import { LweScoringEngine } from '../he/server/lwe-engine.js';
 import { maxPositionClasses, POSITION_DELTA_BITS, positionHint, type PositionPirSetup } from '../he/position-pir.js';
 import { readWhole, sha256Hex } from './large-file.js';
-import { POSITION_SLOT_BITS, POSITION_SLOT_SECONDS } from './position.js';
+import { bitShares, POSITION_SLOT_SECONDS } from './position.js';
 
 export type ManifestDraft = Omit<CatalogManifest, 'modelId' | 'createdAt' | 'format' | 'version' | 'scheme' | 'lwe' | 'position'>;
 
@@ -19,12 +19,13 @@ export interface PositionTable {
   table: Uint8Array;
   slots: number;
   bytes: number;
+  slotBits: number;
 }
 
 /** The table's public parameters and its hint file (H' = D·A', m × n words) under a fresh seed of A'. */
 function positionFor(t: PositionTable, classes: number): { position: PositionParams; hintBytes: Buffer } {
   const position: PositionParams = {
-    slotSeconds: POSITION_SLOT_SECONDS, slotBits: POSITION_SLOT_BITS, slots: t.slots, n: LWE_N,
+    slotSeconds: POSITION_SLOT_SECONDS, slotBits: t.slotBits, slots: t.slots, n: LWE_N, bitShare: bitShares(t.table, t.slotBits),
     seed: randomBytes(16).toString('hex'), deltaBits: POSITION_DELTA_BITS,
   };
   const hint = positionHint(positionSetup(position, classes), t.table);

@@ -72,6 +72,8 @@ export interface EnrollOptions {
   he?: Partial<HeParams>;
   /** How queries are scored (default 'ckks'); 'lwe' needs the landmark features. */
   scheme?: 'ckks' | 'lwe';
+  /** Bits per 0.5 s slot of the landmark catalogue's position table (default POSITION_SLOT_BITS). */
+  positionSlotBits?: number;
   logger: Logger;
   seed?: number;
   concurrency?: number;
@@ -303,7 +305,7 @@ async function enrollLandmarks(
     dim: params.d,
     skipped,
     enrolment: { seed: opts.seed ?? 7, calibration: calibration ?? null },
-  }, templates.model, { scheme: opts.scheme ?? 'ckks' }, buildPositionTable(landmarks, templates.segments, templates.segmentSeconds, params));
+  }, templates.model, { scheme: opts.scheme ?? 'ckks' }, buildPositionTable(landmarks, templates.segments, templates.segmentSeconds, params, opts.positionSlotBits));
 }
 
 async function enrollMfcc(

@@ -1,20 +1,21 @@
 /**
  * Where in a track an answer lies, to a fraction of a second. The catalogue's classes are 35 s segments,
  * so the scores alone place a 10 s query within a few seconds at best. Enrolment also writes a position
- * table: per segment, a record of `slots` time slots of 0.5 s, each a 128-bit set of the (speed-tolerant)
- * landmark codes that start in it (catalogue side: the union of the STFT framings). After the answer, the
- * client fetches the records of the answer's best-scoring segments by private retrieval
- * (pipeline/he/position-pir.ts: the server cannot tell which) and aligns its own landmarks against them in
- * the clear, as Shazam's and audfprint's offset histograms do: the offset at which most of the query's
- * codes find their bit set, under each speed hypothesis of the catalogue. An alignment counts only if it
- * stands out from chance (z-score over the record's bit density); otherwise the scores' offset stays.
+ * table: per segment, a record of `slots` time slots of 0.5 s, each a `slotBits`-bit set of the
+ * (speed-tolerant) landmark codes that start in it (catalogue side: the union of the STFT framings). After
+ * the scores, the client fetches the records of the candidate tracks' best-scoring segments by private
+ * retrieval (pipeline/he/position-pir.ts: the server cannot tell which) and aligns its own landmarks
+ * against them in the clear, as Shazam's and audfprint's offset histograms do: the offset at which most of
+ * the query's codes find their bit set, under each speed hypothesis of the catalogue. An alignment counts
+ * only if it stands out from chance (a z-score over the record's bit density, each hit weighted by how rare
+ * its bit is in the catalogue); otherwise the scores' offset stays.
  *
- * A record is 70 slots × 16 bytes = 1120 bytes for 35 s segments; with 128 bits per slot about 15% of a
- * record's bits are set (dev catalogue), so a chance hit is 0.15 and 10 s of query (≈150 landmarks) that
- * lines up scores far above the best chance offset.
+ * A record is 76 slots × 64 bytes = 4864 bytes for 38 s segments; with 512 bits per slot about 4% of a
+ * record's bits are set (dev catalogue), so 10 s of query (≈150 landmarks) that lines up scores far
+ * above the best chance offset. (128-bit slots, 15% set, gave right answers a z about half as high.)
  */
 import type { LandmarkParams } from '../../schemas/feature-landmark.js';
-import type { PositionParams } from '../../schemas/catalog.js';
+import { EnrolmentNearDuplicates } from '../../schemas/catalog.js';
 import { makeBucketer, speedBucketer, type Bucketer, type Landmarks } from '../dsp/landmarks.js';
 import { STFT_HOP, PEAK_SAMPLE_RATE } from '../dsp/spectral-peaks.js';
 import { LANDMARK_INPUT_SAMPLE_RATE, queryLandmarks, type ClipLandmarks } from '../features/landmark.js';
@@ -22,14 +23,14 @@ import type { Decision } from '../features/types.js';
 import type { Segment } from './segment-templates.js';
 
 export const POSITION_SLOT_SECONDS = 0.5;
-export const POSITION_SLOT_BITS = 128;
+export const POSITION_SLOT_BITS = 512;
 /** An alignment is believed when its hits stand this many standard deviations above chance. */
 export const POSITION_MIN_Z = 6;
 /**
  * The alignment also checks the answer, as a fingerprint matcher's time-consistency test does: an answer
  * whose own segments do not align above this z is "unknown" (its codes matched, not in time order)...
  */
-export const POSITION_CONFIRM_Z = 4.5;
+export const POSITION_CONFIRM_Z = 7;
 /**
  * A monitored play is logged only if its decision's 30 s align at least this well (the decide stage's play
  * check). Three times the landmarks of a 10 s query lift a real alignment's z about √3-fold, and partial
@@ -38,9 +39,8 @@ export const POSITION_CONFIRM_Z = 4.5;
  * one never-enrolled song that decisions named (as "Nebula") at 6.45 and 6.38.
  */
 export const PLAY_CHECK_Z = 8;
-/** ...and an "unknown" whose best track aligns this well, with at least this confidence, is answered. */
-export const POSITION_RESCUE_Z = 11;
-export const POSITION_RESCUE_MIN_CONFIDENCE = 0.3;
+/** ...and an "unknown" whose best track aligns this well (and best) is answered. */
+export const POSITION_RESCUE_Z = 12;
 /** Records fetched per answer: the answer's best-scoring segments. */
 export const POSITION_CANDIDATES = 2;
 /** Seconds of the query aligned (from its start): enough for a sure alignment, bounded memory for long inputs. */
@@ -49,8 +49,8 @@ export const POSITION_QUERY_SECONDS = 30;
 const FRAME_SECONDS = STFT_HOP / PEAK_SAMPLE_RATE;
 
 /** The bit a landmark's bucket sets in its slot (a multiplicative hash: neighbouring buckets spread). */
-function slotBit(bucket: number, bits: number): number {
-  return (Math.imul(bucket + 1, 0x9e3779b1) >>> 0) % bits;
+function slotHash(bucket: number): number {
+  return Math.imul(bucket + 1, 0x9e3779b1) >>> 0;
 }
 
 export function positionSlots(segmentSeconds: number): number {
@@ -58,9 +58,12 @@ export function positionSlots(segmentSeconds: number): number {
 }
 
 /** The records of every segment (C × slots·slotBits/8 bytes), from the catalogue-side landmarks of its tracks. */
-export function buildPositionTable(tracks: ClipLandmarks[], segments: Segment[], segmentSeconds: number, params: LandmarkParams): { table: Uint8Array; slots: number; bytes: number } {
+export function buildPositionTable(
+  tracks: ClipLandmarks[], segments: Segment[], segmentSeconds: number, params: LandmarkParams, slotBits = POSITION_SLOT_BITS,
+): { table: Uint8Array; slots: number; bytes: number; slotBits: number } {
+  if (slotBits % 8 !== 0 || slotBits <= 0) throw new RangeError(`slot bits ${slotBits}: a positive multiple of 8`);
   const slots = positionSlots(segmentSeconds);
-  const slotBytes = POSITION_SLOT_BITS / 8;
+  const slotBytes = slotBits / 8;
   const bytes = slots * slotBytes;
   const table = new Uint8Array(segments.length * bytes);
   const bucket = makeBucketer(params);
@@ -71,7 +74,7 @@ export function buildPositionTable(tracks: ClipLandmarks[], segments: Segment[],
     const { time, code } = t.landmarks;
     for (let i = 0; i < code.length; i++) {
       const sec = time[i] * FRAME_SECONDS;
-      const bit = slotBit(bucket(code[i]), POSITION_SLOT_BITS);
+      const bit = slotHash(bucket(code[i])) % slotBits;
       for (const c of own) {
         const seg = segments[c];
         if (sec < seg.startSeconds || sec >= seg.endSeconds) continue;
@@ -81,7 +84,7 @@ export function buildPositionTable(tracks: ClipLandmarks[], segments: Segment[],
       }
     }
   });
-  return { table, slots, bytes };
+  return { table, slots, bytes, slotBits };
 }
 
 export interface Alignment {
@@ -95,7 +98,7 @@ export interface Alignment {
 
 /** A query's landmarks prepared once for every record: per speed hypothesis, each landmark's bit and time. */
 export interface PositionQuery {
-  hypotheses: { speed: number; bits: Int32Array; seconds: Float64Array }[];
+  hypotheses: { speed: number; hashes: Uint32Array; seconds: Float64Array }[];
   durationSeconds: number;
 }
 
@@ -109,7 +112,7 @@ export function positionQuery(landmarks: Pick<Landmarks, 'code' | 'time'>, durat
       // Heard at speed s, a landmark t seconds into the query lies t·s into the track's audio.
       return {
         speed,
-        bits: Int32Array.from(keep, (i) => slotBit(b(landmarks.code[i]), POSITION_SLOT_BITS)),
+        hashes: Uint32Array.from(keep, (i) => slotHash(b(landmarks.code[i]))),
         seconds: Float64Array.from(keep, (i) => landmarks.time[i] * FRAME_SECONDS * speed),
       };
     }),
@@ -164,10 +167,10 @@ export function unpackLandmarks(windows: readonly Uint32Array[], starts: readonl
 }
 
 /** The best alignment of a query among records (`records[i]` of class `classes[i]`), or null. */
-export function bestAlignment(q: PositionQuery, classes: readonly number[], records: readonly Uint8Array[], slots: number): { a: Alignment; c: number } | null {
+export function bestAlignment(q: PositionQuery, classes: readonly number[], records: readonly Uint8Array[], slots: number, bitShare?: ArrayLike<number>): { a: Alignment; c: number } | null {
   let best: { a: Alignment; c: number } | null = null;
   classes.forEach((c, i) => {
-    const a = alignInRecord(q, records[i], slots);
+    const a = alignInRecord(q, records[i], slots, bitShare);
     if (a && (!best || a.z > best.a.z)) best = { a, c };
   });
   return best;
@@ -184,75 +187,158 @@ export function positionQueryOfPcm(pcm22050: Float32Array, params: LandmarkParam
  * Chance is counted slot by slot: a landmark landing in a slot whose bits are a fraction ρ set hits by
  * chance with probability ρ, so a query laid over a record's densest stretch gains no z from the density.
  */
-export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: number): Alignment | null {
-  const slotBytes = POSITION_SLOT_BITS / 8;
-  if (record.length !== slots * slotBytes) throw new RangeError(`a position record of ${record.length} bytes, expected ${slots * slotBytes}`);
+export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: number, bitShare?: ArrayLike<number>): Alignment | null {
+  // The slot width is the catalogue's (manifest `slotBits`): a record is `slots` slots of equal bytes.
+  const slotBytes = record.length / slots;
+  if (!Number.isInteger(slotBytes) || slotBytes < 1) throw new RangeError(`a position record of ${record.length} bytes does not split into ${slots} slots`);
+  const slotBits = slotBytes * 8;
+  if (bitShare && bitShare.length !== slotBits) throw new RangeError(`${bitShare.length} bit shares for ${slotBits}-bit slots`);
   const rho = new Float64Array(slots);
   for (let s = 0; s < slots; s++) {
     let set = 0;
     for (let k = s * slotBytes; k < (s + 1) * slotBytes; k++) for (let v = record[k]; v; v >>= 1) set += v & 1;
-    rho[s] = set / POSITION_SLOT_BITS;
+    rho[s] = set / slotBits;
   }
   let mean0 = 0;
   for (const p of rho) mean0 += p / slots;
   const span = slots * POSITION_SLOT_SECONDS;
   let best: Alignment | null = null;
   for (const h of q.hypotheses) {
-    const n = h.bits.length;
+    const n = h.hashes.length;
     if (n === 0) continue;
-    const whole = n * mean0 * (1 - mean0);
+    const bits = Int32Array.from(h.hashes, (x) => x % slotBits);
+    // Weighted by rarity: a landmark whose bit is common across the catalogue (noise-like textures, shared
+    // drum patterns) hits by chance more often, and counts for less (weight −ln p, its chance probability).
+    const share = bitShare ? Float64Array.from(bits, (b) => bitShare[b]) : null;
+    const w0 = mean0 > 0 && mean0 < 1 ? -Math.log(mean0) : 1;
+    const whole = n * mean0 * (1 - mean0) * (share ? w0 * w0 : 1);
     for (let start = -q.durationSeconds; start < span; start += FRAME_SECONDS) {
       let hits = 0;
-      let mean = 0;
+      let score = 0;
       let variance = 0;
       for (let i = 0; i < n; i++) {
         const slot = Math.floor((h.seconds[i] + start) / POSITION_SLOT_SECONDS);
         if (slot < 0 || slot >= slots) continue;
-        const p = rho[slot];
-        mean += p;
-        variance += p * (1 - p);
-        const bit = h.bits[i];
-        if (record[slot * slotBytes + (bit >> 3)] & (1 << (bit & 7))) hits++;
+        const bit = bits[i];
+        const hit = (record[slot * slotBytes + (bit >> 3)] & (1 << (bit & 7))) !== 0;
+        if (hit) hits++;
+        if (share) {
+          const p = Math.min(0.5, rho[slot] * share[i]);
+          if (p <= 0) continue;
+          const w = -Math.log(p);
+          score += w * ((hit ? 1 : 0) - p);
+          variance += w * w * p * (1 - p);
+        } else {
+          const p = rho[slot];
+          score += (hit ? 1 : 0) - p;
+          variance += p * (1 - p);
+        }
       }
       // At least the spread of the whole query's chance hits at the record's mean density: a query that
       // barely overlaps the record gains no z from a few lucky hits.
-      const z = (hits - mean) / Math.sqrt(Math.max(variance, whole, 1e-9));
+      const z = score / Math.sqrt(Math.max(variance, whole, 1e-9));
       if (!best || z > best.z) best = { startSeconds: start, hits, z, speed: h.speed };
     }
   }
   return best;
 }
 
-/**
- * The best track's segments, best summed score first (the records worth fetching): the answer's, or for
- * "unknown" the best track's, so that whether an answer was found does not show in what is asked.
- */
-export function positionCandidates(decision: Decision, scores: ArrayLike<number>[], segments: Segment[], count = POSITION_CANDIDATES): number[] {
-  const track = decision.track ?? decision.bestTrack;
-  const own: { c: number; s: number }[] = [];
-  segments.forEach((seg, c) => {
-    if (seg.track !== track) return;
-    let s = 0;
-    for (const w of scores) s += w[c];
-    own.push({ c, s });
-  });
-  return own.sort((a, b) => b.s - a.s).slice(0, count).map((o) => o.c);
+/** Each bit's share of the table's set bits, relative to the mean bit (mean 1): how common its codes are. */
+export function bitShares(table: Uint8Array, slotBits: number): number[] {
+  const slotBytes = slotBits / 8;
+  const count = new Float64Array(slotBits);
+  for (let off = 0; off < table.length; off += slotBytes) {
+    for (let k = 0; k < slotBytes; k++) for (let v = table[off + k], b = 0; v; v >>= 1, b++) if (v & 1) count[k * 8 + b]++;
+  }
+  const mean = count.reduce((a, c) => a + c, 0) / slotBits;
+  return Array.from(count, (c) => (mean > 0 ? Number((Math.max(c, 0.5) / mean).toFixed(4)) : 1));
 }
 
 /**
- * The decision checked and placed by the best alignment among the fetched records (`records[i]` is class
- * `classes[i]`'s), which it carries as `position`: an answer below POSITION_CONFIRM_Z becomes "unknown";
- * an "unknown" at POSITION_RESCUE_Z or more (and POSITION_RESCUE_MIN_CONFIDENCE) names its best track;
- * an answer whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it, otherwise the
- * scores' offset stays. Thresholds chosen on the tuning packages (README "Recognition quality").
+ * Tracks whose records a one-off answer (`identify`, the evaluation) fetches: the answer's (or, for
+ * "unknown", the best track's) and the ranking's runners-up. The alignment then checks them all, as a
+ * fingerprint matcher verifies its top candidates in time: the best-aligned track is the answer, if it
+ * aligns well enough for what the scores said of it. Always this many tracks' records are asked (padded),
+ * so what is asked does not show how many tracks the scores ranked or whether an answer was found.
  */
-export function placeOffset(decision: Decision, q: PositionQuery, classes: number[], records: Uint8Array[], segments: Segment[], position: Pick<PositionParams, 'slots'>): Decision {
-  const best = bestAlignment(q, classes, records, position.slots);
-  if (!best) return decision;
-  const { a, c } = best;
-  const placed: Decision = { ...decision, position: { z: a.z, hits: a.hits, speed: a.speed } };
-  if (placed.track !== null && a.z < POSITION_CONFIRM_Z) placed.track = null;
-  else if (placed.track === null && a.z >= POSITION_RESCUE_Z && decision.confidence >= POSITION_RESCUE_MIN_CONFIDENCE) placed.track = decision.bestTrack;
-  if (placed.track === null || a.z < POSITION_MIN_Z) return placed;
-  return { ...placed, offsetSeconds: Math.max(0, segments[c].startSeconds + a.startSeconds) };
+export const POSITION_TRACKS = 3;
+/** A runner-up (a track the scores did not put first) is named at this z or more, as the best-aligned candidate. */
+export const POSITION_OTHER_Z = 14;
+/**
+ * Added to the rescue's and the runner-up's z for a track the enrolment found lookalikes for (another
+ * version, a medley holding other tracks' passages): its records align with other tracks' audio too.
+ */
+export const POSITION_LOOKALIKE_Z = 10;
+
+/** Tracks the enrolment found lookalikes for (manifest `enrolment.calibration.nearDuplicates`). */
+export function lookalikeTracks(enrolment: unknown): Set<number> {
+  const groups = EnrolmentNearDuplicates.safeParse(enrolment).data?.calibration.nearDuplicates ?? [];
+  return new Set(groups.filter((g) => g.length > 1).map((g) => g[0]));
+}
+
+/**
+ * The records worth fetching: for each of the first `tracks` candidate tracks (the answer's or the best
+ * track's, then the ranking's next), its `count` best-scoring segments (best summed score first).
+ */
+export function positionCandidates(decision: Decision, scores: ArrayLike<number>[], segments: Segment[], count = POSITION_CANDIDATES, tracks = 1): number[] {
+  const first = decision.track ?? decision.bestTrack;
+  const chosen = [first, ...decision.ranking.map((r) => r.track).filter((t) => t !== first)].slice(0, tracks);
+  const out: number[] = [];
+  for (const track of chosen) {
+    const own: { c: number; s: number }[] = [];
+    segments.forEach((seg, c) => {
+      if (seg.track !== track) return;
+      let s = 0;
+      for (const w of scores) s += w[c];
+      own.push({ c, s });
+    });
+    out.push(...own.sort((a, b) => b.s - a.s).slice(0, count).map((o) => o.c));
+  }
+  return out;
+}
+
+/** `classes` padded to `n` by repeating the first (a track of one segment, a ranking of fewer tracks): every fetch looks alike. */
+export function padCandidates(classes: readonly number[], n: number): number[] {
+  return Array.from({ length: Math.max(n, classes.length) }, (_, i) => classes[i] ?? classes[0]);
+}
+
+/** What the alignment needs of the catalogue: its slots per record, its bit shares, its tracks with lookalikes. */
+export interface PositionLayout {
+  slots: number;
+  bitShare?: ArrayLike<number>;
+  lookalikes?: ReadonlySet<number>;
+}
+
+/**
+ * The decision checked and placed by the alignments of the fetched records (`records[i]` is class
+ * `classes[i]`'s), best per track, which it carries as `position`. The best-aligned candidate track is
+ * named if it aligns at POSITION_CONFIRM_Z and was the scores' answer, at POSITION_RESCUE_Z and was the
+ * scores' best track of an "unknown", or at POSITION_OTHER_Z as a runner-up (the last two plus
+ * POSITION_LOOKALIKE_Z for a track with lookalikes); otherwise the answer is "unknown". A named track
+ * whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it; otherwise the scores'
+ * offset stays. Thresholds chosen on the tuning packages (README "Recognition quality").
+ */
+export function placeOffset(decision: Decision, q: PositionQuery, classes: number[], records: Uint8Array[], segments: Segment[], layout: PositionLayout): Decision {
+  const perTrack = new Map<number, { a: Alignment; c: number }>();
+  classes.forEach((c, i) => {
+    const a = alignInRecord(q, records[i], layout.slots, layout.bitShare);
+    const track = segments[c].track;
+    const had = perTrack.get(track);
+    if (a && (!had || a.z > had.a.z)) perTrack.set(track, { a, c });
+  });
+  if (perTrack.size === 0) return decision;
+  const tracks = [...perTrack].map(([track, b]) => ({ track, z: b.a.z })).sort((x, y) => y.z - x.z);
+  const first = decision.track ?? decision.bestTrack;
+  const top = tracks[0];
+  const doubt = layout.lookalikes?.has(top.track) ? POSITION_LOOKALIKE_Z : 0;
+  const need = top.track !== first ? POSITION_OTHER_Z + doubt
+    : decision.track !== null ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
+  const named = top.z >= need ? top.track : null;
+  const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
+  const placed: Decision = {
+    ...decision, track: named,
+    position: { z: shown.a.z, hits: shown.a.hits, speed: shown.a.speed, scoreTrack: decision.track, tracks },
+  };
+  if (named === null || shown.a.z < POSITION_MIN_Z) return placed;
+  return { ...placed, offsetSeconds: Math.max(0, segments[shown.c].startSeconds + shown.a.startSeconds) };
 }

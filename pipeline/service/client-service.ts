@@ -71,10 +71,10 @@ export interface ClientServiceOptions {
 }
 
 /** What the play check needs, when the catalogue has a position table and the service its client. */
-function positionCheck(opts: ClientServiceOptions): { client: PositionClient; segments: Segment[]; slots: number; params: LandmarkParams } | undefined {
+function positionCheck(opts: ClientServiceOptions): { client: PositionClient; segments: Segment[]; slots: number; bitShare?: readonly number[]; params: LandmarkParams } | undefined {
   const { manifest, positionClient } = opts;
   if (!positionClient || !manifest.position || manifest.shards || manifest.feature.kind !== 'landmark') return undefined;
-  return { client: positionClient, segments: segmentsOf(manifest), slots: manifest.position.slots, params: manifest.feature.params };
+  return { client: positionClient, segments: segmentsOf(manifest), slots: manifest.position.slots, bitShare: manifest.position.bitShare, params: manifest.feature.params };
 }
 
 export function buildClientStage(name: ClientStageName, opts: ClientServiceOptions, sessions: ClientSessions, producers?: Producers): Stage<TopicKey> {

@@ -22,7 +22,7 @@
  * the parts wait (shard-parts.ts) until every shard has answered, each checked against this client's own
  * catalogue, and the merged scores are decided as one answer.
  */
-import { EnrolmentNearDuplicates, type CatalogManifest } from '../../schemas/catalog.js';
+import type { CatalogManifest } from '../../schemas/catalog.js';
 import type { LandmarkParams } from '../../schemas/feature-landmark.js';
 import type { AirplayEvent, DecideState, OpenPlay, PositionCheck, Prediction } from '../../schemas/messages.js';
 import { decodeFrames, encodeFrames } from '../../schemas/frames.js';
@@ -31,7 +31,7 @@ import { BlindearError } from '../errors.js';
 import { hintsFromNote, openLandmarks, openNote, queryMac, verifyQueryMac } from '../he/client/service-key.js';
 import type { PositionClient } from '../he/client/position-client.js';
 import {
-  bestAlignment, landmarkWordsFromBase64, landmarkWordsToBase64, packLandmarks, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks,
+  bestAlignment, landmarkWordsFromBase64, lookalikeTracks, landmarkWordsToBase64, packLandmarks, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks,
 } from '../model/position.js';
 import type { Segment } from '../model/segment-templates.js';
 import { queryHypotheses, queryProbes, queryVectorsPerWindow, type Decider } from '../features/registry.js';
@@ -63,7 +63,7 @@ export interface DecideDeps {
    * sharded): the records of the named track's best segments are fetched, and the decision's landmarks
    * must align with one of them in time.
    */
-  position?: { client: PositionClient; segments: Segment[]; slots: number; params: LandmarkParams };
+  position?: { client: PositionClient; segments: Segment[]; slots: number; bitShare?: readonly number[]; params: LandmarkParams };
 }
 
 /**
@@ -292,7 +292,7 @@ export function createDecideStage(deps: DecideDeps) {
     if (frames.length !== check.classes.length) throw new BlindearError('BLINDEAR_ERR_HE_CIPHERTEXT_INVALID', `${frames.length} position records for ${check.classes.length} queries`);
     const records = frames.map((f, i) => p.client.open(Buffer.from(check.seeds[i], 'base64'), f));
     const query = positionQuery(unpackLandmarks([landmarkWordsFromBase64(check.words)], [0]), check.durationSeconds, p.params);
-    const best = bestAlignment(query, check.classes, records, p.slots);
+    const best = bestAlignment(query, check.classes, records, p.slots, p.bitShare);
     const z = best?.a.z ?? 0;
     const passed = z >= PLAY_CHECK_Z;
     ctx.metrics.playChecks.inc({ outcome: passed ? 'passed' : 'failed' });
@@ -477,7 +477,6 @@ const round = (x: number): number => Math.round(x * 100) / 100;
 
 /** The catalogue's tracks as the airplay log needs them: length, and whether the enrolment found lookalikes. */
 function airplayTracks(manifest: CatalogManifest): TrackInfo[] {
-  const groups = EnrolmentNearDuplicates.safeParse(manifest.enrolment).data?.calibration.nearDuplicates ?? [];
-  const lookalike = new Set(groups.filter((g) => g.length > 1).map((g) => g[0]));
+  const lookalike = lookalikeTracks(manifest.enrolment);
   return manifest.tracks.map((t, i) => ({ durationSeconds: t.durationSeconds, lookalike: lookalike.has(i) }));
 }

@@ -20,7 +20,9 @@ import { maxPositionClasses, positionHint, type PositionPirSetup } from '../../p
 import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import type { Decision } from '../../pipeline/features/types.js';
-import { alignInRecord, placeOffset, POSITION_CONFIRM_Z, POSITION_RESCUE_Z, type PositionQuery } from '../../pipeline/model/position.js';
+import {
+  alignInRecord, bitShares, padCandidates, placeOffset, POSITION_CONFIRM_Z, POSITION_LOOKALIKE_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
+} from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
 import { testCatalog } from '../helpers/catalog.js';
@@ -65,8 +67,9 @@ describe('position query: the answer checked by its alignment', () => {
   const record = new Uint8Array(slots * 16);
   for (let i = 0; i < record.length; i++) for (let b = 0; b < 8; b++) if (rand() < 0.15) record[i] |= 1 << b;
   const seconds = Float64Array.from({ length: 150 }, () => rand() * 10);
-  const bits = Int32Array.from({ length: 150 }, () => Math.floor(rand() * 128));
-  const query: PositionQuery = { durationSeconds: 10, hypotheses: [{ speed: 1, bits, seconds }] };
+  const hashes = Uint32Array.from({ length: 150 }, () => Math.floor(rand() * 2 ** 32));
+  const bits = Int32Array.from(hashes, (h) => h % 128);
+  const query: PositionQuery = { durationSeconds: 10, hypotheses: [{ speed: 1, hashes, seconds }] };
   // The same landmarks written into a copy of the record 12.3 s into the segment: the query was cut there.
   const aligned = Uint8Array.from(record);
   seconds.forEach((t, i) => { const slot = Math.floor((t + 12.3) / 0.5); aligned[slot * 16 + (bits[i] >> 3)] |= 1 << (bits[i] & 7); });
@@ -87,10 +90,74 @@ describe('position query: the answer checked by its alignment', () => {
     const rescued = placeOffset(decision(null, 0.5), query, [0], [aligned], segments, { slots });
     expect(rescued.track).toBe(0);
     expect(rescued.offsetSeconds).toBeCloseTo(52.3, 0);
-    // Below the rescue's confidence floor it stays unknown, still carrying its alignment.
-    const doubtful = placeOffset(decision(null, 0.1), query, [0], [aligned], segments, { slots });
-    expect(doubtful.track).toBeNull();
+    // A track the enrolment found lookalikes for needs more: here it stays unknown, still carrying its alignment.
+    const doubtful = placeOffset(decision(null, 0.5), query, [0], [aligned], segments, { slots, lookalikes: new Set([0]) });
     expect(doubtful.position!.z).toBeGreaterThan(POSITION_RESCUE_Z);
+    expect(doubtful.track).toBe(doubtful.position!.z >= POSITION_RESCUE_Z + POSITION_LOOKALIKE_Z ? 0 : null);
+  });
+});
+
+describe('position query: the runners-up checked too', () => {
+  const slots = 70;
+  const rand = lcg(5);
+  const noise = (): Uint8Array => {
+    const r = new Uint8Array(slots * 16);
+    for (let i = 0; i < r.length; i++) for (let b = 0; b < 8; b++) if (rand() < 0.15) r[i] |= 1 << b;
+    return r;
+  };
+  const seconds = Float64Array.from({ length: 150 }, () => rand() * 10);
+  const hashes = Uint32Array.from({ length: 150 }, () => Math.floor(rand() * 2 ** 32));
+  const query: PositionQuery = { durationSeconds: 10, hypotheses: [{ speed: 1, hashes, seconds }] };
+  const holding = (at: number): Uint8Array => {
+    const r = noise();
+    seconds.forEach((t, i) => { const slot = Math.floor((t + at) / 0.5); const bit = hashes[i] % 128; r[slot * 16 + (bit >> 3)] |= 1 << (bit & 7); });
+    return r;
+  };
+  // Classes 0, 1: track 0's two segments; 2: track 1's; 3: track 2's.
+  const segments = [
+    { track: 0, startSeconds: 0, endSeconds: 35 }, { track: 0, startSeconds: 20, endSeconds: 55 },
+    { track: 1, startSeconds: 0, endSeconds: 35 }, { track: 2, startSeconds: 10, endSeconds: 45 },
+  ];
+  const ranking = [{ track: 0, vote: 3 }, { track: 1, vote: 2 }, { track: 2, vote: 1 }];
+
+  it('fetches the best segments of the scores\' track, then of the runners-up; padded to a fixed count', () => {
+    const scores = [Float64Array.from([0.2, 0.5, 0.3, 0.1])];
+    const d: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
+    expect(positionCandidates(d, scores, segments, 2, 3)).toEqual([1, 0, 2, 3]);
+    expect(positionCandidates({ ...d, track: 1 }, scores, segments, 2, 2)).toEqual([2, 1, 0]);
+    expect(padCandidates([2, 1, 0], 6)).toEqual([2, 1, 0, 2, 2, 2]);
+  });
+
+  it('names a runner-up whose records hold the query, and none when no candidate stands out', () => {
+    const d: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
+    const named = placeOffset(d, query, [0, 1, 2, 3], [noise(), noise(), holding(7.5), noise()], segments, { slots });
+    expect(named.track).toBe(1);
+    expect(named.offsetSeconds).toBeCloseTo(7.5, 0);
+    expect(named.position!.tracks![0]).toMatchObject({ track: 1 });
+    expect(named.position!.tracks![0].z).toBeGreaterThan(POSITION_OTHER_Z);
+    const none = placeOffset(d, query, [0, 1, 2, 3], [noise(), noise(), noise(), noise()], segments, { slots });
+    expect(none.track).toBeNull();
+    // An answer whose own records do not align is not kept, even when the scores were sure of it.
+    const unsure = placeOffset({ ...d, track: 0, confidence: 5 }, query, [0, 1, 2, 3], [noise(), noise(), noise(), noise()], segments, { slots });
+    expect(unsure.track).toBeNull();
+    expect(unsure.position!.scoreTrack).toBe(0);
+  });
+
+  it('weighs a hit on a common bit less: a query of common codes does not stand out from a record full of them', () => {
+    // Half the bits are common (set in most slots of the table), half rare.
+    const common = (b: number): boolean => b < 64;
+    const record = new Uint8Array(slots * 16);
+    for (let sl = 0; sl < slots; sl++) for (let b = 0; b < 128; b++) if (common(b) ? rand() < 0.25 : rand() < 0.02) record[sl * 16 + (b >> 3)] |= 1 << (b & 7);
+    const share = bitShares(record, 128);
+    expect(share[0]).toBeGreaterThan(1.5);
+    expect(share[100]).toBeLessThan(0.3);
+    // A query of only common codes, every one lying where a common bit is set by chance at the best offset.
+    const onCommon = Uint32Array.from({ length: 150 }, (_, i) => i % 64);
+    const q: PositionQuery = { durationSeconds: 10, hypotheses: [{ speed: 1, hashes: onCommon, seconds }] };
+    const unweighted = alignInRecord(q, record, slots)!;
+    const weighted = alignInRecord(q, record, slots, share)!;
+    expect(weighted.z).toBeLessThan(unweighted.z);
+    expect(weighted.z).toBeLessThan(POSITION_CONFIRM_Z);
   });
 });
 
@@ -122,15 +189,15 @@ describe('position query on real music', () => {
   }, 900_000);
 
   it('the catalogue holds one record per segment, and its hint is the client\'s', async () => {
-    expect(manifest.position).toMatchObject({ slotSeconds: 0.5, slotBits: 128, deltaBits: 24 });
+    expect(manifest.position).toMatchObject({ slotSeconds: 0.5, slotBits: POSITION_SLOT_BITS, deltaBits: 24 });
     const served = await loadPositionTable(dir, manifest);
-    expect(served!.table.length).toBe(manifest.classes.track.length * manifest.position!.slots * 16);
-    // About a sixth of the bits are set: sparse enough that chance alignments stay low.
+    expect(served!.table.length).toBe(manifest.classes.track.length * manifest.position!.slots * (POSITION_SLOT_BITS / 8));
+    // About 2 % of the bits are set (dev catalogue): sparse enough that a chance hit is rare.
     let set = 0;
     for (const b of served!.table) for (let v = b; v; v >>= 1) set += v & 1;
     const density = set / (served!.table.length * 8);
-    expect(density).toBeGreaterThan(0.03);
-    expect(density).toBeLessThan(0.35);
+    expect(density).toBeGreaterThan(0.005);
+    expect(density).toBeLessThan(0.08);
   });
 
   it('a position table or hint corrupted in place is refused by its checksum', async () => {

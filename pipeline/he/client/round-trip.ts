@@ -6,7 +6,7 @@
  */
 import type { Decider } from '../../features/registry.js';
 import { bestOverHypotheses, hypothesisSlices, type Decision, type FeatureWindows } from '../../features/types.js';
-import { placeOffset, positionCandidates, type PositionQuery } from '../../model/position.js';
+import { padCandidates, placeOffset, POSITION_CANDIDATES, POSITION_TRACKS, positionCandidates, type PositionQuery } from '../../model/position.js';
 import type { Segment } from '../../model/segment-templates.js';
 import type { ScoringClient } from '../types.js';
 import type { PositionClient } from './position-client.js';
@@ -24,6 +24,10 @@ export interface Positioning {
   answer: PositionAnswerer;
   segments: Segment[];
   slots: number;
+  /** The catalogue's bit shares (manifest `position.bitShare`), when it has them. */
+  bitShare?: readonly number[];
+  /** Tracks the enrolment found lookalikes for (lookalikeTracks). */
+  lookalikes?: ReadonlySet<number>;
 }
 
 /** Query ciphertexts in flight at once: a long clip's ciphertexts and results are never all held together. */
@@ -51,16 +55,17 @@ export async function decideEncrypted(
 }
 
 /**
- * Fetches the records of the answer's best segments by position queries (the server learns neither which
- * nor whose) and places the offset. Each query of a batch is one class's: answers are checked by length
+ * Fetches the records of the candidate tracks' best segments by position queries (the server learns
+ * neither which nor whose), checks the answer against them and places the offset. Each query of a batch is one class's: answers are checked by length
  * when opened, and a record that does not align leaves the scores' offset.
  */
 export async function placeEncrypted(decision: Decision, scores: ArrayLike<number>[], p: Positioning): Promise<Decision> {
-  const classes = positionCandidates(decision, scores, p.segments);
-  if (classes.length === 0) return decision;
+  const own = positionCandidates(decision, scores, p.segments, POSITION_CANDIDATES, POSITION_TRACKS);
+  if (own.length === 0) return decision;
+  const classes = padCandidates(own, POSITION_CANDIDATES * POSITION_TRACKS);
   const queries = classes.map((k) => p.client.query(k));
   const answers = await p.answer(queries.map((q) => q.bytes));
   if (answers.length !== queries.length) throw new RangeError(`${answers.length} position answers for ${queries.length} queries`);
   const records = queries.map((q, i) => q.open(answers[i]));
-  return placeOffset(decision, p.query, classes, records, p.segments, { slots: p.slots });
+  return placeOffset(decision, p.query, classes, records, p.segments, { slots: p.slots, bitShare: p.bitShare, lookalikes: p.lookalikes });
 }
