@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { PositionClient } from '../pipeline/he/client/position-client.js';
 import { positionHint, type PositionPirSetup } from '../pipeline/he/position-pir.js';
 import { PositionEngine } from '../pipeline/he/server/position-engine.js';
-import { alignInRecord, POSITION_CANDIDATES, POSITION_SLOT_BITS, positionSlots, type PositionQuery } from '../pipeline/model/position.js';
+import { alignInRecord, bitShares, POSITION_CANDIDATES, POSITION_SLOT_BITS, POSITION_TRACKS, positionSlots, type PositionQuery } from '../pipeline/model/position.js';
 import { mdTable, now, round, timeLoop } from './util.js';
 
 export interface PositionRow {
@@ -33,6 +33,9 @@ function lcg(seed: number): () => number {
   let s = seed >>> 0;
   return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
 }
+
+/** Records one `identify` answer fetches. */
+const ANSWER_RECORDS = POSITION_CANDIDATES * POSITION_TRACKS;
 
 export async function runPositionCost(opts: { classes: number[]; log: (s: string) => void }): Promise<{ rows: PositionRow[]; markdown: string }> {
   const slots = positionSlots(35);
@@ -65,18 +68,19 @@ export async function runPositionCost(opts: { classes: number[]; log: (s: string
       })),
     };
     const record = table.subarray(0, bytes);
-    const alignMs = (await timeLoop(() => alignInRecord(pq, record, slots))).cpuMs;
+    const share = bitShares(table, POSITION_SLOT_BITS);
+    const alignMs = (await timeLoop(() => alignInRecord(pq, record, slots, share))).cpuMs;
     rows.push({
       C, recordBytes: bytes, hintSeconds: round(hintSeconds, 2), hintMiB: round((hint.byteLength) / 2 ** 20, 2),
       queryMs: round(queryMs, 2), answerMsSimd: round(answerMsSimd, 3), answerMsJs: round(answerMsJs, 2), openMs: round(Math.max(0, openMs), 2), alignMs: round(alignMs, 2),
-      upKiB: round((POSITION_CANDIDATES * C * 4) / 1024, 1), downKiB: round((POSITION_CANDIDATES * bytes * 4) / 1024, 1), exact: exact ? 'yes' : 'NO',
+      upKiB: round((ANSWER_RECORDS * C * 4) / 1024, 1), downKiB: round((ANSWER_RECORDS * bytes * 4) / 1024, 1), exact: exact ? 'yes' : 'NO',
     });
     opts.log(`position: C=${C} done`);
   }
   const markdown = [
     '## Position query (scenario 9)',
     '',
-    `Per answer the client fetches ${POSITION_CANDIDATES} records (one query each); CPU ms per query or record on one core.`,
+    `Per answer \`identify\` fetches ${ANSWER_RECORDS} records (${POSITION_CANDIDATES} segments of each of ${POSITION_TRACKS} tracks, one query each; a monitor's play check ${POSITION_CANDIDATES}); records of ${POSITION_SLOT_BITS}-bit slots, 3% of bits set; CPU ms per query or record on one core.`,
     '',
     mdTable(
       ['C', 'record bytes', 'hint s (once)', 'hint MiB', 'client query ms', 'server ms (SIMD)', 'server ms (JS)', 'client decode ms', 'align ms / record', 'KiB up / answer', 'KiB down / answer', 'record exact'],
