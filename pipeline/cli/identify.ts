@@ -103,6 +103,9 @@ export async function runIdentify(
     return;
   }
   const manifest = await loadManifest(opts.catalog);
+  if (manifest.position && !manifest.position.bitShare) {
+    logger.warn({ catalog: opts.catalog, slotBits: manifest.position.slotBits }, 'the catalogue\'s position table predates rarity weights: its answers are checked against thresholds set for today\'s tables, more strictly than they were tuned; enrol it again');
+  }
   const client = await (await openScoringClients(opts.catalog, manifest)).create();
   const scorer = opts.brokers ? await remoteScorer(opts, manifest, client, logger) : await embeddedScorer(opts.catalog, manifest, client);
   // The position query goes where the scores are computed: the embedded engine, or the scoring workers.

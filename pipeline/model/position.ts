@@ -262,12 +262,18 @@ export function bitShares(table: Uint8Array, slotBits: number): number[] {
  */
 export const POSITION_TRACKS = 3;
 /** A runner-up (a track the scores did not put first) is named at this z or more, as the best-aligned candidate. */
-export const POSITION_OTHER_Z = 14;
+export const POSITION_OTHER_Z = 12;
 /**
  * Added to the rescue's and the runner-up's z for a track the enrolment found lookalikes for (another
  * version, a medley holding other tracks' passages): its records align with other tracks' audio too.
  */
 export const POSITION_LOOKALIKE_Z = 10;
+/**
+ * ...and the scores' answer, when it is such a track, is kept only if it aligns this many times as well
+ * as the next candidate: wrong answers at low SNR were mostly tracks of those groups, confirmed at a z
+ * that right answers have too, but with another candidate close behind.
+ */
+export const POSITION_LOOKALIKE_RATIO = 2.5;
 
 /** Tracks the enrolment found lookalikes for (manifest `enrolment.calibration.nearDuplicates`). */
 export function lookalikeTracks(enrolment: unknown): Set<number> {
@@ -313,7 +319,8 @@ export interface PositionLayout {
  * `classes[i]`'s), best per track, which it carries as `position`. The best-aligned candidate track is
  * named if it aligns at POSITION_CONFIRM_Z and was the scores' answer, at POSITION_RESCUE_Z and was the
  * scores' best track of an "unknown", or at POSITION_OTHER_Z as a runner-up (the last two plus
- * POSITION_LOOKALIKE_Z for a track with lookalikes); otherwise the answer is "unknown". A named track
+ * POSITION_LOOKALIKE_Z for a track with lookalikes, the first only at POSITION_LOOKALIKE_RATIO times the
+ * next candidate's z); otherwise the answer is "unknown". A named track
  * whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it; otherwise the scores'
  * offset stays. Thresholds chosen on the tuning packages (README "Recognition quality").
  */
@@ -329,10 +336,12 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   const tracks = [...perTrack].map(([track, b]) => ({ track, z: b.a.z })).sort((x, y) => y.z - x.z);
   const first = decision.track ?? decision.bestTrack;
   const top = tracks[0];
-  const doubt = layout.lookalikes?.has(top.track) ? POSITION_LOOKALIKE_Z : 0;
-  const need = top.track !== first ? POSITION_OTHER_Z + doubt
-    : decision.track !== null ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
-  const named = top.z >= need ? top.track : null;
+  const lookalike = layout.lookalikes?.has(top.track) ?? false;
+  const doubt = lookalike ? POSITION_LOOKALIKE_Z : 0;
+  const confirming = top.track === first && decision.track !== null;
+  const need = top.track !== first ? POSITION_OTHER_Z + doubt : confirming ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
+  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_RATIO * Math.max(0, tracks[1]?.z ?? 0);
+  const named = top.z >= need && clear ? top.track : null;
   const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
   const placed: Decision = {
     ...decision, track: named,

@@ -94,6 +94,7 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
       return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim, vectorsPerWindow: queryVectorsPerWindow(manifest) }) as unknown as Stage<TopicKey>;
     case 'decide': {
       const check = positionCheck(opts);
+      if (check && !check.bitShare) opts.logger.warn({ slotBits: manifest.position?.slotBits }, 'the catalogue\'s position table predates rarity weights: play checks use thresholds set for today\'s tables; enrol it again');
       decideMetrics(opts.metrics, { playChecks: !!check });
       const threshold = manifest.feature.kind === 'landmark' ? manifest.feature.params.threshold : 0.5;
       const scale = Math.max(1e-6, Math.abs(threshold) / 4);
