@@ -274,6 +274,8 @@ export const POSITION_LOOKALIKE_Z = 10;
  * that right answers have too, but with another candidate close behind.
  */
 export const POSITION_LOOKALIKE_RATIO = 2.5;
+/** ...unless it aligns this well: no wrong candidate aligned above z 30.0 on three seeds of the tuning packages. */
+export const POSITION_LOOKALIKE_SURE_Z = 35;
 
 /** Tracks the enrolment found lookalikes for (manifest `enrolment.calibration.nearDuplicates`). */
 export function lookalikeTracks(enrolment: unknown): Set<number> {
@@ -320,7 +322,7 @@ export interface PositionLayout {
  * named if it aligns at POSITION_CONFIRM_Z and was the scores' answer, at POSITION_RESCUE_Z and was the
  * scores' best track of an "unknown", or at POSITION_OTHER_Z as a runner-up (the last two plus
  * POSITION_LOOKALIKE_Z for a track with lookalikes, the first only at POSITION_LOOKALIKE_RATIO times the
- * next candidate's z); otherwise the answer is "unknown". A named track
+ * next candidate's z or at POSITION_LOOKALIKE_SURE_Z); otherwise the answer is "unknown". A named track
  * whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it; otherwise the scores'
  * offset stays. Thresholds chosen on the tuning packages (README "Recognition quality").
  */
@@ -340,7 +342,7 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   const doubt = lookalike ? POSITION_LOOKALIKE_Z : 0;
   const confirming = top.track === first && decision.track !== null;
   const need = top.track !== first ? POSITION_OTHER_Z + doubt : confirming ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
-  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_RATIO * Math.max(0, tracks[1]?.z ?? 0);
+  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || top.z >= POSITION_LOOKALIKE_RATIO * Math.max(0, tracks[1]?.z ?? 0);
   const named = top.z >= need && clear ? top.track : null;
   const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
   const placed: Decision = {

@@ -21,7 +21,7 @@ import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import type { Decision } from '../../pipeline/features/types.js';
 import {
-  alignInRecord, bitShares, padCandidates, placeOffset, POSITION_CONFIRM_Z, POSITION_LOOKALIKE_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
+  alignInRecord, bitShares, padCandidates, placeOffset, POSITION_CONFIRM_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
 } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
@@ -141,6 +141,21 @@ describe('position query: the runners-up checked too', () => {
     const unsure = placeOffset({ ...d, track: 0, confidence: 5 }, query, [0, 1, 2, 3], [noise(), noise(), noise(), noise()], segments, { slots });
     expect(unsure.track).toBeNull();
     expect(unsure.position!.scoreTrack).toBe(0);
+  });
+
+  it('keeps an answer of a track with lookalikes only when no other candidate aligns nearly as well', () => {
+    const d: Decision = { track: 0, bestTrack: 0, confidence: 3, offsetSeconds: 0, ranking };
+    const lookalikes = new Set([0]);
+    // Track 0's first segment holds the query; so does track 1's (another version of it).
+    const alone = placeOffset(d, query, [0, 1, 2, 3], [holding(3), noise(), noise(), noise()], segments, { slots, lookalikes });
+    expect(alone.track).toBe(0);
+    const shared = placeOffset(d, query, [0, 1, 2, 3], [holding(3), noise(), holding(3), noise()], segments, { slots, lookalikes });
+    const [top, next] = shared.position!.tracks!;
+    expect(top.z).toBeLessThan(POSITION_LOOKALIKE_SURE_Z);
+    expect(top.z).toBeLessThan(POSITION_LOOKALIKE_RATIO * next.z);
+    expect(shared.track).toBeNull();
+    // Without lookalikes the best-aligned answer stands.
+    expect(placeOffset(d, query, [0, 1, 2, 3], [holding(3), noise(), holding(3), noise()], segments, { slots }).track).not.toBeNull();
   });
 
   it('weighs a hit on a common bit less: a query of common codes does not stand out from a record full of them', () => {
