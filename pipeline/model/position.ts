@@ -208,9 +208,22 @@ export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: numbe
     const bits = Int32Array.from(h.hashes, (x) => x % slotBits);
     // Weighted by rarity: a landmark whose bit is common across the catalogue (noise-like textures, shared
     // drum patterns) hits by chance more often, and counts for less (weight −ln p, its chance probability).
-    const share = bitShare ? Float64Array.from(bits, (b) => bitShare[b]) : null;
+    // Each landmark's chance probability and weight in each slot, computed once rather than at every offset.
+    let chance: Float64Array | null = null;
+    let weight: Float64Array | null = null;
+    if (bitShare) {
+      chance = new Float64Array(slots * n);
+      weight = new Float64Array(slots * n);
+      for (let s = 0; s < slots; s++) {
+        for (let i = 0; i < n; i++) {
+          const p = Math.min(0.5, rho[s] * bitShare[bits[i]]);
+          chance[s * n + i] = p;
+          weight[s * n + i] = p > 0 ? -Math.log(p) : 0;
+        }
+      }
+    }
     const w0 = mean0 > 0 && mean0 < 1 ? -Math.log(mean0) : 1;
-    const whole = n * mean0 * (1 - mean0) * (share ? w0 * w0 : 1);
+    const whole = n * mean0 * (1 - mean0) * (chance ? w0 * w0 : 1);
     for (let start = -q.durationSeconds; start < span; start += FRAME_SECONDS) {
       let hits = 0;
       let score = 0;
@@ -221,10 +234,10 @@ export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: numbe
         const bit = bits[i];
         const hit = (record[slot * slotBytes + (bit >> 3)] & (1 << (bit & 7))) !== 0;
         if (hit) hits++;
-        if (share) {
-          const p = Math.min(0.5, rho[slot] * share[i]);
+        if (chance && weight) {
+          const p = chance[slot * n + i];
           if (p <= 0) continue;
-          const w = -Math.log(p);
+          const w = weight[slot * n + i];
           score += w * ((hit ? 1 : 0) - p);
           variance += w * w * p * (1 - p);
         } else {
@@ -328,7 +341,11 @@ export interface PositionLayout {
  */
 export function placeOffset(decision: Decision, q: PositionQuery, classes: number[], records: Uint8Array[], segments: Segment[], layout: PositionLayout): Decision {
   const perTrack = new Map<number, { a: Alignment; c: number }>();
+  const seen = new Set<number>();
   classes.forEach((c, i) => {
+    // Padding repeats a class (and its record): aligned once.
+    if (seen.has(c)) return;
+    seen.add(c);
     const a = alignInRecord(q, records[i], layout.slots, layout.bitShare);
     const track = segments[c].track;
     const had = perTrack.get(track);

@@ -31,7 +31,7 @@ import { BlindearError } from '../errors.js';
 import { hintsFromNote, openLandmarks, openNote, queryMac, verifyQueryMac } from '../he/client/service-key.js';
 import type { PositionClient } from '../he/client/position-client.js';
 import {
-  bestAlignment, landmarkWordsFromBase64, lookalikeTracks, landmarkWordsToBase64, packLandmarks, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks,
+  bestAlignment, landmarkWordsFromBase64, lookalikeTracks, padCandidates, landmarkWordsToBase64, packLandmarks, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks,
 } from '../model/position.js';
 import type { Segment } from '../model/segment-templates.js';
 import { queryHypotheses, queryProbes, queryVectorsPerWindow, type Decider } from '../features/registry.js';
@@ -151,7 +151,7 @@ export function createDecideStage(deps: DecideDeps) {
   let lastSentAtMs = 0;
 
   /** Always POSITION_CANDIDATES classes (a track of one segment repeats it): every position record looks alike. */
-  const padded = (classes: number[]): number[] => Array.from({ length: POSITION_CANDIDATES }, (_, i) => classes[i] ?? classes[0]);
+  const padded = (classes: number[]): number[] => padCandidates(classes, POSITION_CANDIDATES);
 
   /** One position record for `classes` (padded), MAC'd, on the queries topic; the queries' seeds are returned. */
   function sendPositionQueries(
