@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CATALOG_MANIFEST, CATALOG_POSITION, CATALOG_POSITION_HINT } from '../schemas/catalog.js';
 import { positionHint } from '../pipeline/he/position-pir.js';
 import { loadManifest, loadPositionTable, positionSetup } from '../pipeline/model/catalog-store.js';
-import { bitShares } from '../pipeline/model/position.js';
+import { bitShares, setBits } from '../pipeline/model/position.js';
 import { sha256Hex } from '../pipeline/model/large-file.js';
 
 async function main(): Promise<void> {
@@ -40,9 +40,7 @@ async function main(): Promise<void> {
   const out = { ...manifest, position, checksums: { ...manifest.checksums, [CATALOG_POSITION]: sha256Hex(table), [CATALOG_POSITION_HINT]: sha256Hex(hintBytes) } };
   writeFileSync(join(dst, CATALOG_MANIFEST), JSON.stringify(out));
   JSON.parse(readFileSync(join(dst, CATALOG_MANIFEST), 'utf8'));
-  let set = 0;
-  for (const b of table) for (let v = b; v; v >>= 1) set += v & 1;
-  process.stdout.write(`${dst}: ${bits}-bit slots, density ${(set / (table.length * 8)).toFixed(4)}\n`);
+  process.stdout.write(`${dst}: ${bits}-bit slots, density ${(setBits(table) / (table.length * 8)).toFixed(4)}\n`);
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });

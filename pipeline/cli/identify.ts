@@ -15,7 +15,7 @@ import { BlindearError, isBlindearError } from '../errors.js';
 import { openPositionClient, openScoringClients, type PositionClient, type ScoringClient } from '../he/client/index.js';
 import { decideEncrypted, type PositionAnswerer, type RemoteScorer } from '../he/client/round-trip.js';
 import { catalogueEngine, PositionEngine } from '../he/server/index.js';
-import { lookalikeTracks, POSITION_QUERY_SECONDS, positionQueryOfPcm } from '../model/position.js';
+import { lookalikeTracks, POSITION_QUERY_SECONDS, positionQueryOfPcm, UNWEIGHTED_TABLE_WARNING } from '../model/position.js';
 import { createDecider, createExtractor, segmentsOf } from '../features/registry.js';
 import { loadManifest, loadModel, loadPositionTable } from '../model/catalog-store.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
@@ -104,7 +104,7 @@ export async function runIdentify(
   }
   const manifest = await loadManifest(opts.catalog);
   if (manifest.position && !manifest.position.bitShare) {
-    logger.warn({ catalog: opts.catalog, slotBits: manifest.position.slotBits }, 'the catalogue\'s position table predates rarity weights: its answers are checked against thresholds set for today\'s tables, more strictly than they were tuned; enrol it again');
+    logger.warn({ catalog: opts.catalog, slotBits: manifest.position.slotBits }, UNWEIGHTED_TABLE_WARNING);
   }
   const client = await (await openScoringClients(opts.catalog, manifest)).create();
   const scorer = opts.brokers ? await remoteScorer(opts, manifest, client, logger) : await embeddedScorer(opts.catalog, manifest, client);

@@ -42,8 +42,8 @@ export interface Decision {
     z: number; hits: number; speed: number;
     /** The scores' answer before the alignment checked it. */
     scoreTrack?: number | null;
-    /** Each candidate track's best alignment, best first. */
-    tracks?: { track: number; z: number }[];
+    /** Each candidate track's best alignment and the speed hypothesis it was found at, best (by decisionZ) first. */
+    tracks?: { track: number; z: number; speed: number }[];
   };
 }
 

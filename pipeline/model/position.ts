@@ -194,9 +194,7 @@ export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: numbe
   if (bitShare && bitShare.length !== slotBits) throw new RangeError(`${bitShare.length} bit shares for ${slotBits}-bit slots`);
   const rho = new Float64Array(slots);
   for (let s = 0; s < slots; s++) {
-    let set = 0;
-    for (let k = s * slotBytes; k < (s + 1) * slotBytes; k++) for (let v = record[k]; v; v >>= 1) set += v & 1;
-    rho[s] = set / slotBits;
+    rho[s] = setBits(record.subarray(s * slotBytes, (s + 1) * slotBytes)) / slotBits;
   }
   let mean0 = 0;
   for (const p of rho) mean0 += p / slots;
@@ -255,6 +253,16 @@ export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: numbe
   return best;
 }
 
+/** What `identify` and a monitor log for a catalogue whose position table has no bit shares (enrolled before them). */
+export const UNWEIGHTED_TABLE_WARNING = 'the catalogue\'s position table predates rarity weights: its alignments are held to thresholds set for today\'s tables, more strictly than they were tuned; enrol it again';
+
+/** Bits set in `bytes`. */
+export function setBits(bytes: Uint8Array): number {
+  let set = 0;
+  for (const b of bytes) for (let v = b; v; v >>= 1) set += v & 1;
+  return set;
+}
+
 /** Each bit's share of the table's set bits, relative to the mean bit (mean 1): how common its codes are. */
 export function bitShares(table: Uint8Array, slotBits: number): number[] {
   const slotBytes = slotBits / 8;
@@ -289,6 +297,19 @@ export const POSITION_LOOKALIKE_Z = 10;
 export const POSITION_LOOKALIKE_RATIO = 2.5;
 /** ...unless it aligns this well: no wrong candidate aligned above z 30.0 on three seeds of the tuning packages. */
 export const POSITION_LOOKALIKE_SURE_Z = 35;
+/**
+ * A candidate whose best alignment is at a speed hypothesis other than 1 counts this much less in the
+ * decision: most music is played at its own speed, while a wrong track's chance or lookalike alignment
+ * is found at one of the other hypotheses more often than not (on `dev` excerpts at 5 s and 0 dB, 12 of 14
+ * wrong best-aligned candidates at z ≥ 9, against 2 of 11 right ones). Chosen on the tuning packages
+ * (README "Recognition quality": speed hypotheses in the decision).
+ */
+export const POSITION_OFF_SPEED_Z = 3;
+
+/** An alignment's weight in the decision: its z, less POSITION_OFF_SPEED_Z unless found at speed 1. */
+export function decisionZ(a: Pick<Alignment, 'z' | 'speed'>): number {
+  return a.speed === 1 ? a.z : a.z - POSITION_OFF_SPEED_Z;
+}
 
 /** Tracks the enrolment found lookalikes for (manifest `enrolment.calibration.nearDuplicates`). */
 export function lookalikeTracks(enrolment: unknown): Set<number> {
@@ -335,7 +356,9 @@ export interface PositionLayout {
  * named if it aligns at POSITION_CONFIRM_Z and was the scores' answer, at POSITION_RESCUE_Z and was the
  * scores' best track of an "unknown", or at POSITION_OTHER_Z as a runner-up (the last two plus
  * POSITION_LOOKALIKE_Z for a track with lookalikes, the first only at POSITION_LOOKALIKE_RATIO times the
- * next candidate's z or at POSITION_LOOKALIKE_SURE_Z); otherwise the answer is "unknown". A named track
+ * next candidate's z or at POSITION_LOOKALIKE_SURE_Z); otherwise the answer is "unknown". Candidates are
+ * ranked and held to these thresholds by decisionZ: an alignment found at a speed other than 1 counts
+ * POSITION_OFF_SPEED_Z less (its own z decides the z ≥ POSITION_LOOKALIKE_SURE_Z exception). A named track
  * whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it; otherwise the scores'
  * offset stays. Thresholds chosen on the tuning packages (README "Recognition quality").
  */
@@ -352,15 +375,17 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
     if (a && (!had || a.z > had.a.z)) perTrack.set(track, { a, c });
   });
   if (perTrack.size === 0) return decision;
-  const tracks = [...perTrack].map(([track, b]) => ({ track, z: b.a.z })).sort((x, y) => y.z - x.z);
+  // Ranked by decision z; `z` stays the alignment's own.
+  const tracks = [...perTrack].map(([track, b]) => ({ track, z: b.a.z, speed: b.a.speed })).sort((x, y) => decisionZ(y) - decisionZ(x));
   const first = decision.track ?? decision.bestTrack;
   const top = tracks[0];
+  const weight = decisionZ(top);
   const lookalike = layout.lookalikes?.has(top.track) ?? false;
   const doubt = lookalike ? POSITION_LOOKALIKE_Z : 0;
   const confirming = top.track === first && decision.track !== null;
   const need = top.track !== first ? POSITION_OTHER_Z + doubt : confirming ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
-  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || top.z >= POSITION_LOOKALIKE_RATIO * Math.max(0, tracks[1]?.z ?? 0);
-  const named = top.z >= need && clear ? top.track : null;
+  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || weight >= POSITION_LOOKALIKE_RATIO * Math.max(0, tracks[1] ? decisionZ(tracks[1]) : 0);
+  const named = weight >= need && clear ? top.track : null;
   const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
   const placed: Decision = {
     ...decision, track: named,

@@ -12,7 +12,7 @@ import type { TopicKey } from '../../schemas/topics.js';
 import { createDecider, createExtractor, queryVectorsPerWindow, segmentsOf } from '../features/registry.js';
 import { queryLandmarks } from '../features/landmark.js';
 import type { PositionClient } from '../he/client/position-client.js';
-import { packLandmarks } from '../model/position.js';
+import { packLandmarks, UNWEIGHTED_TABLE_WARNING } from '../model/position.js';
 import type { Segment } from '../model/segment-templates.js';
 import type { ServiceKey } from '../he/client/service-key.js';
 import type { ScoringClients } from '../he/client/index.js';
@@ -94,7 +94,7 @@ export function buildClientStage(name: ClientStageName, opts: ClientServiceOptio
       return createEncryptStage({ sessions, modelId: manifest.modelId, dim: manifest.dim, vectorsPerWindow: queryVectorsPerWindow(manifest) }) as unknown as Stage<TopicKey>;
     case 'decide': {
       const check = positionCheck(opts);
-      if (check && !check.bitShare) opts.logger.warn({ slotBits: manifest.position?.slotBits }, 'the catalogue\'s position table predates rarity weights: play checks use thresholds set for today\'s tables; enrol it again');
+      if (check && !check.bitShare) opts.logger.warn({ slotBits: manifest.position?.slotBits }, UNWEIGHTED_TABLE_WARNING);
       decideMetrics(opts.metrics, { playChecks: !!check });
       const threshold = manifest.feature.kind === 'landmark' ? manifest.feature.params.threshold : 0.5;
       const scale = Math.max(1e-6, Math.abs(threshold) / 4);
