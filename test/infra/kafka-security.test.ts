@@ -48,7 +48,8 @@ async function canRead(kafka: KafkaClient, topic: string, group: string): Promis
     await consumer.subscribe({ topic, fromBeginning: true });
     return await new Promise<boolean | string>((resolve) => {
       const timer = setTimeout(() => resolve('timed out'), 60_000);
-      consumer.on(consumer.events.CRASH, (e) => { clearTimeout(timer); resolve(/authoriz/i.test(String(e.payload.error?.message ?? e.payload.error)) ? false : `crash: ${String(e.payload.error)}`); });
+      // A retriable error (a fresh broker's group coordinator still loading) restarts the consumer: wait for it.
+      consumer.on(consumer.events.CRASH, (e) => { if (e.payload.restart) return; clearTimeout(timer); resolve(/authoriz/i.test(String(e.payload.error?.message ?? e.payload.error)) ? false : `crash: ${String(e.payload.error)}`); });
       void consumer.run({ eachMessage: async () => { clearTimeout(timer); resolve(true); } }).catch((err: Error) => { clearTimeout(timer); resolve(/authoriz/i.test(err.message) ? false : `run: ${err.message}`); });
     });
   } catch (err) {
