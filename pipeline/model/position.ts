@@ -300,8 +300,8 @@ export const POSITION_LOOKALIKE_SURE_Z = 35;
 /**
  * A candidate whose best alignment is at a speed hypothesis other than 1 counts this much less in the
  * decision: most music is played at its own speed, while a wrong track's chance or lookalike alignment
- * is found at one of the other hypotheses more often than not (on `dev` excerpts at 5 s and 0 dB, 12 of 14
- * wrong best-aligned candidates at z ≥ 9, against 2 of 11 right ones). 2 and 3 tie on the tuning
+ * is found at one of the other hypotheses more often than not (on `dev` excerpts at 5 s and 0 dB, 20 of 28
+ * wrong best-aligned candidates at z ≥ 9, against 5 of 42 right ones). 2 and 3 tie on the tuning
  * packages; 3 costs more excerpts played 4 % off speed (README "Speed hypotheses in the decision").
  */
 export const POSITION_OFF_SPEED_Z = 2;
