@@ -36,7 +36,16 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 say "starting Kafka (KRaft, single node) on 127.0.0.1:$port"
-brokers=$(bash infra/kafka.sh start --port "$port" --dir "$root/var/kafka-demo")
+# A free port (or the controller's, next to it) can be taken by another process before the broker binds
+# it: then a new port, up to three times, unless BLINDEAR_DEMO_PORT names one.
+for attempt in 1 2 3; do
+  brokers=$(bash infra/kafka.sh start --port "$port" --dir "$root/var/kafka-demo") && break
+  [[ -z "${BLINDEAR_DEMO_PORT:-}" && $attempt -lt 3 ]] || exit 1
+  bash infra/kafka.sh stop --port "$port" --dir "$root/var/kafka-demo" >/dev/null 2>&1
+  rm -rf "$root/var/kafka-demo"
+  port=$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  say "the broker did not start; again on 127.0.0.1:$port"
+done
 blindear topics --brokers "$brokers" --partitions 2
 
 music=$root/.cache/music/ci
