@@ -25,7 +25,8 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 [[ -d node_modules && -f dist/pipeline/cli/main.js ]] || { echo "demo: run 'npm ci' first" >&2; exit 1; }
 bash infra/setup.sh
 
-port=${BLINDEAR_DEMO_PORT:-$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}
+free_port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+port=${BLINDEAR_DEMO_PORT:-$(free_port)}
 pids=()
 cleanup() {
   set +e
@@ -43,7 +44,7 @@ for attempt in 1 2 3; do
   [[ -z "${BLINDEAR_DEMO_PORT:-}" && $attempt -lt 3 ]] || exit 1
   bash infra/kafka.sh stop --port "$port" --dir "$root/var/kafka-demo" >/dev/null 2>&1
   rm -rf "$root/var/kafka-demo"
-  port=$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  port=$(free_port)
   say "the broker did not start; again on 127.0.0.1:$port"
 done
 blindear topics --brokers "$brokers" --partitions 2
@@ -79,7 +80,6 @@ blindear mix-radio --catalog-dir "$enrol_dir" --tracks "${programme[@]}" \
   --unknown "$unknown" --out "$work/radio.wav" --excerpt-seconds 30 --seed "${BLINDEAR_DEMO_SEED:-7}"
 
 say "starting two scoring workers (server zone: they only ever see ciphertexts)"
-free_port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 # Each process serves /metrics on a port of its own; `npm run prometheus` beside the demo scrapes them.
 metrics_ports=("$(free_port)" "$(free_port)" "$(free_port)")
 printf '[{"targets":["127.0.0.1:%s","127.0.0.1:%s"],"labels":{"job":"blindear-scorer"}},{"targets":["127.0.0.1:%s"],"labels":{"job":"blindear-stream"}}]\n' \

@@ -100,17 +100,23 @@ describe('position query: the answer checked by its alignment', () => {
 describe('position query: the runners-up checked too', () => {
   const slots = 70;
   const rand = lcg(5);
-  const noise = (): Uint8Array => {
+  /** A record of chance bits (15 % set), drawn from `rng`. */
+  const noiseFrom = (rng: () => number): Uint8Array => {
     const r = new Uint8Array(slots * 16);
-    for (let i = 0; i < r.length; i++) for (let b = 0; b < 8; b++) if (rand() < 0.15) r[i] |= 1 << b;
+    for (let i = 0; i < r.length; i++) for (let b = 0; b < 8; b++) if (rng() < 0.15) r[i] |= 1 << b;
     return r;
   };
+  const noise = (): Uint8Array => noiseFrom(rand);
   const seconds = Float64Array.from({ length: 150 }, () => rand() * 10);
   const hashes = Uint32Array.from({ length: 150 }, () => Math.floor(rand() * 2 ** 32));
   const query: PositionQuery = { durationSeconds: 10, hypotheses: [{ speed: 1, hashes, seconds }] };
-  const holding = (at: number): Uint8Array => {
-    const r = noise();
-    seconds.forEach((t, i) => { const slot = Math.floor((t + at) / 0.5); const bit = hashes[i] % 128; r[slot * 16 + (bit >> 3)] |= 1 << (bit & 7); });
+  /** A record holding the query's landmarks (those `keep` picks) `at` seconds in, as they lie at `speed`, over `background`. */
+  const holding = (at: number, { speed = 1, keep = (_i: number): boolean => true, background = noise } = {}): Uint8Array => {
+    const r = background();
+    seconds.forEach((t, i) => {
+      if (!keep(i)) return;
+      const slot = Math.floor((t * speed + at) / 0.5); const bit = hashes[i] % 128; r[slot * 16 + (bit >> 3)] |= 1 << (bit & 7);
+    });
     return r;
   };
   // Classes 0, 1: track 0's two segments; 2: track 1's; 3: track 2's.
@@ -182,21 +188,9 @@ describe('position query: the runners-up checked too', () => {
     const q: PositionQuery = { durationSeconds: 10, hypotheses: [1, 1.03].map((speed) => ({ speed, hashes, seconds: seconds.map((t) => t * speed) })) };
     // Its own generator: the records do not depend on which tests ran before.
     const own = lcg(17);
-    const background = (): Uint8Array => {
-      const r = new Uint8Array(slots * 16);
-      for (let i = 0; i < r.length; i++) for (let b = 0; b < 8; b++) if (own() < 0.15) r[i] |= 1 << b;
-      return r;
-    };
-    const holdingAt = (speed: number, keep: (i: number) => boolean): Uint8Array => {
-      const r = background();
-      seconds.forEach((t, i) => {
-        if (!keep(i)) return;
-        const slot = Math.floor((t * speed + 5) / 0.5); const bit = hashes[i] % 128; r[slot * 16 + (bit >> 3)] |= 1 << (bit & 7);
-      });
-      return r;
-    };
-    const onSpeed = holdingAt(1, (i) => i % 20 !== 0);
-    const offSpeed = holdingAt(1.03, () => true);
+    const background = (): Uint8Array => noiseFrom(own);
+    const onSpeed = holding(5, { keep: (i) => i % 20 !== 0, background });
+    const offSpeed = holding(5, { speed: 1.03, background });
     const a1 = alignInRecord(q, onSpeed, slots)!;
     const a2 = alignInRecord(q, offSpeed, slots)!;
     expect(a1.speed).toBe(1);
