@@ -150,3 +150,17 @@ export type CatalogManifest = z.infer<typeof CatalogManifest>;
 export const EnrolmentNearDuplicates = z.object({
   calibration: z.object({ nearDuplicates: z.array(z.array(z.number().int().nonnegative())) }),
 });
+
+/**
+ * The part of a landmark catalogue's `enrolment` record that marks lookalikes for the position decision:
+ * per track, the mean z of its best alignments with impostor excerpts of other tracks (pipeline/model/position.ts).
+ */
+export const EnrolmentImpostors = z.object({
+  impostors: z.object({
+    excerpts: z.number().int().nonnegative(),
+    seconds: z.number().positive(),
+    snrDb: z.number(),
+    top: z.number().int().positive(),
+    z: z.array(z.number()),
+  }),
+});

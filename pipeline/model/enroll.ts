@@ -19,11 +19,13 @@ import { PIPELINE_SAMPLE_RATE } from '../features/registry.js';
 import { Mfcc } from '../dsp/mfcc.js';
 import type { LinearModel } from '../features/types.js';
 import type { Logger } from '../runtime/logger.js';
-import { calibrateThreshold, drawExcerpt, seededRandom, addWhiteNoise, type ScoredExcerpt } from './calibrate.js';
+import { calibrateThreshold, drawExcerpt, seededRandom, addPinkNoise, addWhiteNoise, type ScoredExcerpt } from './calibrate.js';
 import { saveCatalog } from './catalog-store.js';
 import { scoreWindow, trainLogisticRegression } from './logistic-regression.js';
 import { buildSegmentTemplatesFromLandmarks, catalogueLandmarks, scoreInClear } from './segment-templates.js';
-import { buildPositionTable } from './position.js';
+import {
+  bitShares, buildPositionTable, impostorZ, POSITION_IMPOSTOR_SECONDS, POSITION_IMPOSTOR_SNR_DB, POSITION_IMPOSTOR_TOP, POSITION_IMPOSTORS, positionQuery, type PositionQuery,
+} from './position.js';
 
 export const AUDIO_EXTENSIONS = ['.ogg', '.mp3', '.flac', '.wav', '.opus', '.m4a', '.aac'];
 
@@ -261,6 +263,13 @@ async function enrollLandmarks(
   // Calibration excerpts (query-side landmarks of a 10 s and a 5 s excerpt, some with noise), drawn
   // while each track is in memory so the catalogue never holds all PCM at once.
   const probes: { trackIndex: number; clip: ClipLandmarks }[] = [];
+  // Impostors for the position decision (POSITION_IMPOSTORS excerpts, drawn over the inputs from their own
+  // seeds so that the calibration probes above are drawn as before).
+  const seed = opts.seed ?? 7;
+  const impostorRand = seededRandom((seed ^ 0x5eed1a) >>> 0);
+  const impostorsOf = new Array<number>(inputs.length).fill(0);
+  for (let k = 0; k < POSITION_IMPOSTORS; k++) impostorsOf[Math.floor(impostorRand() * inputs.length)]++;
+  const impostors: { track: number; query: PositionQuery }[] = [];
   // Silent or too short tracks are skipped (and listed), as a query of them would be refused.
   const { ok, skipped } = await forEachDecoded(inputs, opts.concurrency ?? 2, opts.logger, minAudioSeconds(params.windowSeconds), (_t, pcm, i) => {
     const trackIndex = landmarks.length;
@@ -271,6 +280,13 @@ async function enrollLandmarks(
       const snr = [null, 20, 10, 0][Math.floor(rand() * 4)];
       const q = snr === null ? ex.pcm : addWhiteNoise(ex.pcm, snr, rand);
       probes.push({ trackIndex, clip: queryLandmarks(q, params) });
+    }
+    const own = seededRandom((seed * 1_000_003 + i) >>> 0);
+    for (let k = 0; k < impostorsOf[i]; k++) {
+      const ex = drawExcerpt(pcm, PIPELINE_SAMPLE_RATE, POSITION_IMPOSTOR_SECONDS, own);
+      if (!ex) continue;
+      const noisy = (own() < 0.5 ? addWhiteNoise : addPinkNoise)(ex.pcm, POSITION_IMPOSTOR_SNR_DB, own);
+      impostors.push({ track: trackIndex, query: positionQuery(queryLandmarks(noisy, params).landmarks, POSITION_IMPOSTOR_SECONDS, params) });
     }
     progress(i);
   });
@@ -284,6 +300,7 @@ async function enrollLandmarks(
   const calibration = ok.length > 1
     ? calibrateThreshold(excerpts, templates.segments, params)
     : undefined;
+  const position = buildPositionTable(landmarks, templates.segments, templates.segmentSeconds, params, opts.positionSlotBits);
   const finalParams = LandmarkParams.parse({
     ...params,
     segmentSeconds: templates.segmentSeconds,
@@ -304,8 +321,14 @@ async function enrollLandmarks(
     },
     dim: params.d,
     skipped,
-    enrolment: { seed: opts.seed ?? 7, calibration: calibration ?? null },
-  }, templates.model, { scheme: opts.scheme ?? 'ckks' }, buildPositionTable(landmarks, templates.segments, templates.segmentSeconds, params, opts.positionSlotBits));
+    enrolment: {
+      seed, calibration: calibration ?? null,
+      impostors: {
+        excerpts: impostors.length, seconds: POSITION_IMPOSTOR_SECONDS, snrDb: POSITION_IMPOSTOR_SNR_DB, top: POSITION_IMPOSTOR_TOP,
+        z: impostorZ(position.table, position.slots, templates.segments, ok.length, impostors, bitShares(position.table, position.slotBits)).map((z) => Number(z.toFixed(3))),
+      },
+    },
+  }, templates.model, { scheme: opts.scheme ?? 'ckks' }, position);
 }
 
 async function enrollMfcc(

@@ -15,7 +15,7 @@
  * above the best chance offset. (128-bit slots, 15% set, gave right answers a z about half as high.)
  */
 import type { LandmarkParams } from '../../schemas/feature-landmark.js';
-import { EnrolmentNearDuplicates } from '../../schemas/catalog.js';
+import { EnrolmentImpostors, EnrolmentNearDuplicates } from '../../schemas/catalog.js';
 import { makeBucketer, speedBucketer, type Bucketer, type Landmarks } from '../dsp/landmarks.js';
 import { STFT_HOP, PEAK_SAMPLE_RATE } from '../dsp/spectral-peaks.js';
 import { LANDMARK_INPUT_SAMPLE_RATE, queryLandmarks, type ClipLandmarks } from '../features/landmark.js';
@@ -185,6 +185,9 @@ export function positionQueryOfPcm(pcm22050: Float32Array, params: LandmarkParam
  * The best offset of the query in one record (scanned at STFT-frame steps), with its hits and z-score.
  * Chance is counted slot by slot: a landmark landing in a slot whose bits are a fraction ρ set hits by
  * chance with probability ρ, so a query laid over a record's densest stretch gains no z from the density.
+ * A landmark stays in one slot over a run of about slot/frame consecutive offsets, so its terms are added
+ * once per slot to those runs (difference arrays) rather than once per offset: n × slots additions and one
+ * pass over the offsets per speed hypothesis instead of n × offsets.
  */
 export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: number, bitShare?: ArrayLike<number>): Alignment | null {
   // The slot width is the catalogue's (manifest `slotBits`): a record is `slots` slots of equal bytes.
@@ -199,55 +202,67 @@ export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: numbe
   let mean0 = 0;
   for (const p of rho) mean0 += p / slots;
   const span = slots * POSITION_SLOT_SECONDS;
+  // The offsets scanned, from the query's end at the record's start to its start at the record's end.
+  const starts: number[] = [];
+  for (let start = -q.durationSeconds; start < span; start += FRAME_SECONDS) starts.push(start);
+  const K = starts.length;
+  const hitRuns = new Float64Array(K + 1);
+  const scoreRuns = new Float64Array(K + 1);
+  const varianceRuns = new Float64Array(K + 1);
+  // The first offset at which a landmark at `t` seconds lies in slot `s` or later (slots grow with offsets).
+  const firstAt = (t: number, s: number): number => {
+    let k = Math.min(K, Math.max(0, Math.ceil((s * POSITION_SLOT_SECONDS - t + q.durationSeconds) / FRAME_SECONDS) - 1));
+    while (k > 0 && Math.floor((t + starts[k - 1]) / POSITION_SLOT_SECONDS) >= s) k--;
+    while (k < K && Math.floor((t + starts[k]) / POSITION_SLOT_SECONDS) < s) k++;
+    return k;
+  };
+  const w0 = mean0 > 0 && mean0 < 1 ? -Math.log(mean0) : 1;
+  const logRho = Float64Array.from(rho, Math.log);
+  const logShare = bitShare ? Float64Array.from(bitShare, Math.log) : null;
   let best: Alignment | null = null;
   for (const h of q.hypotheses) {
     const n = h.hashes.length;
     if (n === 0) continue;
-    const bits = Int32Array.from(h.hashes, (x) => x % slotBits);
-    // Weighted by rarity: a landmark whose bit is common across the catalogue (noise-like textures, shared
-    // drum patterns) hits by chance more often, and counts for less (weight −ln p, its chance probability).
-    // Each landmark's chance probability and weight in each slot, computed once rather than at every offset.
-    let chance: Float64Array | null = null;
-    let weight: Float64Array | null = null;
-    if (bitShare) {
-      chance = new Float64Array(slots * n);
-      weight = new Float64Array(slots * n);
-      for (let s = 0; s < slots; s++) {
-        for (let i = 0; i < n; i++) {
-          const p = Math.min(0.5, rho[s] * bitShare[bits[i]]);
-          chance[s * n + i] = p;
-          weight[s * n + i] = p > 0 ? -Math.log(p) : 0;
+    hitRuns.fill(0);
+    scoreRuns.fill(0);
+    varianceRuns.fill(0);
+    for (let i = 0; i < n; i++) {
+      const bit = h.hashes[i] % slotBits;
+      const t = h.seconds[i];
+      // Weighted by rarity: a landmark whose bit is common across the catalogue (noise-like textures, shared
+      // drum patterns) hits by chance more often, and counts for less (weight −ln p, its chance probability).
+      let from = firstAt(t, 0);
+      for (let s = 0; s < slots && from < K; s++) {
+        const to = firstAt(t, s + 1);
+        if (to > from) {
+          const hit = (record[s * slotBytes + (bit >> 3)] & (1 << (bit & 7))) !== 0 ? 1 : 0;
+          const raw = bitShare ? rho[s] * bitShare[bit] : rho[s];
+          const p = bitShare ? Math.min(0.5, raw) : raw;
+          if (hit) { hitRuns[from] += 1; hitRuns[to] -= 1; }
+          if (p > 0 || !bitShare) {
+            // −ln p from the logarithms taken once per slot and per bit.
+            const w = !bitShare ? 1 : p < raw ? Math.LN2 : -(logRho[s] + logShare![bit]);
+            const sc = w * (hit - p);
+            const v = w * w * p * (1 - p);
+            scoreRuns[from] += sc; scoreRuns[to] -= sc;
+            varianceRuns[from] += v; varianceRuns[to] -= v;
+          }
         }
+        from = to;
       }
     }
-    const w0 = mean0 > 0 && mean0 < 1 ? -Math.log(mean0) : 1;
-    const whole = n * mean0 * (1 - mean0) * (chance ? w0 * w0 : 1);
-    for (let start = -q.durationSeconds; start < span; start += FRAME_SECONDS) {
-      let hits = 0;
-      let score = 0;
-      let variance = 0;
-      for (let i = 0; i < n; i++) {
-        const slot = Math.floor((h.seconds[i] + start) / POSITION_SLOT_SECONDS);
-        if (slot < 0 || slot >= slots) continue;
-        const bit = bits[i];
-        const hit = (record[slot * slotBytes + (bit >> 3)] & (1 << (bit & 7))) !== 0;
-        if (hit) hits++;
-        if (chance && weight) {
-          const p = chance[slot * n + i];
-          if (p <= 0) continue;
-          const w = weight[slot * n + i];
-          score += w * ((hit ? 1 : 0) - p);
-          variance += w * w * p * (1 - p);
-        } else {
-          const p = rho[slot];
-          score += (hit ? 1 : 0) - p;
-          variance += p * (1 - p);
-        }
-      }
-      // At least the spread of the whole query's chance hits at the record's mean density: a query that
-      // barely overlaps the record gains no z from a few lucky hits.
+    // At least the spread of the whole query's chance hits at the record's mean density: a query that
+    // barely overlaps the record gains no z from a few lucky hits.
+    const whole = n * mean0 * (1 - mean0) * (bitShare ? w0 * w0 : 1);
+    let hits = 0;
+    let score = 0;
+    let variance = 0;
+    for (let k = 0; k < K; k++) {
+      hits += hitRuns[k];
+      score += scoreRuns[k];
+      variance += varianceRuns[k];
       const z = score / Math.sqrt(Math.max(variance, whole, 1e-9));
-      if (!best || z > best.z) best = { startSeconds: start, hits, z, speed: h.speed };
+      if (!best || z > best.z) best = { startSeconds: starts[k], hits: Math.round(hits), z, speed: h.speed };
     }
   }
   return best;
@@ -311,8 +326,63 @@ export function decisionZ(a: Pick<Alignment, 'z' | 'speed'>): number {
   return a.speed === 1 ? a.z : a.z - POSITION_OFF_SPEED_Z;
 }
 
-/** Tracks the enrolment found lookalikes for (manifest `enrolment.calibration.nearDuplicates`). */
+/**
+ * Impostors aligned at enrolment: excerpts of the catalogue's own tracks, POSITION_IMPOSTOR_SECONDS long
+ * under white or pink noise at POSITION_IMPOSTOR_SNR_DB, each aligned against every other track's records.
+ * Some records line up with much of what is played over noise (sustained textures, a medley holding other
+ * tracks' passages, another version): on `dev` excerpts at low SNR most wrong answers named a few such
+ * tracks, at a z that right answers have too. Their impostors find them.
+ */
+export const POSITION_IMPOSTORS = 80;
+export const POSITION_IMPOSTOR_SECONDS = 10;
+export const POSITION_IMPOSTOR_SNR_DB = 0;
+/** A track's impostor z: the mean decision z of its POSITION_IMPOSTOR_TOP best alignments with other tracks' impostors. */
+export const POSITION_IMPOSTOR_TOP = 10;
+/**
+ * A track whose impostor z reaches this is a lookalike for the decision (POSITION_LOOKALIKE_Z and _RATIO).
+ * On `dev` (213 tracks) it marks 47 of them (the scores' near-duplicate groups marked 77) and names 31
+ * more of 2950 excerpts right on six sets with the same 7 wrong (README "Impostor-calibrated lookalikes").
+ */
+export const POSITION_HUB_Z = 6.5;
+
+/** Per track, the mean of its POSITION_IMPOSTOR_TOP best decision z against the impostors of other tracks (0 if none). */
+export function impostorZ(
+  table: Uint8Array, slots: number, segments: readonly Segment[], trackCount: number,
+  impostors: readonly { track: number; query: PositionQuery }[], bitShare?: ArrayLike<number>,
+): number[] {
+  const bytes = segments.length > 0 ? table.length / segments.length : 0;
+  const seen: number[][] = Array.from({ length: trackCount }, () => []);
+  const best = new Float64Array(trackCount);
+  for (const imp of impostors) {
+    best.fill(-Infinity);
+    segments.forEach((seg, c) => {
+      if (seg.track === imp.track) return;
+      const a = alignInRecord(imp.query, table.subarray(c * bytes, (c + 1) * bytes), slots, bitShare);
+      if (a) best[seg.track] = Math.max(best[seg.track], decisionZ(a));
+    });
+    best.forEach((z, t) => { if (z > -Infinity) seen[t].push(z); });
+  }
+  return seen.map((zs) => {
+    const top = zs.sort((a, b) => b - a).slice(0, POSITION_IMPOSTOR_TOP);
+    return top.length > 0 ? top.reduce((a, b) => a + b, 0) / top.length : 0;
+  });
+}
+
+/**
+ * Tracks whose records align with other audio: those whose impostor z (manifest `enrolment.impostors.z`)
+ * reaches POSITION_HUB_Z or, for a catalogue enrolled before impostors were aligned, the scores'
+ * near-duplicate groups (`enrolment.calibration.nearDuplicates`).
+ */
 export function lookalikeTracks(enrolment: unknown): Set<number> {
+  const impostors = EnrolmentImpostors.safeParse(enrolment).data?.impostors.z;
+  return impostors ? new Set(impostors.flatMap((z, t) => (z >= POSITION_HUB_Z ? [t] : []))) : nearDuplicateTracks(enrolment);
+}
+
+/**
+ * Tracks the scores' calibration found near-duplicates for (`enrolment.calibration.nearDuplicates`: tracks
+ * that vote nearly as high on a track's excerpts). The airplay log confirms their plays by a second decision.
+ */
+export function nearDuplicateTracks(enrolment: unknown): Set<number> {
   const groups = EnrolmentNearDuplicates.safeParse(enrolment).data?.calibration.nearDuplicates ?? [];
   return new Set(groups.filter((g) => g.length > 1).map((g) => g[0]));
 }

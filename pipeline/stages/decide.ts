@@ -31,7 +31,7 @@ import { BlindearError } from '../errors.js';
 import { hintsFromNote, openLandmarks, openNote, queryMac, verifyQueryMac } from '../he/client/service-key.js';
 import type { PositionClient } from '../he/client/position-client.js';
 import {
-  bestAlignment, landmarkWordsFromBase64, lookalikeTracks, padCandidates, landmarkWordsToBase64, packLandmarks, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks,
+  bestAlignment, landmarkWordsFromBase64, nearDuplicateTracks, padCandidates, landmarkWordsToBase64, packLandmarks, PLAY_CHECK_Z, POSITION_CANDIDATES, positionCandidates, positionQuery, unpackLandmarks,
 } from '../model/position.js';
 import type { Segment } from '../model/segment-templates.js';
 import { queryHypotheses, queryProbes, queryVectorsPerWindow, type Decider } from '../features/registry.js';
@@ -475,8 +475,8 @@ export function createDecideStage(deps: DecideDeps) {
 
 const round = (x: number): number => Math.round(x * 100) / 100;
 
-/** The catalogue's tracks as the airplay log needs them: length, and whether the enrolment found lookalikes. */
+/** The catalogue's tracks as the airplay log needs them: length, and whether the scores' calibration found near-duplicates. */
 function airplayTracks(manifest: CatalogManifest): TrackInfo[] {
-  const lookalike = lookalikeTracks(manifest.enrolment);
+  const lookalike = nearDuplicateTracks(manifest.enrolment);
   return manifest.tracks.map((t, i) => ({ durationSeconds: t.durationSeconds, lookalike: lookalike.has(i) }));
 }

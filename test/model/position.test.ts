@@ -21,7 +21,7 @@ import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import type { Decision } from '../../pipeline/features/types.js';
 import {
-  alignInRecord, bitShares, decisionZ, padCandidates, placeOffset, POSITION_CONFIRM_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
+  alignInRecord, bitShares, decisionZ, impostorZ, lookalikeTracks, padCandidates, placeOffset, POSITION_CONFIRM_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
 } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import type { CatalogManifest } from '../../schemas/catalog.js';
@@ -206,6 +206,103 @@ describe('position query: the runners-up checked too', () => {
     // Alone, the off-speed track is named only if its z clears the runner-up's threshold by the handicap.
     const alone = placeOffset(d, q, [0, 1, 2, 3], [background(), background(), background(), offSpeed], segments, { slots });
     expect(alone.track).toBe(a2.z - POSITION_OFF_SPEED_Z >= POSITION_OTHER_Z ? 2 : null);
+  });
+});
+
+describe('position query: the offsets scanned, and the impostors of each track', () => {
+  const slots = 76;
+  const rand = lcg(23);
+  const chance = (density: number): Uint8Array => {
+    const r = new Uint8Array(slots * 64);
+    for (let i = 0; i < r.length; i++) for (let b = 0; b < 8; b++) if (rand() < density) r[i] |= 1 << b;
+    return r;
+  };
+  const queryOf = (n: number, duration: number, speeds = [1]): PositionQuery => {
+    const seconds = Float64Array.from({ length: n }, () => rand() * duration);
+    const hashes = Uint32Array.from({ length: n }, () => Math.floor(rand() * 2 ** 32));
+    return { durationSeconds: duration, hypotheses: speeds.map((speed) => ({ speed, hashes, seconds: seconds.map((t) => t * speed) })) };
+  };
+  /** The record with the query's landmarks (hypothesis 0) written `at` seconds in. */
+  const writing = (record: Uint8Array, q: PositionQuery, at: number): Uint8Array => {
+    const r = Uint8Array.from(record);
+    const h = q.hypotheses[0];
+    h.seconds.forEach((t, i) => { const slot = Math.floor((t + at) / 0.5); const bit = h.hashes[i] % 512; if (slot >= 0 && slot < slots) r[slot * 64 + (bit >> 3)] |= 1 << (bit & 7); });
+    return r;
+  };
+
+  it('scores each offset as a landmark-by-landmark count at that offset does', () => {
+    // The count written out directly, offset by offset: hits, and the z of hits over their chance.
+    const direct = (q: PositionQuery, record: Uint8Array, share?: number[]): { z: number; startSeconds: number; hits: number; speed: number } => {
+      const rho = Array.from({ length: slots }, (_, s) => {
+        let n = 0;
+        for (let k = 0; k < 64; k++) for (let v = record[s * 64 + k]; v; v >>= 1) n += v & 1;
+        return n / 512;
+      });
+      const mean = rho.reduce((a, b) => a + b, 0) / slots;
+      const frame = 256 / 11025;
+      let best = { z: -Infinity, startSeconds: 0, hits: 0, speed: 0 };
+      for (const h of q.hypotheses) {
+        const w0 = share ? -Math.log(mean) : 1;
+        const whole = h.hashes.length * mean * (1 - mean) * w0 * w0;
+        for (let start = -q.durationSeconds; start < slots * 0.5; start += frame) {
+          let hits = 0; let score = 0; let variance = 0;
+          h.hashes.forEach((hash, i) => {
+            const s = Math.floor((h.seconds[i] + start) / 0.5);
+            if (s < 0 || s >= slots) return;
+            const bit = hash % 512;
+            const hit = (record[s * 64 + (bit >> 3)] >> (bit & 7)) & 1;
+            hits += hit;
+            const p = share ? Math.min(0.5, rho[s] * share[bit]) : rho[s];
+            if (share && p <= 0) return;
+            const w = share ? -Math.log(p) : 1;
+            score += w * (hit - p);
+            variance += w * w * p * (1 - p);
+          });
+          const z = score / Math.sqrt(Math.max(variance, whole, 1e-9));
+          if (z > best.z) best = { z, startSeconds: start, hits, speed: h.speed };
+        }
+      }
+      return best;
+    };
+    const share = Array.from({ length: 512 }, (_, b) => (b % 7 === 0 ? 3 : b % 5 === 0 ? 0 : 0.8));
+    for (const [q, record] of [
+      [queryOf(150, 10, [0.97, 1, 1.03]), chance(0.04)],
+      [queryOf(60, 5), chance(0.3)],
+      [queryOf(150, 10, [1, 1.03]), writing(chance(0.04), queryOf(150, 10), 7.7)],
+    ] as const) {
+      const hidden = q.hypotheses.length === 2 ? writing(record, q, 21.2) : record;
+      for (const weights of [undefined, share]) {
+        const want = direct(q, hidden, weights);
+        const got = alignInRecord(q, hidden, slots, weights)!;
+        expect(got.z).toBeCloseTo(want.z, 9);
+        expect(got.startSeconds).toBeCloseTo(want.startSeconds, 9);
+        expect(got).toMatchObject({ hits: want.hits, speed: want.speed });
+      }
+    }
+    // The written query is found where it was written.
+    const q = queryOf(150, 10);
+    expect(alignInRecord(q, writing(chance(0.04), q, 12.3), slots)!.startSeconds).toBeCloseTo(12.3, 1);
+  });
+
+  it('marks the tracks whose records align with other tracks\' impostors, not those only the scores confused', () => {
+    // Tracks 0 and 2 hold chance bits; track 1's second record holds much of every impostor of tracks 0
+    // and 2, as a medley holding their passages would.
+    const impostors = [0, 2, 0, 2, 0, 1].map((track) => ({ track, query: queryOf(150, 10) }));
+    let medley = chance(0.04);
+    impostors.forEach((imp, k) => { if (imp.track !== 1) medley = writing(medley, { durationSeconds: 10, hypotheses: [{ ...imp.query.hypotheses[0], hashes: imp.query.hypotheses[0].hashes.filter((_, i) => i % 3 === 0), seconds: imp.query.hypotheses[0].seconds.filter((_, i) => i % 3 === 0) }] }, 6 * k); });
+    const segments = [{ track: 0, startSeconds: 0, endSeconds: 38 }, { track: 1, startSeconds: 0, endSeconds: 38 }, { track: 1, startSeconds: 30, endSeconds: 68 }, { track: 2, startSeconds: 0, endSeconds: 38 }];
+    const table = new Uint8Array(4 * slots * 64);
+    [chance(0.04), chance(0.04), medley, chance(0.04)].forEach((r, c) => table.set(r, c * slots * 64));
+    const z = impostorZ(table, slots, segments, 3, impostors);
+    expect(z[1]).toBeGreaterThan(POSITION_HUB_Z + 5);
+    expect(z[0]).toBeLessThan(POSITION_HUB_Z);
+    expect(z[2]).toBeLessThan(POSITION_HUB_Z);
+    const enrolment = { calibration: { nearDuplicates: [[0, 2], [2, 0]] }, impostors: { excerpts: 6, seconds: 10, snrDb: 0, top: 10, z } };
+    expect([...lookalikeTracks(enrolment)]).toEqual([1]);
+    // A catalogue enrolled before impostors were aligned keeps the scores' near-duplicate groups.
+    expect([...lookalikeTracks({ calibration: enrolment.calibration })].sort()).toEqual([0, 2]);
+    // A track with no impostor of another track (a one-track catalogue) scores 0.
+    expect(impostorZ(table.subarray(0, slots * 64), slots, segments.slice(0, 1), 1, [{ track: 0, query: queryOf(150, 10) }])).toEqual([0]);
   });
 });
 
