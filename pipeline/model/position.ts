@@ -339,11 +339,12 @@ export const POSITION_IMPOSTOR_SNR_DB = 0;
 /** A track's impostor z: the mean decision z of its POSITION_IMPOSTOR_TOP best alignments with other tracks' impostors. */
 export const POSITION_IMPOSTOR_TOP = 10;
 /**
- * A track whose impostor z reaches this is a lookalike for the decision (POSITION_LOOKALIKE_Z and _RATIO).
- * On `dev` (213 tracks) it marks 47 of them (the scores' near-duplicate groups marked 77) and names 31
- * more of 2950 excerpts right on six sets with the same 7 wrong (README "Impostor-calibrated lookalikes").
+ * A track of the scores' near-duplicate groups whose impostor z reaches this is a lookalike for the
+ * decision (POSITION_LOOKALIKE_Z and _RATIO). On `dev` (213 tracks) that is 46 of the groups' 77: on six
+ * recorded sets (2950 excerpts) 30 more right answers with the same 7 wrong, and on the acceptance
+ * harness's excerpts 5 more with none wrong (README "Lookalikes found by impostors").
  */
-export const POSITION_HUB_Z = 6.5;
+export const POSITION_HUB_Z = 6;
 
 /** Per track, the mean of its POSITION_IMPOSTOR_TOP best decision z against the impostors of other tracks (0 if none). */
 export function impostorZ(
@@ -369,13 +370,15 @@ export function impostorZ(
 }
 
 /**
- * Tracks whose records align with other audio: those whose impostor z (manifest `enrolment.impostors.z`)
- * reaches POSITION_HUB_Z or, for a catalogue enrolled before impostors were aligned, the scores'
- * near-duplicate groups (`enrolment.calibration.nearDuplicates`).
+ * The tracks a decision doubts: those the scores' calibration found near-duplicates for
+ * (nearDuplicateTracks) whose records also align with other tracks' audio, their impostor z (manifest
+ * `enrolment.impostors.z`) reaching POSITION_HUB_Z. A catalogue enrolled before impostors were aligned
+ * doubts all of its near-duplicates.
  */
 export function lookalikeTracks(enrolment: unknown): Set<number> {
+  const near = nearDuplicateTracks(enrolment);
   const impostors = EnrolmentImpostors.safeParse(enrolment).data?.impostors.z;
-  return impostors ? new Set(impostors.flatMap((z, t) => (z >= POSITION_HUB_Z ? [t] : []))) : nearDuplicateTracks(enrolment);
+  return impostors ? new Set([...near].filter((t) => (impostors[t] ?? 0) >= POSITION_HUB_Z)) : near;
 }
 
 /**

@@ -284,7 +284,7 @@ describe('position query: the offsets scanned, and the impostors of each track',
     expect(alignInRecord(q, writing(chance(0.04), q, 12.3), slots)!.startSeconds).toBeCloseTo(12.3, 1);
   });
 
-  it('marks the tracks whose records align with other tracks\' impostors, not those only the scores confused', () => {
+  it('marks the tracks whose records align with other tracks\' impostors; lookalikes are those the scores confuse too', () => {
     // Tracks 0 and 2 hold chance bits; track 1's second record holds much of every impostor of tracks 0
     // and 2, as a medley holding their passages would.
     const impostors = [0, 2, 0, 2, 0, 1].map((track) => ({ track, query: queryOf(150, 10) }));
@@ -297,10 +297,13 @@ describe('position query: the offsets scanned, and the impostors of each track',
     expect(z[1]).toBeGreaterThan(POSITION_HUB_Z + 5);
     expect(z[0]).toBeLessThan(POSITION_HUB_Z);
     expect(z[2]).toBeLessThan(POSITION_HUB_Z);
-    const enrolment = { calibration: { nearDuplicates: [[0, 2], [2, 0]] }, impostors: { excerpts: 6, seconds: 10, snrDb: 0, top: 10, z } };
+    // Lookalikes: tracks of the scores' near-duplicate groups that impostors align with. Track 1 is; track
+    // 0 the scores confuse with track 1 but its records hold chance bits; track 2 is in no group.
+    const enrolment = { calibration: { nearDuplicates: [[0, 1], [1, 0]] }, impostors: { excerpts: 6, seconds: 10, snrDb: 0, top: 10, z } };
     expect([...lookalikeTracks(enrolment)]).toEqual([1]);
-    // A catalogue enrolled before impostors were aligned keeps the scores' near-duplicate groups.
-    expect([...lookalikeTracks({ calibration: enrolment.calibration })].sort()).toEqual([0, 2]);
+    expect([...lookalikeTracks({ ...enrolment, calibration: { nearDuplicates: [] } })]).toEqual([]);
+    // A catalogue enrolled before impostors were aligned doubts all of its near-duplicates.
+    expect([...lookalikeTracks({ calibration: enrolment.calibration })].sort()).toEqual([0, 1]);
     // A track with no impostor of another track (a one-track catalogue) scores 0.
     expect(impostorZ(table.subarray(0, slots * 64), slots, segments.slice(0, 1), 1, [{ track: 0, query: queryOf(150, 10) }])).toEqual([0]);
   });
