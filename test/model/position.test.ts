@@ -8,9 +8,9 @@
  * the segment scores alone place far fewer within ±2 s; the encrypted path places them as the clear one.
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeFile } from '../../connectors/ffmpeg.js';
 import { changeSpeed, mixAtSnr } from '../../pipeline/eval/distortions.js';
@@ -24,7 +24,9 @@ import {
   alignInRecord, bitShares, decisionZ, impostorZ, lookalikeTracks, padCandidates, placeOffset, POSITION_CONFIRM_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
 } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
-import type { CatalogManifest } from '../../schemas/catalog.js';
+import { enrollCatalog } from '../../pipeline/model/enroll.js';
+import { createLogger } from '../../pipeline/runtime/logger.js';
+import { EnrolmentImpostors, type CatalogManifest } from '../../schemas/catalog.js';
 import { testCatalog } from '../helpers/catalog.js';
 import { MUSIC_DIR, tracksPerPackage } from '../helpers/music.js';
 
@@ -307,6 +309,35 @@ describe('position query: the offsets scanned, and the impostors of each track',
     // A track with no impostor of another track (a one-track catalogue) scores 0.
     expect(impostorZ(table.subarray(0, slots * 64), slots, segments.slice(0, 1), 1, [{ track: 0, query: queryOf(150, 10) }])).toEqual([0]);
   });
+});
+
+describe('position query: impostors aligned at enrolment, on real music', () => {
+  it('finds a track enrolled twice by the other copy\'s impostors, and records one impostor z per track', async () => {
+    // Three tracks of different packages, the first also under another name (a second copy of one
+    // recording, as a catalogue holding a track and its re-release would).
+    const tracks = tracksPerPackage(1).slice(0, 3);
+    const work = mkdtempSync(join(tmpdir(), 'blindear-impostors-'));
+    try {
+      const enrolDir = join(work, 'enrol');
+      tracks.forEach((t, i) => { mkdirSync(join(enrolDir, `${i}`), { recursive: true }); symlinkSync(join(MUSIC_DIR, t), join(enrolDir, `${i}`, basename(t))); });
+      mkdirSync(join(enrolDir, 'copy'));
+      symlinkSync(join(MUSIC_DIR, tracks[0]), join(enrolDir, 'copy', basename(tracks[0])));
+      const m = await enrollCatalog({ inputs: [enrolDir], catalogDir: join(work, 'catalog'), kind: 'landmark', scheme: 'lwe', logger: createLogger('warn') });
+      const z = EnrolmentImpostors.parse(m.enrolment).impostors.z;
+      expect(z).toHaveLength(4);
+      expect(EnrolmentImpostors.parse(m.enrolment).impostors.excerpts).toBeGreaterThan(60);
+      const original = m.tracks.findIndex((t) => t.path === `0/${basename(tracks[0])}`);
+      const copy = m.tracks.findIndex((t) => t.path === `copy/${basename(tracks[0])}`);
+      const others = [0, 1, 2, 3].filter((t) => t !== original && t !== copy);
+      // The copy's impostors are the original's own audio under noise: they align far above chance.
+      expect(Math.min(z[original], z[copy])).toBeGreaterThan(2 * Math.max(...others.map((t) => z[t])));
+      expect(Math.min(z[original], z[copy])).toBeGreaterThan(POSITION_HUB_Z);
+      for (const t of others) expect(z[t]).toBeLessThan(POSITION_HUB_Z);
+      expect([...lookalikeTracks(m.enrolment)].sort()).toEqual([original, copy].sort());
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 600_000);
 });
 
 describe('position query on real music', () => {
