@@ -341,7 +341,7 @@ export const POSITION_IMPOSTOR_TOP = 10;
 /**
  * A track of the scores' near-duplicate groups whose impostor z reaches this is a lookalike for the
  * decision (POSITION_LOOKALIKE_Z and _RATIO). On `dev` (213 tracks) that is 46 of the groups' 77: on six
- * recorded sets (2950 excerpts) 30 more right answers with the same 7 wrong, and on the acceptance
+ * recorded sets (3660 excerpts) 30 more right answers with the same 7 wrong, and on the acceptance
  * harness's excerpts 5 more with none wrong (README "Lookalikes found by impostors").
  */
 export const POSITION_HUB_Z = 6;
