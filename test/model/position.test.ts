@@ -224,11 +224,14 @@ describe('position query: the offsets scanned, and the impostors of each track',
     const hashes = Uint32Array.from({ length: n }, () => Math.floor(rand() * 2 ** 32));
     return { durationSeconds: duration, hypotheses: speeds.map((speed) => ({ speed, hashes, seconds: seconds.map((t) => t * speed) })) };
   };
-  /** The record with the query's landmarks (hypothesis 0) written `at` seconds in. */
-  const writing = (record: Uint8Array, q: PositionQuery, at: number): Uint8Array => {
+  /** The record with the query's landmarks (hypothesis 0; those `keep` picks) written `at` seconds in. */
+  const writing = (record: Uint8Array, q: PositionQuery, at: number, keep = (_i: number): boolean => true): Uint8Array => {
     const r = Uint8Array.from(record);
     const h = q.hypotheses[0];
-    h.seconds.forEach((t, i) => { const slot = Math.floor((t + at) / 0.5); const bit = h.hashes[i] % 512; if (slot >= 0 && slot < slots) r[slot * 64 + (bit >> 3)] |= 1 << (bit & 7); });
+    h.seconds.forEach((t, i) => {
+      const slot = Math.floor((t + at) / 0.5); const bit = h.hashes[i] % 512;
+      if (keep(i) && slot >= 0 && slot < slots) r[slot * 64 + (bit >> 3)] |= 1 << (bit & 7);
+    });
     return r;
   };
 
@@ -291,7 +294,7 @@ describe('position query: the offsets scanned, and the impostors of each track',
     // and 2, as a medley holding their passages would.
     const impostors = [0, 2, 0, 2, 0, 1].map((track) => ({ track, query: queryOf(150, 10) }));
     let medley = chance(0.04);
-    impostors.forEach((imp, k) => { if (imp.track !== 1) medley = writing(medley, { durationSeconds: 10, hypotheses: [{ ...imp.query.hypotheses[0], hashes: imp.query.hypotheses[0].hashes.filter((_, i) => i % 3 === 0), seconds: imp.query.hypotheses[0].seconds.filter((_, i) => i % 3 === 0) }] }, 6 * k); });
+    impostors.forEach((imp, k) => { if (imp.track !== 1) medley = writing(medley, imp.query, 6 * k, (i) => i % 3 === 0); });
     const segments = [{ track: 0, startSeconds: 0, endSeconds: 38 }, { track: 1, startSeconds: 0, endSeconds: 38 }, { track: 1, startSeconds: 30, endSeconds: 68 }, { track: 2, startSeconds: 0, endSeconds: 38 }];
     const table = new Uint8Array(4 * slots * 64);
     [chance(0.04), chance(0.04), medley, chance(0.04)].forEach((r, c) => table.set(r, c * slots * 64));
