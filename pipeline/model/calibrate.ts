@@ -170,25 +170,20 @@ export function addWhiteNoise(x: Float32Array, snrDb: number, rand: () => number
 }
 
 /**
- * Adds pink (1/f) Gaussian noise at the given SNR (dB, relative to the excerpt's own power): white noise
- * through Paul Kellet's three-pole approximation of a −3 dB/octave filter, scaled to its measured power.
+ * Pink (1/f) Gaussian noise, `n` samples: white noise through Paul Kellet's three-pole approximation of a
+ * −3 dB/octave filter (mix it at an SNR with eval/distortions.ts's mixAtSnr).
  */
-export function addPinkNoise(x: Float32Array, snrDb: number, rand: () => number): Float32Array {
-  const noise = new Float64Array(x.length);
+export function pinkNoise(n: number, rand: () => number): Float32Array {
+  const noise = new Float32Array(n);
   let b0 = 0;
   let b1 = 0;
   let b2 = 0;
-  let px = 0;
-  let pn = 0;
-  for (let i = 0; i < x.length; i++) {
+  for (let i = 0; i < n; i++) {
     const w = Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
     b0 = 0.99765 * b0 + w * 0.099046;
     b1 = 0.963 * b1 + w * 0.2965164;
     b2 = 0.57 * b2 + w * 1.0526913;
     noise[i] = b0 + b1 + b2 + w * 0.1848;
-    px += x[i] * x[i];
-    pn += noise[i] * noise[i];
   }
-  const gain = pn > 0 ? Math.sqrt((px || 1e-9) / pn / 10 ** (snrDb / 10)) : 0;
-  return Float32Array.from(x, (v, i) => v + gain * noise[i]);
+  return noise;
 }

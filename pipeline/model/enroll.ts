@@ -17,9 +17,10 @@ import { hypothesisWindows, queryLandmarks, type ClipLandmarks } from '../featur
 import { mfccSumWindows } from '../features/mfcc-sum.js';
 import { PIPELINE_SAMPLE_RATE } from '../features/registry.js';
 import { Mfcc } from '../dsp/mfcc.js';
+import { mixAtSnr } from '../eval/distortions.js';
 import type { LinearModel } from '../features/types.js';
 import type { Logger } from '../runtime/logger.js';
-import { calibrateThreshold, drawExcerpt, seededRandom, addPinkNoise, addWhiteNoise, type ScoredExcerpt } from './calibrate.js';
+import { calibrateThreshold, drawExcerpt, seededRandom, addWhiteNoise, pinkNoise, type ScoredExcerpt } from './calibrate.js';
 import { saveCatalog } from './catalog-store.js';
 import { scoreWindow, trainLogisticRegression } from './logistic-regression.js';
 import { buildSegmentTemplatesFromLandmarks, catalogueLandmarks, scoreInClear } from './segment-templates.js';
@@ -285,7 +286,7 @@ async function enrollLandmarks(
     for (let k = 0; k < impostorsOf[i]; k++) {
       const ex = drawExcerpt(pcm, PIPELINE_SAMPLE_RATE, POSITION_IMPOSTOR_SECONDS, own);
       if (!ex) continue;
-      const noisy = (own() < 0.5 ? addWhiteNoise : addPinkNoise)(ex.pcm, POSITION_IMPOSTOR_SNR_DB, own);
+      const noisy = own() < 0.5 ? addWhiteNoise(ex.pcm, POSITION_IMPOSTOR_SNR_DB, own) : mixAtSnr(ex.pcm, pinkNoise(ex.pcm.length, own), POSITION_IMPOSTOR_SNR_DB);
       impostors.push({ track: trackIndex, query: positionQuery(queryLandmarks(noisy, params).landmarks, POSITION_IMPOSTOR_SECONDS, params) });
     }
     progress(i);
