@@ -15,7 +15,7 @@ import { BlindearError, isBlindearError } from '../errors.js';
 import { openPositionClient, openScoringClients, type PositionClient, type ScoringClient } from '../he/client/index.js';
 import { decideEncrypted, type PositionAnswerer, type RemoteScorer } from '../he/client/round-trip.js';
 import { catalogueEngine, PositionEngine } from '../he/server/index.js';
-import { lookalikeTracks, POSITION_QUERY_SECONDS, positionQueryOfPcm, UNWEIGHTED_TABLE_WARNING } from '../model/position.js';
+import { lookalikesOf, POSITION_QUERY_SECONDS, positionQueryOfPcm, UNWEIGHTED_TABLE_WARNING } from '../model/position.js';
 import { createDecider, createExtractor, segmentsOf } from '../features/registry.js';
 import { loadManifest, loadModel, loadPositionTable } from '../model/catalog-store.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
@@ -78,7 +78,7 @@ export async function identifyOne(
   const { windows, seconds, head } = await streamWindows(file, manifest);
   const spec = manifest.feature;
   const positioning = position && manifest.position && spec.kind === 'landmark'
-    ? { ...position, query: positionQueryOfPcm(head, spec.params), segments: segmentsOf(manifest), slots: manifest.position.slots, bitShare: manifest.position.bitShare, lookalikes: lookalikeTracks(manifest.enrolment) }
+    ? { ...position, query: positionQueryOfPcm(head, spec.params), segments: segmentsOf(manifest), slots: manifest.position.slots, bitShare: manifest.position.bitShare, ...lookalikesOf(manifest.enrolment) }
     : undefined;
   const d = await decideEncrypted(windows, seconds, client, score, createDecider(manifest), positioning);
   if (d.track === null) return null;

@@ -14,7 +14,7 @@ import { catalogueEngine, PositionEngine, type CatalogueEngine, type SessionKeys
 import { loadManifest, loadModel, loadPositionTable } from '../model/catalog-store.js';
 import { scoreInClear, type Segment } from '../model/segment-templates.js';
 import { decideEncrypted, type Positioning } from '../he/client/round-trip.js';
-import { lookalikeTracks, placeOffset, POSITION_CANDIDATES, POSITION_TRACKS, positionCandidates, positionQueryOfPcm } from '../model/position.js';
+import { lookalikesOf, placeOffset, type PositionLayout, POSITION_CANDIDATES, POSITION_TRACKS, positionCandidates, positionQueryOfPcm } from '../model/position.js';
 import { segmentsOf } from '../features/registry.js';
 
 export interface QueryOutcome {
@@ -37,14 +37,11 @@ function answerOf(d: Decision): EvalAnswer {
   };
 }
 
-interface EvalPosition {
+interface EvalPosition extends PositionLayout {
   client: PositionClient;
   engine: PositionEngine;
   table: Uint8Array;
   bytes: number;
-  slots: number;
-  bitShare?: readonly number[];
-  lookalikes: ReadonlySet<number>;
   segments: Segment[];
 }
 
@@ -83,7 +80,7 @@ export class QueryScorer {
     const positionClient = await openPositionClient(catalogDir, manifest);
     const served = await loadPositionTable(catalogDir, manifest);
     const position = positionClient && served && manifest.position
-      ? { client: positionClient, engine: new PositionEngine(served.setup, served.table), table: served.table, bytes: served.setup.bytes, slots: manifest.position.slots, bitShare: manifest.position.bitShare, lookalikes: lookalikeTracks(manifest.enrolment), segments: segmentsOf(manifest) }
+      ? { client: positionClient, engine: new PositionEngine(served.setup, served.table), table: served.table, bytes: served.setup.bytes, slots: manifest.position.slots, bitShare: manifest.position.bitShare, ...lookalikesOf(manifest.enrolment), segments: segmentsOf(manifest) }
       : null;
     return new QueryScorer(manifest, model, client, engine, keys, position);
   }
@@ -102,7 +99,7 @@ export class QueryScorer {
     const spec = this.manifest.feature;
     const query = p && spec.kind === 'landmark' ? positionQueryOfPcm(pcm, spec.params) : null;
     const positioning: Positioning | undefined = p && query ? {
-      query, client: p.client, segments: p.segments, slots: p.slots, bitShare: p.bitShare, lookalikes: p.lookalikes,
+      query, client: p.client, segments: p.segments, slots: p.slots, bitShare: p.bitShare, lookalikes: p.lookalikes, lesserLookalikes: p.lesserLookalikes,
       answer: async (qs) => {
         const t0 = performance.now();
         const out = qs.map((q) => p.engine.answer(q));
@@ -122,7 +119,7 @@ export class QueryScorer {
     if (p && query) {
       // The clear reference reads the records straight from the table.
       const classes = positionCandidates(plain, clearScores, p.segments, POSITION_CANDIDATES, POSITION_TRACKS);
-      plain = placeOffset(plain, query, classes, classes.map((k) => p.table.subarray(k * p.bytes, (k + 1) * p.bytes)), p.segments, { slots: p.slots, bitShare: p.bitShare, lookalikes: p.lookalikes });
+      plain = placeOffset(plain, query, classes, classes.map((k) => p.table.subarray(k * p.bytes, (k + 1) * p.bytes)), p.segments, p);
     }
     return { windows: w.vectors.length, encrypted: answerOf(encrypted), plain: answerOf(plain), serverMs };
   }

@@ -300,6 +300,15 @@ export const POSITION_TRACKS = 3;
 /** A runner-up (a track the scores did not put first) is named at this z or more, as the best-aligned candidate. */
 export const POSITION_OTHER_Z = 12;
 /**
+ * A rescue or a runner-up of a track without lookalikes is also named at this z or more when it aligns
+ * POSITION_CLEAR_RATIO times as well as the next candidate: a right track that the noise or a voice over
+ * it left at z 8–12 still stands alone, while a wrong one rarely does. On seven recorded sets (`dev`,
+ * 5300 excerpts) 48 more right answers and no more wrong ones; the nearest wrong best-aligned candidates
+ * were at z 7.9 and 1.98 times the next, at z 6.2 and 3.7 times (README "Rescues that stand alone").
+ */
+export const POSITION_CLEAR_Z = 8;
+export const POSITION_CLEAR_RATIO = 2.25;
+/**
  * Added to the rescue's and the runner-up's z for a track the enrolment found lookalikes for (another
  * version, a medley holding other tracks' passages): its records align with other tracks' audio too.
  */
@@ -345,6 +354,15 @@ export const POSITION_IMPOSTOR_TOP = 10;
  * harness's excerpts 5 more with none wrong (README "Lookalikes found by impostors").
  */
 export const POSITION_HUB_Z = 6;
+/**
+ * A lookalike whose impostors align below this z (the wrong answers at low SNR name mostly those above
+ * it: `track25.opus` 9.4, `clavelian_march.ogg` 10.5, `Compost.ogg` 10.0) is let off the doubt when it
+ * stands POSITION_LESSER_LOOKALIKE_RATIO times above the next candidate. On seven recorded sets (5300
+ * excerpts) 16 more right answers and no more wrong ones; the wrong best-aligned lookalikes at 3 times the
+ * next or more all had impostor z 9.6 or more (README "Rescues that stand alone").
+ */
+export const POSITION_LESSER_LOOKALIKE_Z = 8.5;
+export const POSITION_LESSER_LOOKALIKE_RATIO = 3;
 
 /** Per track, the mean of its POSITION_IMPOSTOR_TOP best decision z against the impostors of other tracks (0 if none). */
 export function impostorZ(
@@ -382,6 +400,17 @@ export function lookalikeTracks(enrolment: unknown): Set<number> {
 }
 
 /**
+ * Lookalikes whose impostor z stays below POSITION_LESSER_LOOKALIKE_Z: a rescue or runner-up of theirs
+ * that aligns POSITION_LESSER_LOOKALIKE_RATIO times as well as the next candidate needs no more than any
+ * other track's. Empty for a catalogue enrolled before impostors were aligned.
+ */
+export function lesserLookalikeTracks(enrolment: unknown): Set<number> {
+  const impostors = EnrolmentImpostors.safeParse(enrolment).data?.impostors.z;
+  if (!impostors) return new Set();
+  return new Set([...lookalikeTracks(enrolment)].filter((t) => (impostors[t] ?? Infinity) < POSITION_LESSER_LOOKALIKE_Z));
+}
+
+/**
  * Tracks the scores' calibration found near-duplicates for (`enrolment.calibration.nearDuplicates`: tracks
  * that vote nearly as high on a track's excerpts). The airplay log confirms their plays by a second decision.
  */
@@ -416,11 +445,18 @@ export function padCandidates(classes: readonly number[], n: number): number[] {
   return Array.from({ length: Math.max(n, classes.length) }, (_, i) => classes[i] ?? classes[0]);
 }
 
+/** The decision's doubts from the manifest's enrolment: its lookalikes, and which of them are lesser. */
+export function lookalikesOf(enrolment: unknown): Required<Pick<PositionLayout, 'lookalikes' | 'lesserLookalikes'>> {
+  return { lookalikes: lookalikeTracks(enrolment), lesserLookalikes: lesserLookalikeTracks(enrolment) };
+}
+
 /** What the alignment needs of the catalogue: its slots per record, its bit shares, its tracks with lookalikes. */
 export interface PositionLayout {
   slots: number;
   bitShare?: ArrayLike<number>;
   lookalikes?: ReadonlySet<number>;
+  /** Lookalikes let off the doubt when they stand alone (lesserLookalikeTracks). */
+  lesserLookalikes?: ReadonlySet<number>;
 }
 
 /**
@@ -429,7 +465,9 @@ export interface PositionLayout {
  * named if it aligns at POSITION_CONFIRM_Z and was the scores' answer, at POSITION_RESCUE_Z and was the
  * scores' best track of an "unknown", or at POSITION_OTHER_Z as a runner-up (the last two plus
  * POSITION_LOOKALIKE_Z for a track with lookalikes, the first only at POSITION_LOOKALIKE_RATIO times the
- * next candidate's z or at POSITION_LOOKALIKE_SURE_Z); otherwise the answer is "unknown". Candidates are
+ * next candidate's z or at POSITION_LOOKALIKE_SURE_Z); a rescue or runner-up without lookalikes also at
+ * POSITION_CLEAR_Z and POSITION_CLEAR_RATIO times the next candidate's z, and a lesser lookalike's without
+ * the doubt at POSITION_LESSER_LOOKALIKE_RATIO times it; otherwise the answer is "unknown". Candidates are
  * ranked and held to these thresholds by decisionZ: an alignment found at a speed other than 1 counts
  * POSITION_OFF_SPEED_Z less (its own z decides the z ≥ POSITION_LOOKALIKE_SURE_Z exception). A named track
  * whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it; otherwise the scores'
@@ -454,11 +492,14 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   const top = tracks[0];
   const weight = decisionZ(top);
   const lookalike = layout.lookalikes?.has(top.track) ?? false;
-  const doubt = lookalike ? POSITION_LOOKALIKE_Z : 0;
   const confirming = top.track === first && decision.track !== null;
+  const next = Math.max(0, tracks[1] ? decisionZ(tracks[1]) : 0);
+  const lesser = (layout.lesserLookalikes?.has(top.track) ?? false) && weight >= POSITION_LESSER_LOOKALIKE_RATIO * next;
+  const doubt = lookalike && !lesser ? POSITION_LOOKALIKE_Z : 0;
   const need = top.track !== first ? POSITION_OTHER_Z + doubt : confirming ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
-  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || weight >= POSITION_LOOKALIKE_RATIO * Math.max(0, tracks[1] ? decisionZ(tracks[1]) : 0);
-  const named = weight >= need && clear ? top.track : null;
+  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || weight >= POSITION_LOOKALIKE_RATIO * next;
+  const alone = !confirming && !lookalike && weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * next;
+  const named = (weight >= need || alone) && clear ? top.track : null;
   const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
   const placed: Decision = {
     ...decision, track: named,

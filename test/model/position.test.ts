@@ -21,7 +21,7 @@ import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import type { Decision } from '../../pipeline/features/types.js';
 import {
-  alignInRecord, bitShares, decisionZ, impostorZ, lookalikeTracks, padCandidates, placeOffset, POSITION_CONFIRM_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
+  alignInRecord, bitShares, decisionZ, impostorZ, lesserLookalikeTracks, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_CONFIRM_Z, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
 } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import { enrollCatalog } from '../../pipeline/model/enroll.js';
@@ -205,9 +205,62 @@ describe('position query: the runners-up checked too', () => {
     expect(placed.position!.tracks!.map((t) => t.track).slice(0, 2)).toEqual([1, 2]);
     expect(placed.position!.tracks![1]).toMatchObject({ track: 2, speed: 1.03 });
     expect(placed.track).toBe(1);
-    // Alone, the off-speed track is named only if its z clears the runner-up's threshold by the handicap.
+    // Alone, the off-speed track is named only if its z, less the handicap, clears the runner-up's threshold
+    // (or stands alone: POSITION_CLEAR_Z and POSITION_CLEAR_RATIO times the next candidate's).
     const alone = placeOffset(d, q, [0, 1, 2, 3], [background(), background(), background(), offSpeed], segments, { slots });
-    expect(alone.track).toBe(a2.z - POSITION_OFF_SPEED_Z >= POSITION_OTHER_Z ? 2 : null);
+    const [first, second] = alone.position!.tracks!;
+    expect(first).toMatchObject({ track: 2, speed: 1.03 });
+    const weight = first.z - POSITION_OFF_SPEED_Z;
+    expect(alone.track).toBe(weight >= POSITION_OTHER_Z || (weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * second.z) ? 2 : null);
+  });
+
+  const KEPT = 3;
+  it('names a runner-up below POSITION_OTHER_Z that stands alone, and not one with another candidate close behind', () => {
+    const d: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
+    // Its own generator: the records do not depend on which tests ran before.
+    const own = lcg(29);
+    const background = (): Uint8Array => noiseFrom(own);
+    // Track 1's record holds one landmark of the query in KEPT (what noise or a voice over the music leaves).
+    const partly = holding(6, { keep: (i) => i % KEPT === 0, background });
+    const a = alignInRecord(query, partly, slots)!;
+    expect(a.z).toBeGreaterThanOrEqual(POSITION_CLEAR_Z);
+    expect(a.z).toBeLessThan(POSITION_OTHER_Z);
+    const alone = placeOffset(d, query, [0, 1, 2, 3], [background(), background(), partly, background()], segments, { slots });
+    expect(alone.position!.tracks![0].z).toBeGreaterThanOrEqual(POSITION_CLEAR_RATIO * alone.position!.tracks![1].z);
+    expect(alone.track).toBe(1);
+    expect(alone.offsetSeconds).toBeCloseTo(6, 0);
+    // The same alignment with track 2's record holding another third of the query: neither stands alone.
+    const other = holding(20, { keep: (i) => i % KEPT === 1, background });
+    const close = placeOffset(d, query, [0, 1, 2, 3], [background(), background(), partly, other], segments, { slots });
+    const [top, next] = close.position!.tracks!;
+    expect(top.z).toBeLessThan(POSITION_CLEAR_RATIO * next.z);
+    expect(close.track).toBeNull();
+    // A track with lookalikes is held to POSITION_OTHER_Z + POSITION_LOOKALIKE_Z even alone.
+    expect(placeOffset(d, query, [0, 1, 2, 3], [background(), background(), partly, background()], segments, { slots, lookalikes: new Set([1]) }).track).toBeNull();
+  });
+
+  it('lets a lesser lookalike off the doubt when it aligns POSITION_LESSER_LOOKALIKE_RATIO times as well as the next candidate', () => {
+    const d: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
+    const own = lcg(31);
+    const background = (): Uint8Array => noiseFrom(own);
+    // Track 1's record holds half of the query: above the runner-up's threshold, below it with the doubt.
+    const half = holding(6, { keep: (i) => i % 2 === 0, background });
+    const a = alignInRecord(query, half, slots)!;
+    expect(a.z).toBeGreaterThanOrEqual(POSITION_OTHER_Z);
+    expect(a.z).toBeLessThan(POSITION_OTHER_Z + POSITION_LOOKALIKE_Z);
+    const records = [background(), background(), half, background()];
+    const lookalikes = new Set([1]);
+    expect(placeOffset(d, query, [0, 1, 2, 3], records, segments, { slots, lookalikes }).track).toBeNull();
+    const lesser = placeOffset(d, query, [0, 1, 2, 3], records, segments, { slots, lookalikes, lesserLookalikes: lookalikes });
+    const [top, next] = lesser.position!.tracks!;
+    expect(top.z).toBeGreaterThanOrEqual(POSITION_LESSER_LOOKALIKE_RATIO * next.z);
+    expect(lesser.track).toBe(1);
+    // With track 2's record holding a third of the query, track 1 no longer stands alone: the doubt stays.
+    const third = holding(20, { keep: (i) => i % 3 === 1, background });
+    const close = placeOffset(d, query, [0, 1, 2, 3], [background(), background(), half, third], segments, { slots, lookalikes, lesserLookalikes: lookalikes });
+    expect(close.position!.tracks![0]).toMatchObject({ track: 1 });
+    expect(close.position!.tracks![0].z).toBeLessThan(POSITION_LESSER_LOOKALIKE_RATIO * close.position!.tracks![1].z);
+    expect(close.track).toBeNull();
   });
 });
 
@@ -309,6 +362,13 @@ describe('position query: the offsets scanned, and the impostors of each track',
     expect([...lookalikeTracks({ ...enrolment, calibration: { nearDuplicates: [] } })]).toEqual([]);
     // A catalogue enrolled before impostors were aligned doubts all of its near-duplicates.
     expect([...lookalikeTracks({ calibration: enrolment.calibration })].sort()).toEqual([0, 1]);
+    // Lesser lookalikes: those whose impostor z stays below POSITION_LESSER_LOOKALIKE_Z (none here, z[1] is
+    // far above it; all when the bar is lifted above it); none for a catalogue without impostors.
+    expect(z[1]).toBeGreaterThanOrEqual(POSITION_LESSER_LOOKALIKE_Z);
+    expect([...lesserLookalikeTracks(enrolment)]).toEqual([]);
+    const milder = z.map((v, t) => (t === 1 ? (POSITION_HUB_Z + POSITION_LESSER_LOOKALIKE_Z) / 2 : v));
+    expect(lookalikesOf({ ...enrolment, impostors: { ...enrolment.impostors, z: milder } })).toEqual({ lookalikes: new Set([1]), lesserLookalikes: new Set([1]) });
+    expect([...lesserLookalikeTracks({ calibration: enrolment.calibration })]).toEqual([]);
     // A track with no impostor of another track (a one-track catalogue) scores 0.
     expect(impostorZ(table.subarray(0, slots * 64), slots, segments.slice(0, 1), 1, [{ track: 0, query: queryOf(150, 10) }])).toEqual([0]);
   });

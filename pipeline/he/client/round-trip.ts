@@ -6,7 +6,7 @@
  */
 import type { Decider } from '../../features/registry.js';
 import { bestOverHypotheses, hypothesisSlices, type Decision, type FeatureWindows } from '../../features/types.js';
-import { padCandidates, placeOffset, POSITION_CANDIDATES, POSITION_TRACKS, positionCandidates, type PositionQuery } from '../../model/position.js';
+import { padCandidates, placeOffset, POSITION_CANDIDATES, POSITION_TRACKS, positionCandidates, type PositionLayout, type PositionQuery } from '../../model/position.js';
 import type { Segment } from '../../model/segment-templates.js';
 import type { ScoringClient } from '../types.js';
 import type { PositionClient } from './position-client.js';
@@ -18,16 +18,11 @@ export type RemoteScorer = (ciphertexts: Uint8Array[], windowsPerCiphertext: num
 export type PositionAnswerer = (queries: Uint8Array[]) => Promise<Uint8Array[]>;
 
 /** What placing an answer's offset needs: the query's own landmarks, the table's client and its server. */
-export interface Positioning {
+export interface Positioning extends PositionLayout {
   query: PositionQuery;
   client: PositionClient;
   answer: PositionAnswerer;
   segments: Segment[];
-  slots: number;
-  /** The catalogue's bit shares (manifest `position.bitShare`), when it has them. */
-  bitShare?: readonly number[];
-  /** Tracks the enrolment found lookalikes for (lookalikeTracks). */
-  lookalikes?: ReadonlySet<number>;
 }
 
 /** Query ciphertexts in flight at once: a long clip's ciphertexts and results are never all held together. */
@@ -67,5 +62,5 @@ export async function placeEncrypted(decision: Decision, scores: ArrayLike<numbe
   const answers = await p.answer(queries.map((q) => q.bytes));
   if (answers.length !== queries.length) throw new RangeError(`${answers.length} position answers for ${queries.length} queries`);
   const records = queries.map((q, i) => q.open(answers[i]));
-  return placeOffset(decision, p.query, classes, records, p.segments, { slots: p.slots, bitShare: p.bitShare, lookalikes: p.lookalikes });
+  return placeOffset(decision, p.query, classes, records, p.segments, p);
 }
