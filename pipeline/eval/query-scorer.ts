@@ -99,7 +99,8 @@ export class QueryScorer {
     const spec = this.manifest.feature;
     const query = p && spec.kind === 'landmark' ? positionQueryOfPcm(pcm, spec.params) : null;
     const positioning: Positioning | undefined = p && query ? {
-      query, client: p.client, segments: p.segments, slots: p.slots, bitShare: p.bitShare, lookalikes: p.lookalikes, lesserLookalikes: p.lesserLookalikes,
+      // The catalogue's layout (slots, bit shares, lookalikes), its segments and the position client.
+      ...p, query,
       answer: async (qs) => {
         const t0 = performance.now();
         const out = qs.map((q) => p.engine.answer(q));

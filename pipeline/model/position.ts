@@ -400,17 +400,6 @@ export function lookalikeTracks(enrolment: unknown): Set<number> {
 }
 
 /**
- * Lookalikes whose impostor z stays below POSITION_LESSER_LOOKALIKE_Z: a rescue or runner-up of theirs
- * that aligns POSITION_LESSER_LOOKALIKE_RATIO times as well as the next candidate needs no more than any
- * other track's. Empty for a catalogue enrolled before impostors were aligned.
- */
-export function lesserLookalikeTracks(enrolment: unknown): Set<number> {
-  const impostors = EnrolmentImpostors.safeParse(enrolment).data?.impostors.z;
-  if (!impostors) return new Set();
-  return new Set([...lookalikeTracks(enrolment)].filter((t) => (impostors[t] ?? Infinity) < POSITION_LESSER_LOOKALIKE_Z));
-}
-
-/**
  * Tracks the scores' calibration found near-duplicates for (`enrolment.calibration.nearDuplicates`: tracks
  * that vote nearly as high on a track's excerpts). The airplay log confirms their plays by a second decision.
  */
@@ -445,9 +434,17 @@ export function padCandidates(classes: readonly number[], n: number): number[] {
   return Array.from({ length: Math.max(n, classes.length) }, (_, i) => classes[i] ?? classes[0]);
 }
 
-/** The decision's doubts from the manifest's enrolment: its lookalikes, and which of them are lesser. */
+/**
+ * The decision's doubts from the manifest's enrolment: its lookalikes (lookalikeTracks), and the lesser
+ * ones among them, whose impostor z stays below POSITION_LESSER_LOOKALIKE_Z: a rescue or runner-up of
+ * theirs that aligns POSITION_LESSER_LOOKALIKE_RATIO times as well as the next candidate needs no more
+ * than any other track's. No lesser ones for a catalogue enrolled before impostors were aligned.
+ */
 export function lookalikesOf(enrolment: unknown): Required<Pick<PositionLayout, 'lookalikes' | 'lesserLookalikes'>> {
-  return { lookalikes: lookalikeTracks(enrolment), lesserLookalikes: lesserLookalikeTracks(enrolment) };
+  const lookalikes = lookalikeTracks(enrolment);
+  const impostors = EnrolmentImpostors.safeParse(enrolment).data?.impostors.z;
+  const lesser = impostors ? [...lookalikes].filter((t) => (impostors[t] ?? Infinity) < POSITION_LESSER_LOOKALIKE_Z) : [];
+  return { lookalikes, lesserLookalikes: new Set(lesser) };
 }
 
 /** What the alignment needs of the catalogue: its slots per record, its bit shares, its tracks with lookalikes. */
@@ -455,7 +452,7 @@ export interface PositionLayout {
   slots: number;
   bitShare?: ArrayLike<number>;
   lookalikes?: ReadonlySet<number>;
-  /** Lookalikes let off the doubt when they stand alone (lesserLookalikeTracks). */
+  /** Lookalikes let off the doubt when they stand alone (lookalikesOf). */
   lesserLookalikes?: ReadonlySet<number>;
 }
 

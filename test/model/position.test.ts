@@ -21,7 +21,7 @@ import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import type { Decision } from '../../pipeline/features/types.js';
 import {
-  alignInRecord, bitShares, decisionZ, impostorZ, lesserLookalikeTracks, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_CONFIRM_Z, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
+  alignInRecord, bitShares, decisionZ, impostorZ, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_CONFIRM_Z, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
 } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import { enrollCatalog } from '../../pipeline/model/enroll.js';
@@ -365,10 +365,10 @@ describe('position query: the offsets scanned, and the impostors of each track',
     // Lesser lookalikes: those whose impostor z stays below POSITION_LESSER_LOOKALIKE_Z (none here, z[1] is
     // far above it; all when the bar is lifted above it); none for a catalogue without impostors.
     expect(z[1]).toBeGreaterThanOrEqual(POSITION_LESSER_LOOKALIKE_Z);
-    expect([...lesserLookalikeTracks(enrolment)]).toEqual([]);
+    expect([...lookalikesOf(enrolment).lesserLookalikes]).toEqual([]);
     const milder = z.map((v, t) => (t === 1 ? (POSITION_HUB_Z + POSITION_LESSER_LOOKALIKE_Z) / 2 : v));
     expect(lookalikesOf({ ...enrolment, impostors: { ...enrolment.impostors, z: milder } })).toEqual({ lookalikes: new Set([1]), lesserLookalikes: new Set([1]) });
-    expect([...lesserLookalikeTracks({ calibration: enrolment.calibration })]).toEqual([]);
+    expect([...lookalikesOf({ calibration: enrolment.calibration }).lesserLookalikes]).toEqual([]);
     // A track with no impostor of another track (a one-track catalogue) scores 0.
     expect(impostorZ(table.subarray(0, slots * 64), slots, segments.slice(0, 1), 1, [{ track: 0, query: queryOf(150, 10) }])).toEqual([0]);
   });
