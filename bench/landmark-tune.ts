@@ -247,14 +247,15 @@ interface CatTrack { shifts: StoredClip[]; durationSeconds: number }
 interface CondStats { n: number; correct: number; wrong: number; unknown: number; raw: number; offsetOk: number; segment30: number }
 
 async function evaluate(out: { dumpFile?: string; catalogDir?: string; paths: string[] }, name: string, input: LandmarkParamsInput, catTracks: CatTrack[], calib: { track: number; clip: StoredClip }[], queries: Query[], negatives: Query[]) {
-  const p = LandmarkParams.parse(input);
+  // Queries are cached as one framing's peaks: the configurations are measured with one-framing queries.
+  const p = LandmarkParams.parse({ ...input, queryShifts: 1 });
   if (p.peaks.deltaNats < PEAK_FLOOR_NATS) throw new Error(`deltaNats below the cached floor ${PEAK_FLOOR_NATS}`);
   const t0 = performance.now();
   const lm = (c: StoredClip) => pairPeaks(strongerPeaks(c.peaks, p.peaks.deltaNats), p.pairing, c.timeOffset);
   const catalogue: CatalogueTrackLandmarks[] = catTracks.map((t) => ({
     landmarks: concatLandmarks(t.shifts.slice(0, p.catalogueShifts).map(lm), t.shifts[0].peaks.frames),
     durationSeconds: t.durationSeconds,
-    singleFraming: lm(t.shifts[0]),
+    queryFraming: lm(t.shifts[0]),
   }));
   const lmPerSecond = catalogue.reduce((a, c) => a + c.landmarks.code.length, 0) / catalogue.reduce((a, c) => a + c.durationSeconds, 0);
   const tpl = buildSegmentTemplatesFromLandmarks(catalogue, p);

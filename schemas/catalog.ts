@@ -54,9 +54,9 @@ export const FeatureSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('mfcc-sum'), params: MfccSumParams }),
   z.object({
     kind: z.literal('landmark'),
-    // Catalogues enrolled before the 'confidence' and 'bucketMode' choices existed were calibrated with
-    // the plain margin and hashed codes: read them that way.
-    params: z.preprocess((v) => (v && typeof v === 'object' ? { confidence: 'margin', bucketMode: 'hash', ...v } : v), LandmarkParams),
+    // Catalogues enrolled before the 'confidence', 'bucketMode' and 'queryShifts' choices existed were
+    // calibrated with the plain margin, hashed codes and queries of one framing: read them that way.
+    params: z.preprocess((v) => (v && typeof v === 'object' ? { confidence: 'margin', bucketMode: 'hash', queryShifts: 1, ...v } : v), LandmarkParams),
     /** Inverse document frequency per bucket: the client weights its query vectors with it. */
     idf: z.array(z.number()),
     /** Per track, the confidence an answer naming it must reach (calibrate.ts); absent: the threshold alone. */

@@ -96,6 +96,12 @@ export const LandmarkParams = z
     probeSeconds: z.number().min(0).default(0),
     /** Catalogue side: union of landmarks over this many STFT frame shifts (hop/shifts samples apart). */
     catalogueShifts: z.number().int().min(1).max(8).default(4),
+    /**
+     * Query side: union of the landmarks of this many STFT framings (hop/shifts samples apart), as the
+     * catalogue's. Noise moves peaks and so a landmark's partner differently in each framing: the union
+     * keeps the landmarks any framing still finds. Catalogues enrolled before it read as 1 (one framing).
+     */
+    queryShifts: z.number().int().min(1).max(8).default(4),
     peaks: LandmarkPeakParams.prefault({}),
     pairing: LandmarkPairParams.prefault({}),
     /** Client vote: the top K segments of each window vote, weighted by max(z − zMin, 0). */

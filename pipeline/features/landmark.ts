@@ -25,7 +25,7 @@ export interface ClipLandmarks {
 /** Samples at 22050 Hz between STFT frames (hop 256 at 11025 Hz): a slice starting on this grid frames the audio as the whole clip does. */
 export const LANDMARK_FRAME_SAMPLES = 2 * STFT_HOP;
 
-/** Query-side extraction (one STFT framing) from 22050 Hz mono PCM. */
+/** Query-side extraction from 22050 Hz mono PCM: the union of the catalogue's `queryShifts` STFT framings. */
 export function queryLandmarks(pcm22050: Float32Array, params: LandmarkParams): ClipLandmarks {
   const pcm = resample22050To11025(pcm22050);
   return { landmarks: extractLandmarks(pcm, params), durationSeconds: pcm22050.length / LANDMARK_INPUT_SAMPLE_RATE };

@@ -109,13 +109,27 @@ export function positionQuery(landmarks: Pick<Landmarks, 'code' | 'time'>, durat
     hypotheses: params.querySpeeds.map((speed) => {
       const b = speed === 1 ? bucket : speedBucketer(bucket, speed);
       // Heard at speed s, a landmark t seconds into the query lies t·s into the track's audio.
-      return {
-        speed,
-        hashes: Uint32Array.from(keep, (i) => slotHash(b(landmarks.code[i]))),
-        seconds: Float64Array.from(keep, (i) => landmarks.time[i] * FRAME_SECONDS * speed),
-      };
+      return distinctBits(speed, Uint32Array.from(keep, (i) => slotHash(b(landmarks.code[i]))), Float64Array.from(keep, (i) => landmarks.time[i] * FRAME_SECONDS * speed));
     }),
   };
+}
+
+/**
+ * One landmark per bit and frame: the z-score counts a query's landmarks as independent chances to hit,
+ * and two with the same bit within a frame of each other hit or miss together (a query of several
+ * framings finds most landmarks once in each; a partner one frame off often keeps the bucket).
+ */
+function distinctBits(speed: number, hashes: Uint32Array, seconds: Float64Array): PositionQuery['hypotheses'][number] {
+  const order = Array.from(hashes.keys()).sort((a, b) => hashes[a] - hashes[b] || seconds[a] - seconds[b]);
+  const keep: number[] = [];
+  const near = 1.01 * FRAME_SECONDS * speed;
+  for (const i of order) {
+    const last = keep.length ? keep[keep.length - 1] : -1;
+    if (last >= 0 && hashes[last] === hashes[i] && seconds[i] - seconds[last] <= near) continue;
+    keep.push(i);
+  }
+  keep.sort((a, b) => seconds[a] - seconds[b]);
+  return { speed, hashes: Uint32Array.from(keep, (i) => hashes[i]), seconds: Float64Array.from(keep, (i) => seconds[i]) };
 }
 
 /** Frames a packed landmark's time can hold (11 bits: 47 s at 11025/256 Hz). */
@@ -306,8 +320,19 @@ export const POSITION_OTHER_Z = 12;
  * 5300 excerpts) 48 more right answers and no more wrong ones; the nearest wrong best-aligned candidates
  * were at z 7.9 and 1.98 times the next, at z 6.2 and 3.7 times (README "Rescues that stand alone").
  */
-export const POSITION_CLEAR_Z = 8;
+export const POSITION_CLEAR_Z = 10;
 export const POSITION_CLEAR_RATIO = 2.25;
+/**
+ * A runner-up of a track without lookalikes, named over the scores' best track, must also align this many
+ * times as well as the next candidate: the right track is often that next one, close behind.
+ */
+export const POSITION_RUNNER_UP_RATIO = 1.75;
+/**
+ * A rescue or runner-up of a track with lookalikes must align this many times as well as the next
+ * candidate, whatever its z: a query over a lookalike's shared material aligns with every version of it
+ * (on the recorded sets, wrong ones at z 21–31 with the next at 1.25–1.7 times less).
+ */
+export const POSITION_LOOKALIKE_RESCUE_RATIO = 2;
 /**
  * Added to the rescue's and the runner-up's z for a track the enrolment found lookalikes for (another
  * version, a medley holding other tracks' passages): its records align with other tracks' audio too.
@@ -464,7 +489,9 @@ export interface PositionLayout {
  * POSITION_LOOKALIKE_Z for a track with lookalikes, the first only at POSITION_LOOKALIKE_RATIO times the
  * next candidate's z or at POSITION_LOOKALIKE_SURE_Z); a rescue or runner-up without lookalikes also at
  * POSITION_CLEAR_Z and POSITION_CLEAR_RATIO times the next candidate's z, and a lesser lookalike's without
- * the doubt at POSITION_LESSER_LOOKALIKE_RATIO times it; otherwise the answer is "unknown". Candidates are
+ * the doubt at POSITION_LESSER_LOOKALIKE_RATIO times it; a runner-up without lookalikes only at
+ * POSITION_RUNNER_UP_RATIO times the next candidate's z, a rescue or runner-up with lookalikes only at
+ * POSITION_LOOKALIKE_RESCUE_RATIO times it; otherwise the answer is "unknown". Candidates are
  * ranked and held to these thresholds by decisionZ: an alignment found at a speed other than 1 counts
  * POSITION_OFF_SPEED_Z less (its own z decides the z ≥ POSITION_LOOKALIKE_SURE_Z exception). A named track
  * whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it; otherwise the scores'
@@ -496,7 +523,10 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   const need = top.track !== first ? POSITION_OTHER_Z + doubt : confirming ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
   const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || weight >= POSITION_LOOKALIKE_RATIO * next;
   const alone = !confirming && !lookalike && weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * next;
-  const named = (weight >= need || alone) && clear ? top.track : null;
+  const apart = confirming ? true
+    : lookalike ? weight >= POSITION_LOOKALIKE_RESCUE_RATIO * next
+      : top.track === first || weight >= POSITION_RUNNER_UP_RATIO * next;
+  const named = (weight >= need || alone) && clear && apart ? top.track : null;
   const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
   const placed: Decision = {
     ...decision, track: named,

@@ -36,9 +36,9 @@ export interface SegmentTemplates {
   hub?: SegmentHubStats;
 }
 
-/** A catalogue track's landmarks: the union over framings, plus the first framing alone (query-like). */
+/** A catalogue track's landmarks: the union over framings, plus those a query of the track finds (queryShifts framings). */
 export interface CatalogueTrackLandmarks extends ClipLandmarks {
-  singleFraming?: Landmarks;
+  queryFraming?: Landmarks;
 }
 
 /** Hub statistics sample query-like windows of the catalogue every this many seconds. */
@@ -51,7 +51,7 @@ export function catalogueLandmarks(pcm22050: Float32Array, params: LandmarkParam
   return {
     landmarks,
     durationSeconds: pcm22050.length / LANDMARK_INPUT_SAMPLE_RATE,
-    singleFraming: params.hubness !== 'off' ? extractLandmarks(pcm, params) : undefined,
+    queryFraming: params.hubness !== 'off' ? extractLandmarks(pcm, params) : undefined,
   };
 }
 
@@ -143,11 +143,11 @@ export function buildSegmentTemplatesFromLandmarks(tracks: CatalogueTrackLandmar
   }
   const model: LinearModel = { classes: C, dim: d, weights, bias: new Float32Array(C) };
   let hub: SegmentHubStats | undefined;
-  if (params.hubness !== 'off' && tracks.every((t) => t.singleFraming)) {
+  if (params.hubness !== 'off' && tracks.every((t) => t.queryFraming)) {
     const hubParams = { ...params, hopSeconds: Math.max(params.hopSeconds, HUB_WINDOW_HOP_SECONDS) };
     hub = segmentHubStats(model, segments, tracks.map((t, ti) => ({
       track: ti,
-      windows: windowsFromLandmarks({ landmarks: t.singleFraming!, durationSeconds: t.durationSeconds }, hubParams, idf, mean, bucket),
+      windows: windowsFromLandmarks({ landmarks: t.queryFraming!, durationSeconds: t.durationSeconds }, hubParams, idf, mean, bucket),
     })));
     if (params.hubness === 'mean') hub.std.fill(1);
   }

@@ -110,15 +110,33 @@ describe('peaks and landmarks on tone bursts', () => {
     });
   });
 
-  const fanout3 = { ...params, pairing: { ...params.pairing, fanout: 3 } };
+  const fanout3 = { ...params, queryShifts: 1, pairing: { ...params.pairing, fanout: 3 } };
   it('pairs them into (f1, df, dt) landmarks with fanout', () => {
     const lm = extractLandmarks(pcm, fanout3);
     const got = Array.from(lm.code, (c) => decodeLandmark(c)).map((x) => [x.f1, x.df]);
     expect(got).toEqual([[40, 40], [40, 60], [80, 20]]);
     const dts = Array.from(lm.code, (c) => decodeLandmark(c).dt);
     expect(Math.abs(dts[0] - 0.25 / (STFT_HOP / PEAK_SAMPLE_RATE))).toBeLessThanOrEqual(1);
-    const one = extractLandmarks(pcm, { ...params, pairing: { ...params.pairing, fanout: 1 } });
+    const one = extractLandmarks(pcm, { ...params, queryShifts: 1, pairing: { ...params.pairing, fanout: 1 } });
     expect(one.code.length).toBe(2);
+  });
+
+  it('a query of four framings finds each landmark once per framing, within a frame', () => {
+    const four = extractLandmarks(pcm, { ...fanout3, queryShifts: 4 });
+    expect(four.code.length).toBe(12);
+    const one = extractLandmarks(pcm, fanout3);
+    const pair = (c: number) => { const x = decodeLandmark(c); return `${x.f1},${x.df}`; };
+    for (let i = 0; i < one.code.length; i++) {
+      // The same pair of peaks in every framing: f1 and df as found alone, dt and the time within a frame.
+      const copies = Array.from(four.code.keys()).filter((k) => pair(four.code[k]) === pair(one.code[i]));
+      expect(copies.length).toBe(4);
+      for (const k of copies) {
+        expect(Math.abs(decodeLandmark(four.code[k]).dt - decodeLandmark(one.code[i]).dt)).toBeLessThanOrEqual(1);
+        expect(Math.abs(four.time[k] - one.time[i])).toBeLessThanOrEqual(1);
+      }
+    }
+    // The framings are a quarter hop apart: times are whole frames plus 0, 1/4, 1/2 or 3/4.
+    expect(new Set(Array.from(four.time, (t) => Math.round((t % 1) * 4))).size).toBe(4);
   });
 
   it('buckets: hashed into [0, d), grid cells without collisions across far cells', () => {

@@ -50,4 +50,13 @@ describe('landmark decision confidence', () => {
     const fresh = FeatureSpec.parse({ kind: 'landmark', params: LandmarkParams.parse({}), idf: [1] });
     expect(fresh.kind === 'landmark' && [fresh.params.confidence, fresh.params.bucketMode]).toEqual(['sharp', 'ratio']);
   });
+
+  it('reads a catalogue enrolled before query framings with one framing per query, and a new one with four', () => {
+    const stored = LandmarkParams.parse({}) as Record<string, unknown>;
+    delete stored.queryShifts;
+    const old = FeatureSpec.parse({ kind: 'landmark', params: stored, idf: [1] });
+    expect(old.kind === 'landmark' && old.params.queryShifts).toBe(1);
+    const fresh = FeatureSpec.parse({ kind: 'landmark', params: LandmarkParams.parse({}), idf: [1] });
+    expect(fresh.kind === 'landmark' && fresh.params.queryShifts).toBe(4);
+  });
 });

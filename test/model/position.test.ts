@@ -21,12 +21,13 @@ import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import type { Decision } from '../../pipeline/features/types.js';
 import {
-  alignInRecord, bitShares, decisionZ, impostorZ, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_CONFIRM_Z, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, type PositionQuery,
+  alignInRecord, bitShares, decisionZ, impostorZ, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_CONFIRM_Z, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_RESCUE_RATIO, POSITION_RUNNER_UP_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, positionQuery, type PositionQuery,
 } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import { enrollCatalog } from '../../pipeline/model/enroll.js';
 import { createLogger } from '../../pipeline/runtime/logger.js';
 import { EnrolmentImpostors, type CatalogManifest } from '../../schemas/catalog.js';
+import { LandmarkParams } from '../../schemas/feature-landmark.js';
 import { testCatalog } from '../helpers/catalog.js';
 import { MUSIC_DIR, tracksPerPackage } from '../helpers/music.js';
 
@@ -201,27 +202,29 @@ describe('position query: the runners-up checked too', () => {
     expect(a2.z - POSITION_OFF_SPEED_Z).toBeLessThan(a1.z);
     expect(decisionZ(a2)).toBe(a2.z - POSITION_OFF_SPEED_Z);
     const d: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
-    const placed = placeOffset(d, q, [0, 1, 2, 3], [background(), background(), onSpeed, offSpeed], segments, { slots });
+    // Track 1 as the scores' best track (a rescue: no ratio to the next candidate asked).
+    const placed = placeOffset({ ...d, bestTrack: 1 }, q, [0, 1, 2, 3], [background(), background(), onSpeed, offSpeed], segments, { slots });
     expect(placed.position!.tracks!.map((t) => t.track).slice(0, 2)).toEqual([1, 2]);
     expect(placed.position!.tracks![1]).toMatchObject({ track: 2, speed: 1.03 });
     expect(placed.track).toBe(1);
     // Alone, the off-speed track is named only if its z, less the handicap, clears the runner-up's threshold
-    // (or stands alone: POSITION_CLEAR_Z and POSITION_CLEAR_RATIO times the next candidate's).
+    // at POSITION_RUNNER_UP_RATIO times the next candidate's (or stands alone: POSITION_CLEAR_Z and
+    // POSITION_CLEAR_RATIO times it).
     const alone = placeOffset(d, q, [0, 1, 2, 3], [background(), background(), background(), offSpeed], segments, { slots });
     const [first, second] = alone.position!.tracks!;
     expect(first).toMatchObject({ track: 2, speed: 1.03 });
     const weight = first.z - POSITION_OFF_SPEED_Z;
-    expect(alone.track).toBe(weight >= POSITION_OTHER_Z || (weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * second.z) ? 2 : null);
+    const next = Math.max(0, decisionZ(second));
+    expect(alone.track).toBe((weight >= POSITION_OTHER_Z && weight >= POSITION_RUNNER_UP_RATIO * next) || (weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * next) ? 2 : null);
   });
 
-  const KEPT = 3;
   it('names a runner-up below POSITION_OTHER_Z that stands alone, and not one with another candidate close behind', () => {
     const d: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
     // Its own generator: the records do not depend on which tests ran before.
     const own = lcg(29);
     const background = (): Uint8Array => noiseFrom(own);
-    // Track 1's record holds one landmark of the query in KEPT (what noise or a voice over the music leaves).
-    const partly = holding(6, { keep: (i) => i % KEPT === 0, background });
+    // Track 1's record holds two landmarks of the query in five (what noise or a voice over the music leaves).
+    const partly = holding(6, { keep: (i) => i % 5 < 2, background });
     const a = alignInRecord(query, partly, slots)!;
     expect(a.z).toBeGreaterThanOrEqual(POSITION_CLEAR_Z);
     expect(a.z).toBeLessThan(POSITION_OTHER_Z);
@@ -229,14 +232,38 @@ describe('position query: the runners-up checked too', () => {
     expect(alone.position!.tracks![0].z).toBeGreaterThanOrEqual(POSITION_CLEAR_RATIO * alone.position!.tracks![1].z);
     expect(alone.track).toBe(1);
     expect(alone.offsetSeconds).toBeCloseTo(6, 0);
-    // The same alignment with track 2's record holding another third of the query: neither stands alone.
-    const other = holding(20, { keep: (i) => i % KEPT === 1, background });
+    // The same alignment with track 2's record holding another two in five: neither stands alone.
+    const other = holding(20, { keep: (i) => i % 5 >= 2 && i % 5 < 4, background });
     const close = placeOffset(d, query, [0, 1, 2, 3], [background(), background(), partly, other], segments, { slots });
     const [top, next] = close.position!.tracks!;
     expect(top.z).toBeLessThan(POSITION_CLEAR_RATIO * next.z);
     expect(close.track).toBeNull();
     // A track with lookalikes is held to POSITION_OTHER_Z + POSITION_LOOKALIKE_Z even alone.
     expect(placeOffset(d, query, [0, 1, 2, 3], [background(), background(), partly, background()], segments, { slots, lookalikes: new Set([1]) }).track).toBeNull();
+  });
+
+  it('names a runner-up only POSITION_RUNNER_UP_RATIO times above the next candidate, and a lookalike\'s rescue or runner-up POSITION_LOOKALIKE_RESCUE_RATIO times', () => {
+    const own = lcg(37);
+    const background = (): Uint8Array => noiseFrom(own);
+    // Track 1's record holds the whole query; track 2's holds three landmarks in five (another version).
+    const whole = holding(6, { background });
+    const most = holding(20, { keep: (i) => i % 5 < 3, background });
+    const unknown: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
+    const runnerUp = placeOffset(unknown, query, [0, 1, 2, 3], [background(), background(), whole, most], segments, { slots });
+    const [top, next] = runnerUp.position!.tracks!;
+    expect(top).toMatchObject({ track: 1 });
+    expect(top.z).toBeGreaterThan(POSITION_OTHER_Z + POSITION_LOOKALIKE_Z);
+    expect(top.z).toBeLessThan(POSITION_RUNNER_UP_RATIO * next.z);
+    expect(runnerUp.track).toBeNull();
+    // Alone, the same runner-up is named.
+    expect(placeOffset(unknown, query, [0, 1, 2, 3], [background(), background(), whole, background()], segments, { slots }).track).toBe(1);
+    // The scores' best track is not held to the ratio; as a lookalike it is held to POSITION_LOOKALIKE_RESCUE_RATIO.
+    const rescue = { ...unknown, bestTrack: 1 };
+    const rescued = placeOffset(rescue, query, [0, 1, 2, 3], [background(), background(), whole, most], segments, { slots });
+    expect(rescued.track).toBe(1);
+    expect(rescued.position!.tracks![0].z).toBeLessThan(POSITION_LOOKALIKE_RESCUE_RATIO * rescued.position!.tracks![1].z);
+    expect(placeOffset(rescue, query, [0, 1, 2, 3], [background(), background(), whole, most], segments, { slots, lookalikes: new Set([1]) }).track).toBeNull();
+    expect(placeOffset(rescue, query, [0, 1, 2, 3], [background(), background(), whole, background()], segments, { slots, lookalikes: new Set([1]) }).track).toBe(1);
   });
 
   it('lets a lesser lookalike off the doubt when it aligns POSITION_LESSER_LOOKALIKE_RATIO times as well as the next candidate', () => {
@@ -340,6 +367,29 @@ describe('position query: the offsets scanned, and the impostors of each track',
     // The written query is found where it was written.
     const q = queryOf(150, 10);
     expect(alignInRecord(q, writing(chance(0.04), q, 12.3), slots)!.startSeconds).toBeCloseTo(12.3, 1);
+  });
+
+  it('counts a landmark once per bit within a frame: four framings\' copies of a query align as the query alone', () => {
+    const params = LandmarkParams.parse({ querySpeeds: [0.97, 1, 1.03] });
+    const rand = lcg(11);
+    const n = 100;
+    const one = { code: Uint32Array.from({ length: n }, () => Math.floor(rand() * 2 ** 21)), time: Float32Array.from({ length: n }, (_, i) => 4 * i) };
+    // Each framing finds every landmark a quarter frame after the previous one.
+    const copies = { code: new Uint32Array(4 * n), time: new Float32Array(4 * n) };
+    for (let s = 0; s < 4; s++) for (let i = 0; i < n; i++) {
+      copies.code[s * n + i] = one.code[i];
+      copies.time[s * n + i] = one.time[i] + s / 4;
+    }
+    const alone = positionQuery(one, 10, params);
+    const framed = positionQuery(copies, 10, params);
+    for (const h of framed.hypotheses) expect(h.hashes.length).toBe(n);
+    for (const record of [writing(chance(0.04), alone, 9.1), chance(0.04)]) {
+      const a = alignInRecord(alone, record, slots)!;
+      expect(alignInRecord(framed, record, slots)!.z).toBeCloseTo(a.z, 9);
+    }
+    // The same code two frames on is another landmark (the landmarks lie four frames apart).
+    const later = positionQuery({ code: Uint32Array.from([...one.code, ...one.code]), time: Float32Array.from([...one.time, ...Array.from(one.time, (t) => t + 2)]) }, 10, params);
+    for (const h of later.hypotheses) expect(h.hashes.length).toBe(2 * n);
   });
 
   it('marks the tracks whose records align with other tracks\' impostors; lookalikes are those the scores confuse too', () => {
