@@ -316,9 +316,9 @@ export const POSITION_OTHER_Z = 12;
 /**
  * A rescue or a runner-up of a track without lookalikes is also named at this z or more when it aligns
  * POSITION_CLEAR_RATIO times as well as the next candidate: a right track that the noise or a voice over
- * it left at z 8–12 still stands alone, while a wrong one rarely does. On seven recorded sets (`dev`,
- * 5300 excerpts) 48 more right answers and no more wrong ones; the nearest wrong best-aligned candidates
- * were at z 7.9 and 1.98 times the next, at z 6.2 and 3.7 times (README "Rescues that stand alone").
+ * it left below POSITION_OTHER_Z still stands alone, while a wrong one rarely does. 8 with queries of one
+ * framing (README "Rescues that stand alone"); 10 since queries take four (a wrong one alone at z 10.0,
+ * README "Queries of four framings").
  */
 export const POSITION_CLEAR_Z = 10;
 export const POSITION_CLEAR_RATIO = 2.25;
