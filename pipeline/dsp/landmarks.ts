@@ -50,18 +50,7 @@ export function pairPeaks(peaks: Peaks, pairing: LandmarkPairParams, timeOffset 
  * the catalogue's union: a landmark several framings find is kept once per framing.
  */
 export function extractLandmarks(pcm11025: Float32Array, params: Pick<LandmarkParams, 'peaks' | 'pairing'> & { queryShifts?: number }): Landmarks {
-  const framings = extractLandmarkFramings(pcm11025, params, params.queryShifts ?? 1);
-  return framings.length === 1 ? framings[0] : concatLandmarks(framings, stftFrames(pcm11025.length));
-}
-
-/** The landmarks of `shifts` STFT framings of pcm (11025 Hz), offsets hop·s/shifts samples (times in unshifted frames). */
-export function extractLandmarkFramings(pcm11025: Float32Array, params: Pick<LandmarkParams, 'peaks' | 'pairing'>, shifts: number): Landmarks[] {
-  const parts: Landmarks[] = [];
-  for (let s = 0; s < shifts; s++) {
-    const o = Math.floor((s * STFT_HOP) / shifts);
-    parts.push(pairPeaks(findPeaks(pcm11025, params.peaks, o), params.pairing, o / STFT_HOP));
-  }
-  return parts;
+  return extractLandmarksShifted(pcm11025, params, params.queryShifts ?? 1);
 }
 
 /**
@@ -71,7 +60,12 @@ export function extractLandmarkFramings(pcm11025: Float32Array, params: Pick<Lan
 export function extractLandmarksShifted(
   pcm11025: Float32Array, params: Pick<LandmarkParams, 'peaks' | 'pairing'>, shifts: number,
 ): Landmarks {
-  return concatLandmarks(extractLandmarkFramings(pcm11025, params, shifts), stftFrames(pcm11025.length));
+  const parts: Landmarks[] = [];
+  for (let s = 0; s < shifts; s++) {
+    const o = Math.floor((s * STFT_HOP) / shifts);
+    parts.push(pairPeaks(findPeaks(pcm11025, params.peaks, o), params.pairing, o / STFT_HOP));
+  }
+  return concatLandmarks(parts, stftFrames(pcm11025.length));
 }
 
 export function concatLandmarks(parts: Landmarks[], frames: number): Landmarks {

@@ -419,9 +419,7 @@ export function impostorZ(
  * doubts all of its near-duplicates.
  */
 export function lookalikeTracks(enrolment: unknown): Set<number> {
-  const near = nearDuplicateTracks(enrolment);
-  const impostors = EnrolmentImpostors.safeParse(enrolment).data?.impostors.z;
-  return impostors ? new Set([...near].filter((t) => (impostors[t] ?? 0) >= POSITION_HUB_Z)) : near;
+  return lookalikesOf(enrolment).lookalikes;
 }
 
 /**
@@ -465,11 +463,12 @@ export function padCandidates(classes: readonly number[], n: number): number[] {
  * theirs that aligns POSITION_LESSER_LOOKALIKE_RATIO times as well as the next candidate needs no more
  * than any other track's. No lesser ones for a catalogue enrolled before impostors were aligned.
  */
-export function lookalikesOf(enrolment: unknown): Required<Pick<PositionLayout, 'lookalikes' | 'lesserLookalikes'>> {
-  const lookalikes = lookalikeTracks(enrolment);
+export function lookalikesOf(enrolment: unknown): { lookalikes: Set<number>; lesserLookalikes: Set<number> } {
+  const near = nearDuplicateTracks(enrolment);
   const impostors = EnrolmentImpostors.safeParse(enrolment).data?.impostors.z;
-  const lesser = impostors ? [...lookalikes].filter((t) => (impostors[t] ?? Infinity) < POSITION_LESSER_LOOKALIKE_Z) : [];
-  return { lookalikes, lesserLookalikes: new Set(lesser) };
+  if (!impostors) return { lookalikes: near, lesserLookalikes: new Set() };
+  const lookalikes = new Set([...near].filter((t) => (impostors[t] ?? 0) >= POSITION_HUB_Z));
+  return { lookalikes, lesserLookalikes: new Set([...lookalikes].filter((t) => impostors[t] < POSITION_LESSER_LOOKALIKE_Z)) };
 }
 
 /** What the alignment needs of the catalogue: its slots per record, its bit shares, its tracks with lookalikes. */
@@ -523,9 +522,8 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   const need = top.track !== first ? POSITION_OTHER_Z + doubt : confirming ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
   const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || weight >= POSITION_LOOKALIKE_RATIO * next;
   const alone = !confirming && !lookalike && weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * next;
-  const apart = confirming ? true
-    : lookalike ? weight >= POSITION_LOOKALIKE_RESCUE_RATIO * next
-      : top.track === first || weight >= POSITION_RUNNER_UP_RATIO * next;
+  const apart = confirming || (lookalike ? weight >= POSITION_LOOKALIKE_RESCUE_RATIO * next
+    : top.track === first || weight >= POSITION_RUNNER_UP_RATIO * next);
   const named = (weight >= need || alone) && clear && apart ? top.track : null;
   const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
   const placed: Decision = {
