@@ -344,6 +344,14 @@ export const POSITION_LOOKALIKE_Z = 10;
  * that right answers have too, but with another candidate close behind.
  */
 export const POSITION_LOOKALIKE_RATIO = 2.5;
+/**
+ * ...and this many times, when its impostors align at POSITION_LESSER_LOOKALIKE_Z or more: on five
+ * recorded sets (3200 excerpts) the two wrong answers left were confirmations of such tracks (impostor
+ * z 10.7 and 11.4) at 3–4 times the next candidate, and on the acceptance harness's `dev` excerpts one
+ * more (9.0, another version of the track played) at 3.1 times; 3 right answers of 2389 stood between
+ * 2.5 and 4.5 times (README "Greater lookalikes confirm at 4.5 times").
+ */
+export const POSITION_GREATER_LOOKALIKE_RATIO = 4.5;
 /** ...unless it aligns this well: no wrong candidate aligned above z 30.0 on three seeds of the tuning packages. */
 export const POSITION_LOOKALIKE_SURE_Z = 35;
 /**
@@ -461,14 +469,20 @@ export function padCandidates(classes: readonly number[], n: number): number[] {
  * The decision's doubts from the manifest's enrolment: its lookalikes (lookalikeTracks), and the lesser
  * ones among them, whose impostor z stays below POSITION_LESSER_LOOKALIKE_Z: a rescue or runner-up of
  * theirs that aligns POSITION_LESSER_LOOKALIKE_RATIO times as well as the next candidate needs no more
- * than any other track's. No lesser ones for a catalogue enrolled before impostors were aligned.
+ * than any other track's; and the greater ones, the rest, whose confirmation needs
+ * POSITION_GREATER_LOOKALIKE_RATIO. Neither for a catalogue enrolled before impostors were aligned.
  */
-export function lookalikesOf(enrolment: unknown): { lookalikes: Set<number>; lesserLookalikes: Set<number> } {
+export function lookalikesOf(enrolment: unknown): { lookalikes: Set<number>; lesserLookalikes: Set<number>; greaterLookalikes: Set<number> } {
   const near = nearDuplicateTracks(enrolment);
   const impostors = EnrolmentImpostors.safeParse(enrolment).data?.impostors.z;
-  if (!impostors) return { lookalikes: near, lesserLookalikes: new Set() };
+  if (!impostors) return { lookalikes: near, lesserLookalikes: new Set(), greaterLookalikes: new Set() };
   const lookalikes = new Set([...near].filter((t) => (impostors[t] ?? 0) >= POSITION_HUB_Z));
-  return { lookalikes, lesserLookalikes: new Set([...lookalikes].filter((t) => impostors[t] < POSITION_LESSER_LOOKALIKE_Z)) };
+  const lesser = (t: number): boolean => impostors[t] < POSITION_LESSER_LOOKALIKE_Z;
+  return {
+    lookalikes,
+    lesserLookalikes: new Set([...lookalikes].filter(lesser)),
+    greaterLookalikes: new Set([...lookalikes].filter((t) => !lesser(t))),
+  };
 }
 
 /** What the alignment needs of the catalogue: its slots per record, its bit shares, its tracks with lookalikes. */
@@ -478,6 +492,8 @@ export interface PositionLayout {
   lookalikes?: ReadonlySet<number>;
   /** Lookalikes let off the doubt when they stand alone (lookalikesOf). */
   lesserLookalikes?: ReadonlySet<number>;
+  /** Lookalikes whose confirmation needs POSITION_GREATER_LOOKALIKE_RATIO (lookalikesOf). */
+  greaterLookalikes?: ReadonlySet<number>;
 }
 
 /**
@@ -486,7 +502,8 @@ export interface PositionLayout {
  * named if it aligns at POSITION_CONFIRM_Z and was the scores' answer, at POSITION_RESCUE_Z and was the
  * scores' best track of an "unknown", or at POSITION_OTHER_Z as a runner-up (the last two plus
  * POSITION_LOOKALIKE_Z for a track with lookalikes, the first only at POSITION_LOOKALIKE_RATIO times the
- * next candidate's z or at POSITION_LOOKALIKE_SURE_Z); a rescue or runner-up without lookalikes also at
+ * next candidate's z, POSITION_GREATER_LOOKALIKE_RATIO for a greater lookalike, or at
+ * POSITION_LOOKALIKE_SURE_Z); a rescue or runner-up without lookalikes also at
  * POSITION_CLEAR_Z and POSITION_CLEAR_RATIO times the next candidate's z, and a lesser lookalike's without
  * the doubt at POSITION_LESSER_LOOKALIKE_RATIO times it; a runner-up without lookalikes only at
  * POSITION_RUNNER_UP_RATIO times the next candidate's z, a rescue or runner-up with lookalikes only at
@@ -520,7 +537,8 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   const lesser = (layout.lesserLookalikes?.has(top.track) ?? false) && weight >= POSITION_LESSER_LOOKALIKE_RATIO * next;
   const doubt = lookalike && !lesser ? POSITION_LOOKALIKE_Z : 0;
   const need = top.track !== first ? POSITION_OTHER_Z + doubt : confirming ? POSITION_CONFIRM_Z : POSITION_RESCUE_Z + doubt;
-  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || weight >= POSITION_LOOKALIKE_RATIO * next;
+  const ratio = layout.greaterLookalikes?.has(top.track) ? POSITION_GREATER_LOOKALIKE_RATIO : POSITION_LOOKALIKE_RATIO;
+  const clear = !(confirming && lookalike) || top.z >= POSITION_LOOKALIKE_SURE_Z || weight >= ratio * next;
   const alone = !confirming && !lookalike && weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * next;
   const apart = confirming || (lookalike ? weight >= POSITION_LOOKALIKE_RESCUE_RATIO * next
     : top.track === first || weight >= POSITION_RUNNER_UP_RATIO * next);

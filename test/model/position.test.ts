@@ -21,7 +21,7 @@ import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import type { Decision } from '../../pipeline/features/types.js';
 import {
-  alignInRecord, bitShares, decisionZ, impostorZ, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_CONFIRM_Z, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_RESCUE_RATIO, POSITION_RUNNER_UP_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, positionQuery, type PositionQuery,
+  alignInRecord, bitShares, decisionZ, impostorZ, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_CONFIRM_Z, POSITION_GREATER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_RESCUE_RATIO, POSITION_RUNNER_UP_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, positionQuery, type PositionQuery,
 } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import { enrollCatalog } from '../../pipeline/model/enroll.js';
@@ -165,6 +165,25 @@ describe('position query: the runners-up checked too', () => {
     expect(shared.track).toBeNull();
     // Without lookalikes the best-aligned answer stands.
     expect(placeOffset(d, query, [0, 1, 2, 3], [holding(3), noise(), holding(3), noise()], segments, { slots }).track).not.toBeNull();
+  });
+
+  it('keeps a greater lookalike\'s answer only at POSITION_GREATER_LOOKALIKE_RATIO times the next candidate', () => {
+    const d: Decision = { track: 0, bestTrack: 0, confidence: 3, offsetSeconds: 0, ranking };
+    // Track 0's record holds the query; track 1's a third of it, as a version sharing some of its passages.
+    const records = [holding(3), noise(), holding(3, { keep: (i) => i % 3 === 0 }), noise()];
+    const lookalikes = new Set([0]);
+    const plain = placeOffset(d, query, [0, 1, 2, 3], records, segments, { slots, lookalikes });
+    const [top, next] = plain.position!.tracks!;
+    expect(top).toMatchObject({ track: 0 });
+    expect(top.z).toBeLessThan(POSITION_LOOKALIKE_SURE_Z);
+    expect(top.z).toBeGreaterThanOrEqual(POSITION_LOOKALIKE_RATIO * next.z);
+    expect(top.z).toBeLessThan(POSITION_GREATER_LOOKALIKE_RATIO * next.z);
+    expect(plain.track).toBe(0);
+    const greater = placeOffset(d, query, [0, 1, 2, 3], records, segments, { slots, lookalikes, greaterLookalikes: lookalikes });
+    expect(greater.track).toBeNull();
+    // Alone, it is kept.
+    const alone = [holding(3), noise(), noise(), noise()];
+    expect(placeOffset(d, query, [0, 1, 2, 3], alone, segments, { slots, lookalikes, greaterLookalikes: lookalikes }).track).toBe(0);
   });
 
   it('weighs a hit on a common bit less: a query of common codes does not stand out from a record full of them', () => {
@@ -417,8 +436,11 @@ describe('position query: the offsets scanned, and the impostors of each track',
     expect(z[1]).toBeGreaterThanOrEqual(POSITION_LESSER_LOOKALIKE_Z);
     expect([...lookalikesOf(enrolment).lesserLookalikes]).toEqual([]);
     const milder = z.map((v, t) => (t === 1 ? (POSITION_HUB_Z + POSITION_LESSER_LOOKALIKE_Z) / 2 : v));
-    expect(lookalikesOf({ ...enrolment, impostors: { ...enrolment.impostors, z: milder } })).toEqual({ lookalikes: new Set([1]), lesserLookalikes: new Set([1]) });
+    expect(lookalikesOf({ ...enrolment, impostors: { ...enrolment.impostors, z: milder } })).toEqual({ lookalikes: new Set([1]), lesserLookalikes: new Set([1]), greaterLookalikes: new Set() });
     expect([...lookalikesOf({ calibration: enrolment.calibration }).lesserLookalikes]).toEqual([]);
+    // Greater lookalikes: the others (track 1 here); none for a catalogue without impostors.
+    expect([...lookalikesOf(enrolment).greaterLookalikes]).toEqual([1]);
+    expect([...lookalikesOf({ calibration: enrolment.calibration }).greaterLookalikes]).toEqual([]);
     // A track with no impostor of another track (a one-track catalogue) scores 0.
     expect(impostorZ(table.subarray(0, slots * 64), slots, segments.slice(0, 1), 1, [{ track: 0, query: queryOf(150, 10) }])).toEqual([0]);
   });
