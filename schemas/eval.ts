@@ -51,8 +51,11 @@ export const EvalAnswer = z.object({
   positionZ: z.number().optional(),
   /** The scores' answer before the position query checked it (null: "unknown"). */
   scoreTrack: z.number().int().nonnegative().nullable().optional(),
-  /** Each candidate track's best alignment (z over chance) and the speed hypothesis it was found at, best first. */
-  positionTracks: z.array(z.object({ track: z.number().int().nonnegative(), z: z.number(), speed: z.number().positive().optional() })).max(8).optional(),
+  /** Each candidate track's best alignment (z over chance), the speed hypothesis it was found at, its hits and the query's landmarks under that hypothesis, best first. */
+  positionTracks: z.array(z.object({
+    track: z.number().int().nonnegative(), z: z.number(), speed: z.number().positive().optional(),
+    hits: z.number().int().nonnegative().optional(), landmarks: z.number().int().nonnegative().optional(),
+  })).max(8).optional(),
 });
 export type EvalAnswer = z.infer<typeof EvalAnswer>;
 

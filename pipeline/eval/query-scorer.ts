@@ -33,7 +33,7 @@ function answerOf(d: Decision): EvalAnswer {
     top3: d.ranking.slice(0, 3).map((r) => r.track),
     ...(d.position ? { positionZ: Number(d.position.z.toFixed(3)) } : {}),
     ...(d.position?.scoreTrack !== undefined ? { scoreTrack: d.position.scoreTrack } : {}),
-    ...(d.position?.tracks ? { positionTracks: d.position.tracks.map((t) => ({ track: t.track, z: Number(t.z.toFixed(3)), speed: t.speed })) } : {}),
+    ...(d.position?.tracks ? { positionTracks: d.position.tracks.map((t) => ({ track: t.track, z: Number(t.z.toFixed(3)), speed: t.speed, hits: t.hits, landmarks: t.landmarks })) } : {}),
   };
 }
 

@@ -42,8 +42,11 @@ export interface Decision {
     z: number; hits: number; speed: number;
     /** The scores' answer before the alignment checked it. */
     scoreTrack?: number | null;
-    /** Each candidate track's best alignment and the speed hypothesis it was found at, best (by decisionZ) first. */
-    tracks?: { track: number; z: number; speed: number }[];
+    /**
+     * Each candidate track's best alignment, the speed hypothesis it was found at, its hits and the query's
+     * landmarks under that hypothesis; best (by decisionZ) first.
+     */
+    tracks?: { track: number; z: number; speed: number; hits: number; landmarks: number }[];
   };
 }
 

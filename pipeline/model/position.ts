@@ -93,6 +93,8 @@ export interface Alignment {
   /** Hits above chance, in standard deviations. */
   z: number;
   speed: number;
+  /** The query's landmarks under this speed hypothesis: `hits` of them hit. */
+  landmarks: number;
 }
 
 /** A query's landmarks prepared once for every record: per speed hypothesis, each landmark's bit and time. */
@@ -276,7 +278,7 @@ export function alignInRecord(q: PositionQuery, record: Uint8Array, slots: numbe
       score += scoreRuns[k];
       variance += varianceRuns[k];
       const z = score / Math.sqrt(Math.max(variance, whole, 1e-9));
-      if (!best || z > best.z) best = { startSeconds: starts[k], hits: Math.round(hits), z, speed: h.speed };
+      if (!best || z > best.z) best = { startSeconds: starts[k], hits: Math.round(hits), z, speed: h.speed, landmarks: n };
     }
   }
   return best;
@@ -354,6 +356,23 @@ export const POSITION_LOOKALIKE_RATIO = 2.5;
 export const POSITION_GREATER_LOOKALIKE_RATIO = 4.5;
 /** ...unless it aligns this well: no wrong candidate aligned above z 30.0 on three seeds of the tuning packages. */
 export const POSITION_LOOKALIKE_SURE_Z = 35;
+/**
+ * A named track's best alignment must also hit this share of the query's landmarks (under its speed
+ * hypothesis), unless it aligns at POSITION_LOOKALIKE_SURE_Z. The z weighs each hit by its bit's rarity
+ * in that stretch of the record, so a few hits in a sparse stretch (a quiet passage, whose few bits the
+ * landmarks noise makes also find) reach z 12–25 while explaining a tenth of the query or less; a right
+ * track explains a third of it at the median even at 5 s and 0 dB (README "A share of the query's
+ * landmarks").
+ */
+export const POSITION_MIN_HIT_SHARE = 0.12;
+/**
+ * A best-aligned candidate without lookalikes that hits this share of the query's landmarks, at
+ * POSITION_MIN_Z or more and POSITION_HIT_RATIO times the next candidate's z, is named whatever the
+ * scores said of it: a wrong candidate's alignment seldom explains a quarter of a query (README "A share
+ * of the query's landmarks").
+ */
+export const POSITION_CLEAR_HIT_SHARE = 0.25;
+export const POSITION_HIT_RATIO = 1.5;
 /**
  * A candidate whose best alignment is at a speed hypothesis other than 1 counts this much less in the
  * decision: most music is played at its own speed, while a wrong track's chance or lookalike alignment
@@ -527,7 +546,7 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   });
   if (perTrack.size === 0) return decision;
   // Ranked by decision z; `z` stays the alignment's own.
-  const tracks = [...perTrack].map(([track, b]) => ({ track, z: b.a.z, speed: b.a.speed })).sort((x, y) => decisionZ(y) - decisionZ(x));
+  const tracks = [...perTrack].map(([track, b]) => ({ track, z: b.a.z, speed: b.a.speed, hits: b.a.hits, landmarks: b.a.landmarks })).sort((x, y) => decisionZ(y) - decisionZ(x));
   const first = decision.track ?? decision.bestTrack;
   const top = tracks[0];
   const weight = decisionZ(top);
@@ -542,7 +561,10 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   const alone = !confirming && !lookalike && weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * next;
   const apart = confirming || (lookalike ? weight >= POSITION_LOOKALIKE_RESCUE_RATIO * next
     : top.track === first || weight >= POSITION_RUNNER_UP_RATIO * next);
-  const named = (weight >= need || alone) && clear && apart ? top.track : null;
+  const explained = top.z >= POSITION_LOOKALIKE_SURE_Z || top.hits >= POSITION_MIN_HIT_SHARE * top.landmarks;
+  const explains = !lookalike && weight >= POSITION_MIN_Z && top.hits >= POSITION_CLEAR_HIT_SHARE * top.landmarks
+    && weight >= POSITION_HIT_RATIO * next;
+  const named = (((weight >= need || alone) && clear && apart) || explains) && explained ? top.track : null;
   const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
   const placed: Decision = {
     ...decision, track: named,

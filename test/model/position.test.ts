@@ -21,7 +21,7 @@ import { PositionEngine } from '../../pipeline/he/server/position-engine.js';
 import { createExtractor } from '../../pipeline/features/registry.js';
 import type { Decision } from '../../pipeline/features/types.js';
 import {
-  alignInRecord, bitShares, decisionZ, impostorZ, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_CONFIRM_Z, POSITION_GREATER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_RESCUE_RATIO, POSITION_RUNNER_UP_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, positionQuery, type PositionQuery,
+  alignInRecord, bitShares, decisionZ, impostorZ, lookalikesOf, lookalikeTracks, padCandidates, placeOffset, POSITION_CLEAR_HIT_SHARE, POSITION_CLEAR_RATIO, POSITION_CLEAR_Z, POSITION_HIT_RATIO, POSITION_CONFIRM_Z, POSITION_GREATER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_RATIO, POSITION_LESSER_LOOKALIKE_Z, POSITION_LOOKALIKE_RATIO, POSITION_LOOKALIKE_RESCUE_RATIO, POSITION_RUNNER_UP_RATIO, POSITION_LOOKALIKE_SURE_Z, POSITION_LOOKALIKE_Z, POSITION_MIN_HIT_SHARE, POSITION_OFF_SPEED_Z, POSITION_HUB_Z, POSITION_OTHER_Z, POSITION_RESCUE_Z, POSITION_SLOT_BITS, positionCandidates, positionQuery, type PositionQuery,
 } from '../../pipeline/model/position.js';
 import { loadManifest, loadPositionHint, loadPositionTable } from '../../pipeline/model/catalog-store.js';
 import { enrollCatalog } from '../../pipeline/model/enroll.js';
@@ -186,6 +186,49 @@ describe('position query: the runners-up checked too', () => {
     expect(placeOffset(d, query, [0, 1, 2, 3], alone, segments, { slots, lookalikes, greaterLookalikes: lookalikes }).track).toBe(0);
   });
 
+  it('names only a track whose alignment hits POSITION_MIN_HIT_SHARE of the query\'s landmarks, however rare its bits', () => {
+    const d: Decision = { track: 0, bestTrack: 0, confidence: 3, offsetSeconds: 0, ranking };
+    // Track 0's record is nearly empty (a quiet passage): the few of the query's landmarks it holds hit
+    // bits that are rare there, and so weigh much each.
+    const own = lcg(41);
+    const sparse = (): Uint8Array => { const r = new Uint8Array(slots * 16); for (let i = 0; i < r.length; i++) if (own() < 0.02) r[i] |= 1 << Math.floor(own() * 8); return r; };
+    const background = (): Uint8Array => noiseFrom(own);
+    const few = holding(3, { keep: (i) => i % 10 === 0, background: sparse });
+    const records = [few, sparse(), background(), background()];
+    const out = placeOffset(d, query, [0, 1, 2, 3], records, segments, { slots });
+    const top = out.position!.tracks![0];
+    expect(top).toMatchObject({ track: 0, landmarks: 150 });
+    expect(top.z).toBeGreaterThanOrEqual(POSITION_RESCUE_Z);
+    expect(top.z).toBeLessThan(POSITION_LOOKALIKE_SURE_Z);
+    expect(top.hits).toBeLessThan(POSITION_MIN_HIT_SHARE * top.landmarks);
+    expect(out.track).toBeNull();
+    // Holding a fifth of the query, it is named.
+    const more = placeOffset(d, query, [0, 1, 2, 3], [holding(3, { keep: (i) => i % 5 === 0, background: sparse }), sparse(), background(), background()], segments, { slots });
+    expect(more.position!.tracks![0].hits).toBeGreaterThanOrEqual(POSITION_MIN_HIT_SHARE * 150);
+    expect(more.track).toBe(0);
+  });
+
+  it('names a best-aligned candidate that explains POSITION_CLEAR_HIT_SHARE of the query, below the other thresholds', () => {
+    const d: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
+    // Track 1's record holds a third of the query over chance bits: below every z threshold but the floor.
+    const own = lcg(43);
+    const background = (): Uint8Array => noiseFrom(own);
+    const third = holding(4, { keep: (i) => i % 3 === 0, background });
+    const records = [background(), background(), third, background()];
+    const out = placeOffset(d, query, [0, 1, 2, 3], records, segments, { slots });
+    const [top, next] = out.position!.tracks!;
+    expect(top).toMatchObject({ track: 1 });
+    expect(top.z).toBeLessThan(POSITION_CLEAR_Z);
+    expect(top.z).toBeGreaterThanOrEqual(POSITION_HIT_RATIO * next.z);
+    expect(top.hits).toBeGreaterThanOrEqual(POSITION_CLEAR_HIT_SHARE * top.landmarks);
+    expect(out.track).toBe(1);
+    // As a track with lookalikes it is not; nor with another candidate close behind.
+    expect(placeOffset(d, query, [0, 1, 2, 3], records, segments, { slots, lookalikes: new Set([1]) }).track).toBeNull();
+    const close = placeOffset(d, query, [0, 1, 2, 3], [background(), background(), third, holding(4, { keep: (i) => i % 4 === 1, background })], segments, { slots });
+    expect(close.position!.tracks![0].z).toBeLessThan(POSITION_HIT_RATIO * close.position!.tracks![1].z);
+    expect(close.track).toBeNull();
+  });
+
   it('weighs a hit on a common bit less: a query of common codes does not stand out from a record full of them', () => {
     // Half the bits are common (set in most slots of the table), half rare.
     const common = (b: number): boolean => b < 64;
@@ -264,15 +307,17 @@ describe('position query: the runners-up checked too', () => {
   it('names a runner-up only POSITION_RUNNER_UP_RATIO times above the next candidate, and a lookalike\'s rescue or runner-up POSITION_LOOKALIKE_RESCUE_RATIO times', () => {
     const own = lcg(37);
     const background = (): Uint8Array => noiseFrom(own);
-    // Track 1's record holds the whole query; track 2's holds three landmarks in five (another version).
+    // Track 1's record holds the whole query; track 2's holds four landmarks in five (another version).
     const whole = holding(6, { background });
-    const most = holding(20, { keep: (i) => i % 5 < 3, background });
+    const most = holding(20, { keep: (i) => i % 5 < 4, background });
     const unknown: Decision = { track: null, bestTrack: 0, confidence: 0.2, offsetSeconds: 0, ranking };
     const runnerUp = placeOffset(unknown, query, [0, 1, 2, 3], [background(), background(), whole, most], segments, { slots });
     const [top, next] = runnerUp.position!.tracks!;
     expect(top).toMatchObject({ track: 1 });
     expect(top.z).toBeGreaterThan(POSITION_OTHER_Z + POSITION_LOOKALIKE_Z);
-    expect(top.z).toBeLessThan(POSITION_RUNNER_UP_RATIO * next.z);
+    // Below both ratios a runner-up is held to: POSITION_RUNNER_UP_RATIO and, for all it explains, POSITION_HIT_RATIO.
+    expect(POSITION_HIT_RATIO).toBeLessThan(POSITION_RUNNER_UP_RATIO);
+    expect(top.z).toBeLessThan(POSITION_HIT_RATIO * next.z);
     expect(runnerUp.track).toBeNull();
     // Alone, the same runner-up is named.
     expect(placeOffset(unknown, query, [0, 1, 2, 3], [background(), background(), whole, background()], segments, { slots }).track).toBe(1);
