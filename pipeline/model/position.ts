@@ -526,7 +526,10 @@ export interface PositionLayout {
  * POSITION_CLEAR_Z and POSITION_CLEAR_RATIO times the next candidate's z, and a lesser lookalike's without
  * the doubt at POSITION_LESSER_LOOKALIKE_RATIO times it; a runner-up without lookalikes only at
  * POSITION_RUNNER_UP_RATIO times the next candidate's z, a rescue or runner-up with lookalikes only at
- * POSITION_LOOKALIKE_RESCUE_RATIO times it; otherwise the answer is "unknown". Candidates are
+ * POSITION_LOOKALIKE_RESCUE_RATIO times it. A best-aligned track without lookalikes that hits
+ * POSITION_CLEAR_HIT_SHARE of the query's landmarks is also named at POSITION_MIN_Z and POSITION_HIT_RATIO
+ * times the next candidate's z; and no track is named that hits less than POSITION_MIN_HIT_SHARE of them
+ * below POSITION_LOOKALIKE_SURE_Z. Otherwise the answer is "unknown". Candidates are
  * ranked and held to these thresholds by decisionZ: an alignment found at a speed other than 1 counts
  * POSITION_OFF_SPEED_Z less (its own z decides the z ≥ POSITION_LOOKALIKE_SURE_Z exception). A named track
  * whose alignment stands out (z ≥ POSITION_MIN_Z) has its offset placed by it; otherwise the scores'
