@@ -564,10 +564,11 @@ export function placeOffset(decision: Decision, q: PositionQuery, classes: numbe
   const alone = !confirming && !lookalike && weight >= POSITION_CLEAR_Z && weight >= POSITION_CLEAR_RATIO * next;
   const apart = confirming || (lookalike ? weight >= POSITION_LOOKALIKE_RESCUE_RATIO * next
     : top.track === first || weight >= POSITION_RUNNER_UP_RATIO * next);
-  const explained = top.z >= POSITION_LOOKALIKE_SURE_Z || top.hits >= POSITION_MIN_HIT_SHARE * top.landmarks;
-  const explains = !lookalike && weight >= POSITION_MIN_Z && top.hits >= POSITION_CLEAR_HIT_SHARE * top.landmarks
+  // What share of the query's landmarks the alignment hits: too few is no answer, a large share one.
+  const enoughHits = top.z >= POSITION_LOOKALIKE_SURE_Z || top.hits >= POSITION_MIN_HIT_SHARE * top.landmarks;
+  const byHits = !lookalike && weight >= POSITION_MIN_Z && top.hits >= POSITION_CLEAR_HIT_SHARE * top.landmarks
     && weight >= POSITION_HIT_RATIO * next;
-  const named = (((weight >= need || alone) && clear && apart) || explains) && explained ? top.track : null;
+  const named = (((weight >= need || alone) && clear && apart) || byHits) && enoughHits ? top.track : null;
   const shown = perTrack.get(named ?? first) ?? perTrack.get(top.track)!;
   const placed: Decision = {
     ...decision, track: named,
